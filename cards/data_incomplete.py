@@ -1,0 +1,80 @@
+"""The data-incomplete card: says which checks could not run and why, so silence never reads as safety."""
+
+from collections.abc import Iterable, Mapping
+
+from cards.knowledge import Knowledge
+from cards.tacrolimus import TacrolimusMatcher
+from cds.models import Card
+from cds.record import PatientRecord
+from cds.service import GapCard, Gaps
+
+TOPIC = "data-incomplete"
+LISTED = 8  # entries shown per list before "and N more"
+
+
+def _bullets(items: Iterable[str]) -> list[str]:
+    items = list(items)
+    lines = [f"- {item}" for item in items[:LISTED]]
+    if len(items) > LISTED:
+        lines.append(f"- and {len(items) - LISTED} more")
+    return lines
+
+
+def _reasons(reasons: Mapping[str, str]) -> list[str]:
+    return _bullets(f"{what}: {why}" for what, why in reasons.items())
+
+
+def summary(gaps: Gaps) -> str:
+    checks = [*gaps.not_run, *gaps.failed]
+    if checks:
+        text = f"Not checked for lack of data: {', '.join(checks)}"
+        return (
+            text if len(text) < 140 else "Several tacrolimus checks were not done: patient data was missing"
+        )
+    if gaps.unavailable or gaps.incomplete:
+        return "Some patient data could not be retrieved; tacrolimus checks may be incomplete"
+    return "Some patient records could not be read; tacrolimus checks may be incomplete"
+
+
+def detail(gaps: Gaps) -> str:
+    parts: list[str] = []
+    if gaps.not_run:
+        parts.append("**Not checked** (the data it needs could not be obtained):")
+        parts.extend(_bullets(gaps.not_run))
+    if gaps.failed:
+        parts.append("**Not checked** (the check failed; the error is in the service's log):")
+        parts.extend(_bullets(gaps.failed))
+    if gaps.unavailable:
+        parts.append("**Data not available:**")
+        parts.extend(_reasons(gaps.unavailable))
+    if gaps.incomplete:
+        parts.append("**Data only partly received:**")
+        parts.extend(_reasons(gaps.incomplete))
+    if gaps.unidentified:
+        parts.append(
+            "**Medications that could not be identified** (their Medication could not be retrieved):"
+        )
+        parts.extend(_bullets(gaps.unidentified))
+    if gaps.skipped:
+        parts.append("**Records that could not be read and were left out:**")
+        parts.extend(_bullets(gaps.skipped))
+    parts.append("")
+    parts.append("The absence of a warning about anything above is not evidence that there is no problem.")
+    return "\n".join(parts)
+
+
+def gap_card(knowledge: Knowledge) -> GapCard:
+    """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
+    identified (it may be tacrolimus), or a check failed. patient-view fires on every chart opened, and a
+    warning about missing data for a patient who has nothing to do with tacrolimus would be noise."""
+    source = knowledge.source("cds-hooks-prefetch", TOPIC)
+    tacrolimus = TacrolimusMatcher(knowledge)
+
+    def make(gaps: Gaps, record: PatientRecord) -> Card | None:
+        if not gaps:
+            return None
+        if not (gaps.failed or gaps.unidentified or tacrolimus.in_record(record)):
+            return None
+        return Card(summary=summary(gaps), detail=detail(gaps), indicator="warning", source=source)
+
+    return make

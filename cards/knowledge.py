@@ -1,0 +1,163 @@
+"""Loading and checking the knowledge files in ``cards/knowledge/``, once, at start-up.
+
+Each file is JSON validated by a pydantic model; any problem raises KnowledgeError naming the file and the
+entry, so a broken file stops the service before it answers anything.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cds.errors import KnowledgeError
+from cds.models import Coding, Source
+
+KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_min_length=1)
+
+
+class SourceEntry(_Entry):
+    label: str = Field(max_length=120)
+    url: str
+    citation: str
+    provenance: str
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https URL")
+        return value
+
+
+class TopicEntry(_Entry):
+    display: str
+    description: str
+
+
+class ObservationCode(_Entry):
+    group: str
+    display: str
+    status: Literal["verified", "partial"]
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _partial_needs_note(self) -> "ObservationCode":
+        if self.status == "partial" and not self.note:
+            raise ValueError("a partially verified code needs a note saying what verified it")
+        return self
+
+
+class CodeEntry(_Entry):
+    name: str
+    status: Literal["verified", "partial"]
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _partial_needs_note(self) -> "CodeEntry":
+        if self.status == "partial" and not self.note:
+            raise ValueError("a partially verified code needs a note saying what verified it")
+        return self
+
+
+class TacrolimusCodes(_Entry):
+    about: str
+    provenance: str
+    rxnorm: dict[str, CodeEntry] = Field(min_length=1)
+    atc: list[str] = Field(min_length=1)
+    names: list[str] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    sources: Mapping[str, SourceEntry]
+    topic_system: str
+    topics: Mapping[str, TopicEntry]
+    observation_system: str
+    observations: Mapping[str, ObservationCode]
+    tacrolimus: TacrolimusCodes
+
+    def source(self, source_id: str, topic: str) -> Source:
+        """The card source for a cited source and a topic code; both must exist."""
+        if source_id not in self.sources:
+            raise KnowledgeError(f"no source {source_id!r} in sources.json")
+        if topic not in self.topics:
+            raise KnowledgeError(f"no topic {topic!r} in topics.json")
+        entry = self.sources[source_id]
+        return Source(
+            label=entry.label,
+            url=entry.url,
+            topic=Coding(system=self.topic_system, code=topic, display=self.topics[topic].display),
+        )
+
+    def observation_codes(self, *groups: str) -> tuple[str, ...]:
+        wanted = set(groups)
+        return tuple(code for code, entry in self.observations.items() if not wanted or entry.group in wanted)
+
+
+def read_file(directory: Path, name: str) -> dict[str, Any]:
+    path = directory / name
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise KnowledgeError(f"knowledge file {path} is missing") from None
+    except orjson.JSONDecodeError as error:
+        raise KnowledgeError(f"knowledge file {path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"knowledge file {path} must hold a JSON object")
+    return data
+
+
+def entries(directory: Path, name: str, data: Mapping[str, Any], field: str, model: type[M]) -> dict[str, M]:
+    """Validate every entry of data[field] (an object of id -> entry) against model."""
+    raw = data.get(field)
+    if not isinstance(raw, dict) or not raw:
+        raise KnowledgeError(f"knowledge file {directory / name}: {field!r} must be a non-empty object")
+    parsed: dict[str, M] = {}
+    for key, value in raw.items():
+        try:
+            parsed[key] = model.model_validate(value)
+        except ValidationError as error:
+            problem = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}" for e in error.errors()
+            )
+            raise KnowledgeError(f"knowledge file {directory / name}: entry {key!r}: {problem}") from None
+    return parsed
+
+
+def whole(directory: Path, name: str, model: type[M]) -> M:
+    """Validate a whole file against model."""
+    try:
+        return model.model_validate(read_file(directory, name))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        raise KnowledgeError(f"knowledge file {directory / name}: entry {where!r}: {first['msg']}") from None
+
+
+def text_field(directory: Path, name: str, data: Mapping[str, Any], field: str) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or not value:
+        raise KnowledgeError(f"knowledge file {directory / name}: {field!r} must be a non-empty string")
+    return value
+
+
+def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
+    sources = read_file(directory, "sources.json")
+    topics = read_file(directory, "topics.json")
+    observations = read_file(directory, "observations.json")
+    return Knowledge(
+        sources=entries(directory, "sources.json", sources, "sources", SourceEntry),
+        topic_system=text_field(directory, "topics.json", topics, "system"),
+        topics=entries(directory, "topics.json", topics, "topics", TopicEntry),
+        observation_system=text_field(directory, "observations.json", observations, "system"),
+        observations=entries(directory, "observations.json", observations, "codes", ObservationCode),
+        tacrolimus=whole(directory, "tacrolimus.json", TacrolimusCodes),
+    )

@@ -1,0 +1,91 @@
+"""The three services, their prefetch templates, and the card families each runs.
+
+Prefetch is kept to a few tight templates using only CDS Hooks 2.0 tokens. A DSTU2 server has
+MedicationOrder rather than MedicationRequest: that query is tried when the server rejects the first.
+"""
+
+from cards.data_incomplete import gap_card
+from cards.knowledge import Knowledge
+from cds.prefetch import PrefetchTemplate
+from cds.service import CardFamily, Service
+
+PATIENT = "{{context.patientId}}"
+
+
+def prefetch_templates(knowledge: Knowledge) -> dict[str, PrefetchTemplate]:
+    observation_codes = ",".join(knowledge.observation_codes())
+    return {
+        "patient": PrefetchTemplate(f"Patient/{PATIENT}", "the patient's age and sex"),
+        "medicationRequests": PrefetchTemplate(
+            f"MedicationRequest?patient={PATIENT}&status=active",
+            "the patient's active medication orders",
+            alternatives=(f"MedicationOrder?patient={PATIENT}&status=active",),
+        ),
+        "medicationStatements": PrefetchTemplate(
+            f"MedicationStatement?patient={PATIENT}&status=active",
+            "medications the patient reports taking (including supplements and over-the-counter products)",
+        ),
+        "conditions": PrefetchTemplate(f"Condition?patient={PATIENT}", "the patient's conditions"),
+        "observations": PrefetchTemplate(
+            f"Observation?patient={PATIENT}&code={observation_codes}&_sort=-date&_count=100",
+            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
+            " status",
+        ),
+        "immunizations": PrefetchTemplate(f"Immunization?patient={PATIENT}", "the patient's immunizations"),
+        "allergies": PrefetchTemplate(f"AllergyIntolerance?patient={PATIENT}", "the patient's allergies"),
+    }
+
+
+# Without the medication orders no check can tell whether the patient takes tacrolimus or what
+# else they take: answering without them would read as "no problem", so their absence is a 412.
+REQUIRED = frozenset({"medicationRequests"})
+
+
+def families(knowledge: Knowledge, hook: str) -> tuple[CardFamily, ...]:
+    """The card families run for a hook. Each family module registers here."""
+    return ()
+
+
+def services(knowledge: Knowledge) -> list[Service]:
+    templates = prefetch_templates(knowledge)
+    incomplete = gap_card(knowledge)
+    return [
+        Service(
+            id="tacrolimus-patient-view",
+            hook="patient-view",
+            title="Tacrolimus safety review",
+            description=(
+                "When the chart of a patient on tacrolimus is opened: interacting medications, cautions, "
+                "the latest level against its target, and monitoring that is due."
+            ),
+            prefetch=templates,
+            required=REQUIRED,
+            families=families(knowledge, "patient-view"),
+            gap_card=incomplete,
+        ),
+        Service(
+            id="tacrolimus-order-select",
+            hook="order-select",
+            title="Tacrolimus order check",
+            description=(
+                "When an order is selected: interactions between tacrolimus and the selected medication, "
+                "live vaccines, cautions and the starting dose."
+            ),
+            prefetch=templates,
+            required=REQUIRED,
+            families=families(knowledge, "order-select"),
+            gap_card=incomplete,
+        ),
+        Service(
+            id="tacrolimus-order-sign",
+            hook="order-sign",
+            title="Tacrolimus order-sign check",
+            description=(
+                "Before orders are signed: the same checks as at selection, over every order being signed."
+            ),
+            prefetch=templates,
+            required=REQUIRED,
+            families=families(knowledge, "order-sign"),
+            gap_card=incomplete,
+        ),
+    ]

@@ -1,0 +1,118 @@
+"""Command line: ``tacrolimus-cds serve | evaluate FILE | services``."""
+
+import argparse
+import asyncio
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import orjson
+
+from cds.errors import CDSError, KnowledgeError
+from cds.evaluate import Evaluator
+from cds.main import services as main_services
+from cds.models import CDSResponse
+from cds.service import Service
+from cds.settings import get_settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cds.main import create_app
+
+    if args.workers > 1:
+        uvicorn.run("cds.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+    else:
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+def print_cards(response: CDSResponse) -> None:
+    if not response.cards:
+        print("No cards.")
+    for card in response.cards:
+        topic = card.source.topic.code if card.source.topic else "-"
+        print(f"[{card.indicator.upper()}] {card.summary}")
+        print(f"  topic: {topic}   source: {card.source.label} <{card.source.url or ''}>")
+        for line in (card.detail or "").splitlines():
+            print(textwrap.fill(line, width=100, initial_indent="  ", subsequent_indent="    ") or "")
+        for suggestion in card.suggestions or ():
+            print(f"  suggestion: {suggestion.label}")
+        for link in card.links or ():
+            print(f"  link: {link.label} <{link.url}>")
+        print()
+
+
+async def _evaluate(services: list[Service], service_id: str, body: object) -> CDSResponse:
+    settings = get_settings()
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        return await Evaluator(services, settings, http).evaluate(service_id, body)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    try:
+        body = orjson.loads(Path(args.file).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        print(f"cannot read {args.file}: {error}", file=sys.stderr)
+        return 2
+    services = main_services()
+    service_id = args.service
+    if service_id is None:
+        hook = body.get("hook") if isinstance(body, dict) else None
+        matching = [s.id for s in services if s.hook == hook]
+        if not matching:
+            print(f"no service answers the hook {hook!r}; name one with --service", file=sys.stderr)
+            return 2
+        service_id = matching[0]
+    try:
+        response = asyncio.run(_evaluate(services, service_id, body))
+    except CDSError as error:
+        print(f"{error.status_code}: {error.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(orjson.dumps(response.to_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_cards(response)
+    return 0
+
+
+def list_services(_: argparse.Namespace) -> int:
+    for service in main_services():
+        print(f"{service.id:28} {service.hook:14} {service.title}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tacrolimus-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("serve", help="serve the CDS Hooks endpoints")
+    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    run.set_defaults(handler=serve)
+
+    check = commands.add_parser("evaluate", help="evaluate a hook request from a JSON file and print cards")
+    check.add_argument("file", help="a CDS Hooks request body (JSON)")
+    check.add_argument("--service", help="service id (default: the service for the request's hook)")
+    check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
+    check.set_defaults(handler=evaluate)
+
+    listing = commands.add_parser("services", help="list the services")
+    listing.set_defaults(handler=list_services)
+
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except KnowledgeError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return 3
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The exception tree. Every error a caller can cause maps to one HTTP status and a JSON body.
+
+CDSError                      base; never escapes as a 500 with a stack trace
+├── RequestError              400: the request is malformed; ``issues`` says where and why
+├── ServiceNotFound           404: no service with that id
+├── DataUnavailable           412: the data a hook needs could be had neither by prefetch nor FHIR
+└── FHIRError                 one FHIR call failed (never reaches the caller: it makes data unavailable)
+    ├── FHIRTimeout
+    ├── FHIRStatusError       the server answered with an error status or an OperationOutcome
+    └── FHIRResponseError     the answer was not a FHIR resource we can read
+KnowledgeError                a knowledge file is broken: start-up stops, naming file and entry
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One thing wrong with a request: where (a dotted path) and what."""
+
+    loc: str
+    msg: str
+
+
+class CDSError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, object]:
+        return {"error": self.code, "message": self.message}
+
+
+class RequestError(CDSError):
+    status_code = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(message)
+        self.issues = tuple(issues)
+
+    def body(self) -> dict[str, object]:
+        body = super().body()
+        if self.issues:
+            body["issues"] = [{"loc": i.loc, "msg": i.msg} for i in self.issues]
+        return body
+
+
+class ServiceNotFound(CDSError):
+    status_code = 404
+    code = "service_not_found"
+
+
+class DataUnavailable(CDSError):
+    status_code = 412
+    code = "precondition_failed"
+
+    def __init__(self, message: str, missing: dict[str, str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+    def body(self) -> dict[str, object]:
+        body = super().body()
+        body["missing"] = [{"prefetch": k, "reason": v} for k, v in sorted(self.missing.items())]
+        return body
+
+
+class FHIRError(CDSError):
+    status_code = 502
+    code = "fhir_error"
+
+
+class FHIRTimeout(FHIRError):
+    pass
+
+
+class FHIRStatusError(FHIRError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class FHIRResponseError(FHIRError):
+    pass
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is missing, malformed or inconsistent; raised at start-up."""

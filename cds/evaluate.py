@@ -1,0 +1,205 @@
+"""One hook call from request JSON to response: validate, get the data, build the record, run the cards.
+
+The same ``Evaluator`` serves the HTTP endpoint, the command line and the benchmark.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from cds.errors import DataUnavailable, Issue, RequestError, ServiceNotFound
+from cds.fhir import FHIRClient, bundle_resources
+from cds.models import Card, CDSResponse, HookRequest
+from cds.models.card import INDICATOR_RANK
+from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext
+from cds.prefetch import KeyData, gather_until, resolve
+from cds.record import MEDICATION_TYPES, PatientRecord, RecordBuilder, find_medication, medication_key
+from cds.record import medication_reference as med_ref
+from cds.service import Gaps, Service
+from cds.settings import Settings
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+def validation_issues(error: ValidationError, prefix: str = "") -> list[Issue]:
+    issues = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in item["loc"] if part not in ("function-after", "function-before"))
+        where = ".".join(p for p in (prefix, loc) if p) or "body"
+        issues.append(Issue(where, str(item["msg"]).removeprefix("Value error, ")))
+    return issues
+
+
+def validate(model: type[M], data: object, what: str, prefix: str = "") -> M:
+    """Validate data against a model; a RequestError lists every issue with its location."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        issues = validation_issues(error, prefix)
+        summary = "; ".join(f"{i.loc}: {i.msg}" for i in issues[:3])
+        raise RequestError(f"{what} is invalid: {summary}", issues) from None
+
+
+class Evaluator:
+    def __init__(
+        self,
+        services: Sequence[Service],
+        settings: Settings,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.services = {service.id: service for service in services}
+        if len(self.services) != len(services):
+            raise ValueError("service ids must be unique")
+        self._settings = settings
+        self._http = http
+        self._clock = clock
+
+    def service(self, service_id: str) -> Service:
+        try:
+            return self.services[service_id]
+        except KeyError:
+            known = ", ".join(sorted(self.services))
+            raise ServiceNotFound(f"no service {service_id!r}; this server offers: {known}") from None
+
+    def parse(self, service: Service, body: object) -> tuple[HookRequest, PatientViewContext]:
+        if not isinstance(body, dict):
+            raise RequestError("the request body must be a JSON object")
+        request = validate(HookRequest, body, "the request")
+        if request.hook != service.hook:
+            raise RequestError(
+                f"service {service.id!r} answers the {service.hook!r} hook, not {request.hook!r}",
+                [Issue("hook", f"expected {service.hook!r}")],
+            )
+        model = CONTEXT_MODELS.get(service.hook, PatientViewContext)
+        context = validate(model, request.context, f"the {service.hook} context", "context")
+        if isinstance(context, OrderSelectContext):
+            in_bundle = {
+                f"{r.get('resourceType')}/{r.get('id')}"
+                for r in bundle_resources(context.draftOrders)
+                if isinstance(r, dict)
+            }
+            absent = [s for s in context.selections if s not in in_bundle]
+            if absent:
+                raise RequestError(
+                    f"selections not found in draftOrders: {', '.join(absent)}",
+                    [Issue("context.selections", f"{s} is not in draftOrders") for s in absent],
+                )
+        return request, context
+
+    async def evaluate(self, service_id: str, body: object) -> CDSResponse:
+        service = self.service(service_id)
+        request, context = self.parse(service, body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.fhir_deadline
+        fhir = None
+        if request.fhirServer and self._http is not None:
+            token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+            fhir = FHIRClient(
+                self._http,
+                request.fhirServer,
+                token,
+                timeout=self._settings.fhir_request_timeout,
+                max_pages=self._settings.fhir_max_pages,
+            )
+        data = await resolve(service.prefetch, request.prefetch, request.context, fhir, deadline)
+        missing = {key: data[key].unavailable for key in sorted(service.required) if data[key].unavailable}
+        if missing:
+            what = ", ".join(service.prefetch[key].description for key in missing)
+            raise DataUnavailable(f"cannot check this patient without {what}", missing)
+
+        drafts = bundle_resources(getattr(context, "draftOrders", {}))
+        index = _medication_index(data, drafts)
+        if fhir is not None:
+            await _fetch_medications(fhir, data, drafts, index, deadline)
+        builder = RecordBuilder(
+            hook=service.hook,
+            now=self._clock(),
+            patient_id=context.patientId,
+            selections=getattr(context, "selections", ()),
+            medication_index=index,
+        )
+        builder.add(drafts, where="draftOrders", draft=True)
+        for key, key_data in data.items():
+            builder.add(key_data.resources, where=f"prefetch {key}")
+        record = builder.build()
+        return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+
+    def _run(
+        self, service: Service, record: PatientRecord, data: Mapping[str, KeyData], hook_instance: str
+    ) -> list[Card]:
+        unavailable = {key for key, d in data.items() if d.unavailable}
+        cards: list[Card] = []
+        not_run: list[str] = []
+        failed: list[str] = []
+        for family in service.families:
+            if family.needs & unavailable:
+                not_run.append(family.title)
+                continue
+            try:
+                cards.extend(family.cards(record))
+            except Exception:
+                log.exception("card family %r failed (hookInstance %s)", family.title, hook_instance)
+                failed.append(family.title)
+        gaps = Gaps(
+            unavailable={
+                service.prefetch[k].description: d.unavailable for k, d in data.items() if d.unavailable
+            },
+            incomplete={
+                service.prefetch[k].description: d.incomplete for k, d in data.items() if d.incomplete
+            },
+            not_run=tuple(not_run),
+            failed=tuple(failed),
+            skipped=record.skipped,
+            unidentified=record.unidentified,
+        )
+        if gaps and (card := service.gap_card(gaps, record)) is not None:
+            cards.append(card)
+        cards.sort(key=lambda card: INDICATOR_RANK[card.indicator])
+        return cards
+
+
+def _medication_index(data: Mapping[str, KeyData], drafts: list[Any]) -> dict[str, dict[str, Any]]:
+    index: dict[str, dict[str, Any]] = {}
+    for resources in (drafts, *(d.resources for d in data.values())):
+        for resource in resources:
+            if isinstance(resource, dict) and resource.get("resourceType") == "Medication":
+                rid = resource.get("id")
+                if isinstance(rid, str) and rid:
+                    index[f"Medication/{rid}"] = resource
+    return index
+
+
+async def _fetch_medications(
+    fhir: FHIRClient,
+    data: Mapping[str, KeyData],
+    drafts: list[Any],
+    index: dict[str, dict[str, Any]],
+    deadline: float,
+) -> None:
+    """Fetch from the FHIR server the Medications referenced but not found in the request."""
+    wanted: set[str] = set()
+    for resources in (drafts, *(d.resources for d in data.values())):
+        for resource in resources:
+            if not isinstance(resource, dict) or resource.get("resourceType") not in MEDICATION_TYPES:
+                continue
+            ref = med_ref(resource)
+            if not ref or ref.startswith("#") or resource.get("medicationCodeableConcept"):
+                continue
+            if find_medication(resource, index):
+                continue
+            key = medication_key(ref)
+            if key.startswith("Medication/") and (ref == key or fhir.on_server(ref)):
+                wanted.add(key)
+    if not wanted:
+        return
+    fetched = await gather_until({key: fhir.get(key) for key in sorted(wanted)}, deadline)
+    for key, found in fetched.items():
+        if isinstance(found, dict) and found.get("resourceType") == "Medication":
+            index[key] = found

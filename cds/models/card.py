@@ -1,0 +1,103 @@
+"""CDS Hooks 2.0 response models (spec §Card Attributes, §Source, §Suggestion, §Action, §Link, §Coding)."""
+
+import re
+import uuid
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from cds.models.base import Emitted
+
+Indicator = Literal["info", "warning", "critical"]
+INDICATOR_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
+
+_RELATIVE_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Coding(Emitted):
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Source(Emitted):
+    label: str
+    url: str | None = None
+    icon: str | None = None
+    topic: Coding | None = None
+
+
+class Action(Emitted):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None
+
+    @model_validator(mode="after")
+    def _check_target(self) -> "Action":
+        if self.type in ("create", "update"):
+            if not self.resource or not isinstance(self.resource.get("resourceType"), str):
+                raise ValueError(f"a {self.type} action needs a resource with a resourceType")
+        elif not self.resourceId or not _RELATIVE_REFERENCE.match(self.resourceId):
+            raise ValueError("a delete action needs resourceId as a relative reference, e.g. 'Type/id'")
+        return self
+
+
+class Suggestion(Emitted):
+    label: str
+    uuid: str = Field(default_factory=new_uuid)
+    isRecommended: bool | None = None
+    actions: list[Action] | None = None
+
+
+class Link(Emitted):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+    appContext: str | None = None
+    autolaunchable: bool | None = None
+
+    @model_validator(mode="after")
+    def _app_context_only_for_smart(self) -> "Link":
+        if self.appContext is not None and self.type != "smart":
+            raise ValueError("appContext is only allowed on smart links")
+        return self
+
+
+class Card(Emitted):
+    uuid: str = Field(default_factory=new_uuid)
+    summary: str = Field(max_length=139)
+    detail: str | None = None
+    indicator: Indicator
+    source: Source
+    suggestions: list[Suggestion] | None = None
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] | None = None
+    links: list[Link] | None = None
+
+    @model_validator(mode="after")
+    def _spec_rules(self) -> "Card":
+        if self.suggestions and self.selectionBehavior is None:
+            raise ValueError("selectionBehavior is required when a card has suggestions")
+        if self.selectionBehavior == "at-most-one" and self.suggestions:
+            recommended = sum(1 for s in self.suggestions if s.isRecommended)
+            if recommended > 1:
+                raise ValueError("at most one suggestion may be recommended with 'at-most-one'")
+        for reason in self.overrideReasons or ():
+            if not reason.display:
+                raise ValueError(f"override reason {reason.code!r} needs a display")
+        return self
+
+
+class CDSResponse(Emitted):
+    cards: list[Card]
+    systemActions: list[Action] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data.setdefault("cards", [])  # the one empty array the spec allows (RESP-1)
+        return data

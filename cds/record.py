@@ -1,0 +1,477 @@
+"""The patient record: one read-only view of the resolved data, built once per hook request.
+
+Built from plain JSON (orjson output), not from fhir.resources models: real payloads are not strictly
+valid R4 (DSTU2 ``MedicationOrder``, ``category`` as an object, ``intent`` missing, extensions), and full
+validation would cost far more than the cards do. Only what card families read is extracted. A resource
+that cannot be read is skipped and named in ``skipped``; it never fails the request.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from cds.fhirjson import (
+    EMPTY_CONCEPT,
+    Code,
+    Concept,
+    concept,
+    first_when,
+    number,
+    obj,
+    objs,
+    reference,
+    status_code,
+    text,
+    when,
+)
+
+MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationOrder", "MedicationStatement"})
+INACTIVE_MEDICATION = frozenset(
+    {"stopped", "completed", "cancelled", "entered-in-error", "not-taken", "revoked", "superseded"}
+)
+Origin = Literal["order", "statement", "draft"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: float
+    unit: str
+    system: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """The first dosage instruction: amount per administration and how often."""
+
+    quantity: Quantity | None
+    frequency: float | None
+    period: float | None
+    period_unit: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    id: str
+    birth_date: date | None
+    gender: str
+
+    def age_years(self, on: datetime) -> int | None:
+        if self.birth_date is None:
+            return None
+        born = self.birth_date
+        today = on.date()
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationUse:
+    """A medication the patient takes or is being ordered: a request, a statement or a draft order."""
+
+    ref: str
+    origin: Origin
+    status: str
+    intent: str
+    medication: Concept
+    ingredients: tuple[Concept, ...]
+    form: Concept
+    route: Concept
+    dose: Dose | None
+    started: datetime | None
+    selected: bool
+    identified: bool
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def current(self) -> bool:
+        """False for stopped, completed, cancelled, entered-in-error and similar statuses."""
+        return self.status not in INACTIVE_MEDICATION
+
+    @property
+    def codings(self) -> tuple[Code, ...]:
+        return self.medication.codings + tuple(c for i in self.ingredients for c in i.codings)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.medication.names + tuple(n for i in self.ingredients for n in i.names)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    ref: str
+    code: Concept
+    clinical_status: str
+    verification_status: str
+    onset: datetime | None
+    recorded: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.clinical_status not in ("inactive", "resolved", "remission") and (
+            self.verification_status not in ("refuted", "entered-in-error")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    code: Concept
+    quantity: Quantity | None
+    value_concept: Concept
+    value_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    ref: str
+    code: Concept
+    status: str
+    effective: datetime | None
+    quantity: Quantity | None
+    value_concept: Concept
+    value_text: str
+    components: tuple[Component, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.status not in ("entered-in-error", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Immunization:
+    ref: str
+    vaccine: Concept
+    status: str
+    date: datetime | None
+    draft: bool
+    selected: bool
+
+    @property
+    def given(self) -> bool:
+        return not self.draft and self.status not in ("entered-in-error", "not-done")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOrder:
+    """A ServiceRequest (R4) or ProcedureRequest (DSTU2/STU3) order."""
+
+    ref: str
+    code: Concept
+    status: str
+    draft: bool
+    selected: bool
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Allergy:
+    ref: str
+    substance: Concept
+    reactions: tuple[Concept, ...]
+    clinical_status: str
+    verification_status: str
+    criticality: str
+
+    @property
+    def active(self) -> bool:
+        # DSTU2 puts refuted and entered-in-error into the one `status` field.
+        return self.clinical_status not in ("inactive", "resolved", "refuted", "entered-in-error") and (
+            self.verification_status not in ("refuted", "entered-in-error")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    hook: str
+    now: datetime
+    patient: Patient | None
+    medications: tuple[MedicationUse, ...]
+    conditions: tuple[Condition, ...]
+    observations: tuple[Observation, ...]
+    immunizations: tuple[Immunization, ...]
+    allergies: tuple[Allergy, ...]
+    service_orders: tuple[ServiceOrder, ...]
+    skipped: tuple[str, ...]
+    unidentified: tuple[str, ...]
+    _by_code: Mapping[tuple[str, str], tuple[Observation, ...]] = field(repr=False, compare=False)
+
+    @property
+    def current_medications(self) -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.medications if m.current)
+
+    @property
+    def drafts(self) -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.medications if m.origin == "draft")
+
+    def observations_coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
+        """Valid observations with any of the codes, newest first (undated last)."""
+        found = {o.ref: o for c in codes for o in self._by_code.get((system, c), ()) if o.valid}
+        return tuple(sorted(found.values(), key=_newest_first))
+
+
+def _newest_first(observation: Observation) -> tuple[int, float]:
+    if observation.effective is None:
+        return (1, 0.0)
+    return (0, -observation.effective.timestamp())
+
+
+class _Skip(Exception):
+    """A resource that cannot be used; the message says why."""
+
+
+def medication_key(ref: str) -> str:
+    """'Medication/abc' for a relative or absolute reference to a Medication; the input otherwise."""
+    parts = ref.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "Medication":
+        return f"Medication/{parts[-1]}"
+    return ref
+
+
+def medication_reference(resource: Mapping[str, Any]) -> str:
+    """The medicationReference of a medication resource (R4 and DSTU2 spell it the same), or ''."""
+    return reference(resource.get("medicationReference"))
+
+
+def find_medication(resource: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Resolve medicationReference: first `contained`, then the index of Medications we hold."""
+    ref = medication_reference(resource)
+    if not ref:
+        return {}
+    if ref.startswith("#"):
+        for contained in objs(resource.get("contained")):
+            if contained.get("resourceType") == "Medication" and contained.get("id") == ref[1:]:
+                return contained
+        return {}
+    found = index.get(ref) or index.get(medication_key(ref))
+    return dict(found) if found else {}
+
+
+class RecordBuilder:
+    """Turns resources into a PatientRecord. Use once per request."""
+
+    def __init__(
+        self,
+        *,
+        hook: str,
+        now: datetime,
+        patient_id: str,
+        selections: Iterable[str] = (),
+        medication_index: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self._hook = hook
+        self._now = now
+        self._patient_id = patient_id
+        self._selections = frozenset(selections)
+        self._index = medication_index or {}
+        self._seen: set[str] = set()
+        self._patient: Patient | None = None
+        self._medications: list[MedicationUse] = []
+        self._conditions: list[Condition] = []
+        self._observations: list[Observation] = []
+        self._immunizations: list[Immunization] = []
+        self._allergies: list[Allergy] = []
+        self._orders: list[ServiceOrder] = []
+        self._skipped: list[str] = []
+        self._unidentified: list[str] = []
+
+    def add(self, resources: Iterable[object], *, where: str, draft: bool = False) -> None:
+        for position, resource in enumerate(resources):
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                self._skipped.append(f"{where}: entry {position} is not a FHIR resource")
+                continue
+            kind = resource["resourceType"]
+            rid = text(resource.get("id"))
+            ref = f"{kind}/{rid}" if rid else f"{kind} (entry {position} of {where})"
+            if rid:
+                if ref in self._seen:
+                    continue  # drafts are added first and win over the same order in prefetch
+                self._seen.add(ref)
+            try:
+                self._add_one(kind, ref, resource, draft=draft)
+            except _Skip as why:
+                self._skipped.append(f"{ref}: {why}")
+            except (TypeError, ValueError, AttributeError, KeyError):
+                self._skipped.append(f"{ref}: could not be read")
+
+    def _add_one(self, kind: str, ref: str, raw: dict[str, Any], *, draft: bool) -> None:
+        selected = ref in self._selections
+        if kind in MEDICATION_TYPES:
+            use = self._medication(kind, ref, raw, draft=draft, selected=selected)
+            if use is not None:
+                self._medications.append(use)
+        elif kind == "Observation":
+            self._observations.append(_observation(ref, raw))
+        elif kind == "Condition":
+            self._conditions.append(_condition(ref, raw))
+        elif kind == "Immunization":
+            self._immunizations.append(
+                Immunization(
+                    ref=ref,
+                    vaccine=concept(raw.get("vaccineCode")),
+                    status="not-done" if raw.get("wasNotGiven") is True else status_code(raw.get("status")),
+                    date=first_when(raw, "occurrenceDateTime", "date", "recorded"),
+                    draft=draft,
+                    selected=selected,
+                )
+            )
+        elif kind == "AllergyIntolerance":
+            self._allergies.append(_allergy(ref, raw))
+        elif kind in ("ServiceRequest", "ProcedureRequest"):
+            self._orders.append(
+                ServiceOrder(
+                    ref, concept(raw.get("code")), status_code(raw.get("status")), draft, selected, raw
+                )
+            )
+        elif kind == "Patient":
+            patient = Patient(
+                id=text(raw.get("id")),
+                birth_date=d.date() if (d := when(raw.get("birthDate"))) else None,
+                gender=text(raw.get("gender")).lower(),
+            )
+            if self._patient is None or patient.id == self._patient_id:
+                self._patient = patient
+
+    def _medication(
+        self, kind: str, ref: str, raw: dict[str, Any], *, draft: bool, selected: bool
+    ) -> MedicationUse | None:
+        medication = concept(raw.get("medicationCodeableConcept"))
+        ingredients: tuple[Concept, ...] = ()
+        form = EMPTY_CONCEPT
+        identified = True
+        if not medication.codings and not medication.text:
+            target = find_medication(raw, self._index)
+            if target:
+                medication = concept(target.get("code"))
+                product = obj(target.get("product"))  # DSTU2 keeps form and ingredients here
+                form = concept(target.get("form") or product.get("form"))
+                ingredients = tuple(
+                    concept(i.get("itemCodeableConcept"))
+                    for i in objs(target.get("ingredient") or product.get("ingredient"))
+                    if i.get("itemCodeableConcept")
+                )
+            elif medication_reference(raw):
+                identified = False
+                display = text(obj(raw.get("medicationReference")).get("display"))
+                medication = Concept((), display)
+                self._unidentified.append(f"{ref} ({medication_reference(raw)})")
+            elif draft:
+                return None  # an order still being written: no drug picked yet (sandbox Rx View)
+            else:
+                raise _Skip("names no medication")
+        dosages = objs(raw.get("dosageInstruction")) or objs(raw.get("dosage"))
+        first = dosages[0] if dosages else {}
+        started = first_when(raw, "authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")
+        return MedicationUse(
+            ref=ref,
+            origin="draft" if draft else ("statement" if kind == "MedicationStatement" else "order"),
+            status=status_code(raw.get("status")) or ("draft" if draft else ""),
+            intent=status_code(raw.get("intent")),
+            medication=medication,
+            ingredients=ingredients,
+            form=form,
+            route=concept(first.get("route")),
+            dose=_dose(first) if first else None,
+            started=started,
+            selected=selected,
+            identified=identified,
+            raw=raw,
+        )
+
+    def build(self) -> PatientRecord:
+        by_code: dict[tuple[str, str], list[Observation]] = {}
+        for observation in self._observations:
+            for c in observation.code.codings:
+                by_code.setdefault((c.system, c.code), []).append(observation)
+        return PatientRecord(
+            hook=self._hook,
+            now=self._now,
+            patient=self._patient,
+            medications=tuple(self._medications),
+            conditions=tuple(self._conditions),
+            observations=tuple(self._observations),
+            immunizations=tuple(self._immunizations),
+            allergies=tuple(self._allergies),
+            service_orders=tuple(self._orders),
+            skipped=tuple(self._skipped),
+            unidentified=tuple(self._unidentified),
+            _by_code={k: tuple(v) for k, v in by_code.items()},
+        )
+
+
+def _quantity(value: object) -> Quantity | None:
+    raw = obj(value)
+    amount = number(raw.get("value"))
+    if amount is None:
+        return None
+    unit = text(raw.get("unit")) or text(raw.get("code"))
+    return Quantity(amount, unit, text(raw.get("system")), text(raw.get("code")))
+
+
+def _dose(dosage: dict[str, Any]) -> Dose:
+    dose_and_rate = objs(dosage.get("doseAndRate"))
+    quantity = _quantity(dose_and_rate[0].get("doseQuantity")) if dose_and_rate else None
+    if quantity is None:
+        quantity = _quantity(dosage.get("doseQuantity")) or _quantity(dosage.get("quantityQuantity"))
+    repeat = obj(obj(dosage.get("timing")).get("repeat"))
+    return Dose(
+        quantity=quantity,
+        frequency=number(repeat.get("frequency")),
+        period=number(repeat.get("period")),
+        period_unit=text(repeat.get("periodUnit") or repeat.get("periodUnits")),
+        text=text(dosage.get("text")),
+    )
+
+
+def _observation(ref: str, raw: dict[str, Any]) -> Observation:
+    code = concept(raw.get("code"))
+    if not code.codings and not code.text:
+        raise _Skip("has no code")
+    return Observation(
+        ref=ref,
+        code=code,
+        status=status_code(raw.get("status")),
+        effective=first_when(raw, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
+        quantity=_quantity(raw.get("valueQuantity")),
+        value_concept=concept(raw.get("valueCodeableConcept")),
+        value_text=text(raw.get("valueString")),
+        components=tuple(
+            Component(
+                code=concept(c.get("code")),
+                quantity=_quantity(c.get("valueQuantity")),
+                value_concept=concept(c.get("valueCodeableConcept")),
+                value_text=text(c.get("valueString")),
+            )
+            for c in objs(raw.get("component"))
+        ),
+    )
+
+
+def _condition(ref: str, raw: dict[str, Any]) -> Condition:
+    code = concept(raw.get("code"))
+    if not code.codings and not code.text:
+        raise _Skip("has no code")
+    return Condition(
+        ref=ref,
+        code=code,
+        clinical_status=status_code(raw.get("clinicalStatus")),
+        verification_status=status_code(raw.get("verificationStatus")),
+        onset=first_when(raw, "onsetDateTime", "onsetPeriod"),
+        recorded=first_when(raw, "recordedDate", "dateRecorded"),
+    )
+
+
+def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:
+    substance = concept(raw.get("code") or raw.get("substance"))
+    reactions = tuple(concept(r.get("substance")) for r in objs(raw.get("reaction")) if r.get("substance"))
+    if not substance.codings and not substance.text and not reactions:
+        raise _Skip("names no substance")
+    clinical = status_code(raw.get("clinicalStatus")) or status_code(raw.get("status"))
+    return Allergy(
+        ref=ref,
+        substance=substance,
+        reactions=reactions,
+        clinical_status=clinical,
+        verification_status=status_code(raw.get("verificationStatus")),
+        criticality=text(raw.get("criticality")).lower(),
+    )

@@ -1,0 +1,82 @@
+"""What a service is, and the interface its card families implement.
+
+A ``Service`` answers one hook. It advertises prefetch templates, names the keys without which it cannot
+say anything (``required``: missing ones mean 412), and runs its ``CardFamily`` objects over the patient
+record. Families declare the keys they read (``needs``): when one is unavailable the family does not run
+and ``gap_card`` tells the clinician which checks could not be done.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cds.models import Card, ServiceDescription
+from cds.prefetch import PrefetchTemplate
+from cds.record import PatientRecord
+
+
+class CardFamily(Protocol):
+    """One family of cards (interactions, vaccines, ...). Implementations live in the ``cards`` package."""
+
+    @property
+    def title(self) -> str:
+        """What the family checks, in words a clinician understands ("drug interactions")."""
+        ...
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The prefetch keys the family reads."""
+        ...
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    """Everything that kept the answer from being complete."""
+
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # description -> why
+    incomplete: Mapping[str, str] = field(default_factory=dict)  # description -> why
+    not_run: tuple[str, ...] = ()  # family titles that could not run for lack of data
+    failed: tuple[str, ...] = ()  # family titles that failed with an error
+    skipped: tuple[str, ...] = ()  # resources that could not be read
+    unidentified: tuple[str, ...] = ()  # medications whose reference could not be resolved
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.unavailable, self.incomplete, self.not_run, self.failed, self.skipped, self.unidentified)
+        )
+
+
+# Given what is missing and the record, the card that says so, or None when nothing relevant is missing.
+GapCard = Callable[[Gaps, PatientRecord], Card | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: Mapping[str, PrefetchTemplate]
+    required: frozenset[str]
+    families: tuple[CardFamily, ...]
+    gap_card: GapCard
+    usage_requirements: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = self.required - set(self.prefetch)
+        for family in self.families:
+            unknown |= family.needs - set(self.prefetch)
+        if unknown:
+            raise ValueError(f"service {self.id!r} names prefetch keys it does not define: {sorted(unknown)}")
+
+    def describe(self) -> ServiceDescription:
+        return ServiceDescription(
+            hook=self.hook,
+            title=self.title,
+            description=self.description,
+            id=self.id,
+            prefetch={key: template.query for key, template in self.prefetch.items()} or None,
+            usageRequirements=self.usage_requirements,
+        )

@@ -1,0 +1,103 @@
+"""Scenarios for the data-incomplete card: it speaks where a gap matters, and only there."""
+
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cards.data_incomplete import summary
+from cds.service import Gaps
+from tests.builders import full_prefetch, hook_request, medication_request, tacrolimus
+
+PV = "/cds-services/tacrolimus-patient-view"
+
+
+def cards(client: TestClient, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(path, content=orjson.dumps(body))
+    assert response.status_code == 200, response.text
+    result: list[dict[str, Any]] = response.json()["cards"]
+    return result
+
+
+def test_patient_on_tacrolimus_with_allergies_unavailable(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["allergies"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"diagnostics": "AllergyIntolerance search failed"}],
+    }
+    [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert card["indicator"] == "warning"
+    assert card["source"]["topic"] == {
+        "system": "urn:tacrolimus-cds:card-topic",
+        "code": "data-incomplete",
+        "display": "Checks not done: data missing",
+    }
+    assert card["source"]["url"].startswith("https://")
+    assert (
+        "the patient's allergies: the EHR could not prefetch it: AllergyIntolerance search failed"
+        in card["detail"]
+    )
+    assert "not evidence that there is no problem" in card["detail"]
+
+
+def test_patient_not_on_tacrolimus_gets_no_card_for_missing_data(client: TestClient) -> None:
+    prefetch = full_prefetch([medication_request("m1", "Amlodipine 5 MG Oral Tablet")])
+    del prefetch["allergies"], prefetch["conditions"]
+    assert cards(client, PV, hook_request(prefetch=prefetch)) == []
+
+
+def test_stopped_tacrolimus_does_not_make_gaps_relevant(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus(status="stopped")])
+    del prefetch["allergies"]
+    assert cards(client, PV, hook_request(prefetch=prefetch)) == []
+
+
+@pytest.mark.parametrize("how", ["rxnorm", "atc", "brand", "tall-man"])
+def test_tacrolimus_is_known_by_code_or_name(client: TestClient, how: str) -> None:
+    medication = {
+        "rxnorm": medication_request("m", "", code="198377"),
+        "atc": {
+            **medication_request("m", ""),
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://www.whocc.no/atc", "code": "L04AD02"}]
+            },
+        },
+        "brand": medication_request("m", "ENVARSUS XR 4 mg tablet"),
+        "tall-man": medication_request("m", "tacROLIMUS 0.5 mg capsule"),
+    }[how]
+    prefetch = full_prefetch([medication])
+    del prefetch["immunizations"]
+    [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert "immunizations" in card["detail"]
+
+
+def test_a_draft_tacrolimus_order_makes_gaps_relevant(client: TestClient) -> None:
+    prefetch = full_prefetch()
+    del prefetch["observations"]
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    [card] = cards(client, "/cds-services/tacrolimus-order-select", body)
+    assert "tacrolimus levels" in card["detail"]
+
+
+def test_unreadable_records_are_named_for_a_patient_on_tacrolimus(client: TestClient) -> None:
+    prefetch = full_prefetch(
+        [tacrolimus(), {"resourceType": "MedicationRequest", "id": "broken", "status": "active"}]
+    )
+    [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert card["summary"] == "Some patient records could not be read; tacrolimus checks may be incomplete"
+    assert "MedicationRequest/broken: names no medication" in card["detail"]
+
+
+def test_long_lists_are_cut_with_a_count(client: TestClient) -> None:
+    broken = [{"resourceType": "Observation", "id": f"o{i}", "status": "final"} for i in range(12)]
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["observations"] = {"resourceType": "Bundle", "entry": [{"resource": r} for r in broken]}
+    [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert "and 4 more" in card["detail"]
+
+
+def test_summaries_stay_under_140_characters() -> None:
+    many = Gaps(not_run=tuple(f"a very long check title number {i}" for i in range(10)))
+    assert len(summary(many)) < 140
+    assert summary(Gaps(not_run=("drug interactions",))) == "Not checked for lack of data: drug interactions"

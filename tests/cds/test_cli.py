@@ -1,0 +1,46 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from cds.cli import main
+from tests.builders import EXAMPLES, full_prefetch, hook_request, tacrolimus
+
+
+def test_services_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["services"]) == 0
+    out = capsys.readouterr().out
+    assert "tacrolimus-patient-view" in out
+    assert "order-select" in out
+    assert "order-sign" in out
+
+
+def test_evaluate_prints_cards_readably(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["allergies"]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request(prefetch=prefetch)))
+    assert main(["evaluate", str(request)]) == 0
+    out = capsys.readouterr().out
+    assert "[WARNING]" in out
+    assert "topic: data-incomplete" in out
+    assert "allergies" in out
+
+
+def test_evaluate_json_prints_the_raw_response(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(EXAMPLES / "order-select-r4-clarithromycin.json"), "--json"]) == 0
+    assert "cards" in json.loads(capsys.readouterr().out)
+
+
+def test_evaluate_reports_bad_input_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.json"
+    assert main(["evaluate", str(missing)]) == 2
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(hook_request()))
+    assert main(["evaluate", str(request)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err
+    assert "412" in err
+    assert "Traceback" not in err

@@ -1,0 +1,116 @@
+"""Feedback endpoint (checklist §7, §12 item 8) and its store."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds.app import build_app
+from cds.service import Service
+from cds.settings import Settings
+from cds.store import FeedbackStore
+
+URL = "/cds-services/tacrolimus-order-select/feedback"
+WHEN = "2026-11-22T10:05:31Z"
+
+
+def accepted(card: str = "card-1") -> dict[str, Any]:
+    return {
+        "card": card,
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "sugg-1"}],
+        "outcomeTimestamp": WHEN,
+    }
+
+
+def overridden(card: str = "card-2", **reason: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"card": card, "outcome": "overridden", "outcomeTimestamp": WHEN}
+    if reason:
+        entry["overrideReason"] = reason
+    return entry
+
+
+def test_accepted_and_overridden_entries_are_stored(client: TestClient, settings: Settings) -> None:
+    body = {
+        "feedback": [
+            accepted(),
+            overridden(
+                reason={"code": "patient-aware", "system": "urn:tacrolimus-cds:override"}
+            ),  # sandbox: no display
+            overridden("card-3", userComment="level checked this morning"),
+            overridden("card-4"),
+        ]
+    }
+    response = client.post(URL, json=body)
+    assert response.status_code == 200
+    assert response.json() == {"received": 4, "stored": 4}
+    rows = FeedbackStore(settings.database_url).entries()
+    assert [(r["card_uuid"], r["outcome"]) for r in rows] == [
+        ("card-1", "accepted"),
+        ("card-2", "overridden"),
+        ("card-3", "overridden"),
+        ("card-4", "overridden"),
+    ]
+    assert rows[0]["accepted_suggestions"] == '["sugg-1"]'
+    assert rows[1]["override_code"] == "patient-aware"
+    assert rows[1]["override_display"] is None
+    assert rows[2]["user_comment"] == "level checked this morning"
+    assert all(r["service_id"] == "tacrolimus-order-select" for r in rows)
+
+
+def test_repeated_feedback_is_idempotent(client: TestClient, settings: Settings) -> None:
+    body = {"feedback": [accepted(), overridden()]}
+    assert client.post(URL, json=body).json() == {"received": 2, "stored": 2}
+    assert client.post(URL, json=body).json() == {"received": 2, "stored": 0}
+    # a different outcome for the same card is new information and is kept
+    assert client.post(URL, json={"feedback": [overridden("card-1")]}).json()["stored"] == 1
+    assert len(FeedbackStore(settings.database_url).entries()) == 3
+
+
+def test_feedback_survives_a_restart(settings: Settings, services: list[Service]) -> None:
+    with TestClient(build_app(services, settings)) as first:
+        first.post(URL, json={"feedback": [accepted()]})
+    with TestClient(build_app(services, settings)) as second:
+        assert second.post(URL, json={"feedback": [accepted()]}).json()["stored"] == 0
+    assert [r["card_uuid"] for r in FeedbackStore(settings.database_url).entries()] == ["card-1"]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({}, "feedback"),
+        ({"feedback": []}, "feedback"),
+        ({"feedback": [{"card": "c", "outcome": "ignored", "outcomeTimestamp": WHEN}]}, "outcome"),
+        (
+            {"feedback": [{"card": "c", "outcome": "accepted", "outcomeTimestamp": WHEN}]},
+            "acceptedSuggestions",
+        ),
+        ({"feedback": [{"outcome": "overridden", "outcomeTimestamp": WHEN}]}, "card"),
+        ({"feedback": [{"card": "c", "outcome": "overridden"}]}, "outcomeTimestamp"),
+        (
+            {"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "22/11/2026"}]},
+            "RFC 3339",
+        ),
+        ({"feedback": [overridden(reason={"display": "no code"})]}, "code"),
+        ({"feedback": [{**overridden(), "overrideReason": {}}]}, "reason or a userComment"),
+    ],
+)
+def test_invalid_feedback_is_400_saying_what_is_wrong(
+    client: TestClient, settings: Settings, body: Any, says: str
+) -> None:
+    response = client.post(URL, json=body)
+    assert response.status_code == 400
+    assert says in response.text
+    assert FeedbackStore(settings.database_url).entries() == []
+
+
+def test_feedback_for_an_unknown_service_is_404(client: TestClient) -> None:
+    assert client.post("/cds-services/nope/feedback", json={"feedback": [accepted()]}).status_code == 404
+
+
+def test_feedback_that_is_not_json_is_400(client: TestClient) -> None:
+    response = client.post(
+        URL, content=b"card=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.text

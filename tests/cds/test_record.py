@@ -1,0 +1,268 @@
+"""The patient record: tolerant reading of real payloads (R4, DSTU2, sandbox quirks)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cds.fhirjson import concept, objs, when
+from cds.record import PatientRecord, RecordBuilder
+from tests.builders import LOINC, PATIENT_ID, RXNORM, medication_request, observation, tacrolimus
+from tests.conftest import NOW
+
+
+def build(
+    *resources: object,
+    drafts: list[object] | None = None,
+    selections: tuple[str, ...] = (),
+    index: dict[str, dict[str, Any]] | None = None,
+) -> PatientRecord:
+    builder = RecordBuilder(
+        hook="order-select", now=NOW, patient_id=PATIENT_ID, selections=selections, medication_index=index
+    )
+    builder.add(drafts or [], where="draftOrders", draft=True)
+    builder.add(list(resources), where="prefetch test")
+    return builder.build()
+
+
+def test_patient_age_and_sex() -> None:
+    record = build(
+        {"resourceType": "Patient", "id": PATIENT_ID, "gender": "Female", "birthDate": "1980-11-23"}
+    )
+    assert record.patient is not None
+    assert record.patient.gender == "female"
+    assert record.patient.age_years(NOW) == 45  # the birthday is tomorrow
+
+
+def test_dstu2_medication_order_is_read_like_a_request() -> None:
+    order = {
+        "resourceType": "MedicationOrder",
+        "id": "mo1",
+        "status": "active",
+        "dateWritten": "2026-10-01",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "108513"}]},
+        "dosageInstruction": [
+            {
+                "doseQuantity": {"value": 2, "unit": "mg"},
+                "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnits": "d"}},
+            }
+        ],
+    }
+    [med] = build(order).medications
+    assert med.origin == "order"
+    assert med.current
+    assert med.ref == "MedicationOrder/mo1"
+    assert med.codings[0].code == "108513"
+    assert med.dose is not None
+    assert med.dose.quantity is not None
+    assert (med.dose.quantity.value, med.dose.frequency, med.dose.period_unit) == (2.0, 2.0, "d")
+    assert med.started == datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def test_r4_draft_with_category_object_and_no_intent_is_read() -> None:
+    draft = medication_request(
+        "request-123",
+        "Clarithromycin 500 MG Oral Tablet [Biaxin]",
+        status="draft",
+        category={"coding": [{"code": "outpatient"}]},
+        dosageInstruction=[{"doseAndRate": [{"doseQuantity": {"value": 500, "unit": "mg"}}]}],
+    )
+    record = build(drafts=[draft], selections=("MedicationRequest/request-123",))
+    [med] = record.medications
+    assert med.origin == "draft"
+    assert med.selected
+    assert med.intent == ""
+    assert med.dose is not None
+    assert med.dose.quantity is not None
+    assert med.dose.quantity.value == 500
+    assert record.skipped == ()
+
+
+def test_a_draft_before_a_drug_is_picked_is_ignored_quietly() -> None:
+    draft = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft"}
+    record = build(drafts=[draft])
+    assert record.medications == ()
+    assert record.skipped == ()
+
+
+def test_drafts_win_over_the_same_order_in_prefetch() -> None:
+    draft = tacrolimus("same", status="draft")
+    record = build(tacrolimus("same", status="active"), drafts=[draft])
+    [med] = record.medications
+    assert med.origin == "draft"
+
+
+def test_stopped_and_entered_in_error_medications_are_not_current() -> None:
+    record = build(
+        tacrolimus("a", status="stopped"),
+        tacrolimus("b", status="entered-in-error"),
+        tacrolimus("c", status="completed"),
+        tacrolimus("d", status="cancelled"),
+        tacrolimus("e", status="on-hold"),
+        medication_request("f", "St John's wort", resource_type="MedicationStatement", status="active"),
+    )
+    assert [m.ref for m in record.current_medications] == ["MedicationRequest/e", "MedicationStatement/f"]
+    assert record.current_medications[1].origin == "statement"
+
+
+def test_medication_reference_resolves_from_contained() -> None:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "contained": [
+            {"resourceType": "Medication", "id": "med", "code": {"text": "Tacrolimus 5 MG/ML Injection"}}
+        ],
+        "medicationReference": {"reference": "#med"},
+    }
+    [med] = build(order).medications
+    assert med.names == ("Tacrolimus 5 MG/ML Injection",)
+    assert med.identified
+
+
+def test_medication_reference_resolves_from_the_index_with_form_and_ingredients() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "kaletra",
+        "code": {"text": "Kaletra"},
+        "form": {"text": "tablet"},
+        "ingredient": [
+            {
+                "itemCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": "195088", "display": "lopinavir"}]
+                }
+            },
+            {
+                "itemCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": "85762", "display": "ritonavir"}]
+                }
+            },
+        ],
+    }
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "medicationReference": {"reference": "https://ehr.example.org/fhir/Medication/kaletra"},
+    }
+    [med] = build(order, index={"Medication/kaletra": medication}).medications
+    assert {c.code for c in med.codings} == {"195088", "85762"}
+    assert med.form.text == "tablet"
+    assert "ritonavir" in med.names
+
+
+def test_an_unresolved_reference_is_reported_not_dropped() -> None:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "medicationReference": {"reference": "Medication/unknown", "display": "Some product"},
+    }
+    record = build(order)
+    [med] = record.medications
+    assert not med.identified
+    assert med.names == ("Some product",)
+    assert record.unidentified == ("MedicationRequest/m1 (Medication/unknown)",)
+
+
+def test_malformed_entries_are_skipped_and_named() -> None:
+    record = build(
+        "not a resource",
+        {"id": "x"},
+        {"resourceType": "MedicationRequest", "id": "nomed", "status": "active"},
+        {"resourceType": "Observation", "id": "nocode", "status": "final"},
+        {"resourceType": "Condition", "id": "c1", "code": "just text", "clinicalStatus": 5},
+        tacrolimus(),
+    )
+    assert record.skipped == (
+        "prefetch test: entry 0 is not a FHIR resource",
+        "prefetch test: entry 1 is not a FHIR resource",
+        "MedicationRequest/nomed: names no medication",
+        "Observation/nocode: has no code",
+    )
+    assert len(record.medications) == 1
+    assert record.conditions[0].code.text == "just text"
+
+
+def test_wrong_types_inside_resources_do_not_break_reading() -> None:
+    odd = {
+        "resourceType": "MedicationRequest",
+        "id": "odd",
+        "status": ["active"],
+        "medicationCodeableConcept": {"coding": "nope", "text": "Tacrolimus"},
+        "dosageInstruction": {"route": {"coding": [{"code": 26643006, "system": "http://snomed.info/sct"}]}},
+        "authoredOn": 20240101,
+        "extension": [{"url": "http://example.org/x", "valueString": "y"}],
+    }
+    [med] = build(odd).medications
+    assert med.names == ("Tacrolimus",)
+    assert med.route.codings[0].code == "26643006"
+    assert med.started is None
+
+
+def test_observations_by_code_newest_first_without_errors() -> None:
+    record = build(
+        observation("o1", "11253-2", 8.0, "ng/mL", "2026-11-01"),
+        observation("o2", "11253-2", 12.5, "ng/mL", "2026-11-20T08:00:00Z"),
+        {**observation("o3", "11253-2", 99.0, "ng/mL", "2026-11-21"), "status": "entered-in-error"},
+        observation("o4", "74096-9", 10.0, "ug/L", "2026-11-10"),
+    )
+    levels = record.observations_coded(LOINC, ["11253-2", "74096-9"])
+    assert [o.ref for o in levels] == ["Observation/o2", "Observation/o4", "Observation/o1"]
+    assert levels[0].quantity is not None
+    assert levels[0].quantity.value == 12.5
+
+
+def test_conditions_allergies_immunizations_r4_and_dstu2() -> None:
+    record = build(
+        {
+            "resourceType": "Condition",
+            "id": "r4",
+            "code": {"text": "UC"},
+            "clinicalStatus": {"coding": [{"code": "resolved"}]},
+            "onsetDateTime": "2020",
+        },
+        {
+            "resourceType": "Condition",
+            "id": "d2",
+            "code": {"text": "Kidney transplant"},
+            "clinicalStatus": "active",
+            "dateRecorded": "2019-05",
+        },
+        {
+            "resourceType": "AllergyIntolerance",
+            "id": "a1",
+            "code": {"text": "Erythromycin"},
+            "verificationStatus": {"coding": [{"code": "refuted"}]},
+        },
+        {
+            "resourceType": "AllergyIntolerance",
+            "id": "a2",
+            "substance": {"text": "Clarithromycin"},
+            "status": "confirmed",
+        },
+        {
+            "resourceType": "Immunization",
+            "id": "i1",
+            "vaccineCode": {"coding": [{"code": "03"}]},
+            "status": "completed",
+            "occurrenceDateTime": "2026-10-01",
+        },
+        {
+            "resourceType": "Immunization",
+            "id": "i2",
+            "vaccineCode": {"text": "MMR"},
+            "status": "completed",
+            "wasNotGiven": True,
+            "date": "2026-10-02",
+        },
+    )
+    assert [c.active for c in record.conditions] == [False, True]
+    assert record.conditions[1].recorded == datetime(2019, 5, 1, tzinfo=UTC)
+    assert [a.active for a in record.allergies] == [False, True]
+    assert [i.given for i in record.immunizations] == [True, False]
+
+
+def test_fhir_json_helpers_tolerate_odd_shapes() -> None:
+    assert concept({"system": "s", "code": "c"}).codings[0].code == "c"  # a bare Coding
+    assert objs({"a": 1}) == [{"a": 1}]  # R4 category sent as one object
+    assert when("2024-02-30") is None
+    assert when("2024") == datetime(2024, 1, 1, tzinfo=UTC)
