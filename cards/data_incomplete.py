@@ -21,7 +21,7 @@ def _bullets(items: Iterable[str]) -> list[str]:
 
 
 def _reasons(reasons: Mapping[str, str]) -> list[str]:
-    return _bullets(f"{what}: {why}" for what, why in reasons.items())
+    return [f"{what}: {why}" for what, why in reasons.items()]
 
 
 def summary(gaps: Gaps) -> str:
@@ -37,27 +37,23 @@ def summary(gaps: Gaps) -> str:
 
 
 def detail(gaps: Gaps) -> str:
+    sections: list[tuple[str, Iterable[str]]] = [
+        ("**Not checked** (the data it needs could not be obtained):", gaps.not_run),
+        ("**Not checked** (the check failed; the error is in the service's log):", gaps.failed),
+        ("**Data not available:**", _reasons(gaps.unavailable)),
+        ("**Data only partly received:**", _reasons(gaps.incomplete)),
+        (
+            "**Medications that could not be identified** (their Medication could not be retrieved):",
+            gaps.unidentified,
+        ),
+        ("**Records that could not be read and were left out:**", gaps.skipped),
+    ]
     parts: list[str] = []
-    if gaps.not_run:
-        parts.append("**Not checked** (the data it needs could not be obtained):")
-        parts.extend(_bullets(gaps.not_run))
-    if gaps.failed:
-        parts.append("**Not checked** (the check failed; the error is in the service's log):")
-        parts.extend(_bullets(gaps.failed))
-    if gaps.unavailable:
-        parts.append("**Data not available:**")
-        parts.extend(_reasons(gaps.unavailable))
-    if gaps.incomplete:
-        parts.append("**Data only partly received:**")
-        parts.extend(_reasons(gaps.incomplete))
-    if gaps.unidentified:
-        parts.append(
-            "**Medications that could not be identified** (their Medication could not be retrieved):"
-        )
-        parts.extend(_bullets(gaps.unidentified))
-    if gaps.skipped:
-        parts.append("**Records that could not be read and were left out:**")
-        parts.extend(_bullets(gaps.skipped))
+    for heading, items in sections:
+        lines = _bullets(items)
+        if lines:
+            parts.append(heading)
+            parts.extend(lines)
     parts.append("")
     parts.append("The absence of a warning about anything above is not evidence that there is no problem.")
     return "\n".join(parts)

@@ -7,7 +7,7 @@ entry, so a broken file stops the service before it answers anything.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -42,29 +42,26 @@ class TopicEntry(_Entry):
     description: str
 
 
-class ObservationCode(_Entry):
+class _Code(_Entry):
+    """A terminology code, verified or partially verified; an unverified code is never used."""
+
+    status: Literal["verified", "partial"]
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _partial_needs_note(self) -> Self:
+        if self.status == "partial" and not self.note:
+            raise ValueError("a partially verified code needs a note saying what verified it")
+        return self
+
+
+class ObservationCode(_Code):
     group: str
     display: str
-    status: Literal["verified", "partial"]
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _partial_needs_note(self) -> "ObservationCode":
-        if self.status == "partial" and not self.note:
-            raise ValueError("a partially verified code needs a note saying what verified it")
-        return self
 
 
-class CodeEntry(_Entry):
+class CodeEntry(_Code):
     name: str
-    status: Literal["verified", "partial"]
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _partial_needs_note(self) -> "CodeEntry":
-        if self.status == "partial" and not self.note:
-            raise ValueError("a partially verified code needs a note saying what verified it")
-        return self
 
 
 class TacrolimusCodes(_Entry):

@@ -46,46 +46,44 @@ def families(knowledge: Knowledge, hook: str) -> tuple[CardFamily, ...]:
     return ()
 
 
+# id, hook, title, description
+SERVICES = (
+    (
+        "tacrolimus-patient-view",
+        "patient-view",
+        "Tacrolimus safety review",
+        "When the chart of a patient on tacrolimus is opened: interacting medications, cautions, "
+        "the latest level against its target, and monitoring that is due.",
+    ),
+    (
+        "tacrolimus-order-select",
+        "order-select",
+        "Tacrolimus order check",
+        "When an order is selected: interactions between tacrolimus and the selected medication, "
+        "live vaccines, cautions and the starting dose.",
+    ),
+    (
+        "tacrolimus-order-sign",
+        "order-sign",
+        "Tacrolimus order-sign check",
+        "Before orders are signed: the same checks as at selection, over every order being signed.",
+    ),
+)
+
+
 def services(knowledge: Knowledge) -> list[Service]:
     templates = prefetch_templates(knowledge)
     incomplete = gap_card(knowledge)
     return [
         Service(
-            id="tacrolimus-patient-view",
-            hook="patient-view",
-            title="Tacrolimus safety review",
-            description=(
-                "When the chart of a patient on tacrolimus is opened: interacting medications, cautions, "
-                "the latest level against its target, and monitoring that is due."
-            ),
+            id=service_id,
+            hook=hook,
+            title=title,
+            description=description,
             prefetch=templates,
             required=REQUIRED,
-            families=families(knowledge, "patient-view"),
+            families=families(knowledge, hook),
             gap_card=incomplete,
-        ),
-        Service(
-            id="tacrolimus-order-select",
-            hook="order-select",
-            title="Tacrolimus order check",
-            description=(
-                "When an order is selected: interactions between tacrolimus and the selected medication, "
-                "live vaccines, cautions and the starting dose."
-            ),
-            prefetch=templates,
-            required=REQUIRED,
-            families=families(knowledge, "order-select"),
-            gap_card=incomplete,
-        ),
-        Service(
-            id="tacrolimus-order-sign",
-            hook="order-sign",
-            title="Tacrolimus order-sign check",
-            description=(
-                "Before orders are signed: the same checks as at selection, over every order being signed."
-            ),
-            prefetch=templates,
-            required=REQUIRED,
-            families=families(knowledge, "order-sign"),
-            gap_card=incomplete,
-        ),
+        )
+        for service_id, hook, title, description in SERVICES
     ]

@@ -11,6 +11,7 @@ import respx
 
 from cds.errors import DataUnavailable
 from cds.evaluate import Evaluator
+from cds.models import CDSResponse
 from cds.prefetch import PrefetchTemplate, read_value, render
 from cds.service import Service
 from cds.settings import Settings
@@ -49,6 +50,18 @@ def with_server(body: dict[str, Any], token: str | None = TOKEN) -> dict[str, An
             "subject": "cds",
         }
     return body
+
+
+async def patient_view(
+    services: list[Service],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    prefetch: dict[str, Any] | None = None,
+    token: str | None = TOKEN,
+) -> CDSResponse:
+    """Call the patient-view service with this prefetch and the mock FHIR server."""
+    body = with_server(hook_request(prefetch=prefetch), token=token)
+    return await evaluator(services, settings, http).evaluate("tacrolimus-patient-view", body)
 
 
 def empty_server(mock: respx.MockRouter) -> None:
@@ -97,9 +110,7 @@ async def test_missing_keys_are_fetched_with_the_bearer_token(
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__regex=rf"^{FHIR_BASE}/MedicationRequest\?.*").respond(json=bundle([tacrolimus()]))
         empty_server(mock)
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request())
-        )
+        response = await patient_view(services, settings, http)
         assert response.cards == []
         assert len(mock.calls) == 7
         for call in mock.calls:
@@ -114,9 +125,7 @@ async def test_without_a_token_no_authorization_header_is_sent(
 ) -> None:
     with respx.mock(assert_all_called=False) as mock:
         empty_server(mock)
-        await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(), token=None)
-        )
+        await patient_view(services, settings, http, token=None)
         assert mock.calls
         assert all("Authorization" not in call.request.headers for call in mock.calls)
 
@@ -128,9 +137,7 @@ async def test_only_missing_keys_are_fetched(
     del prefetch["allergies"]
     with respx.mock(assert_all_called=False) as mock:
         route = mock.get(url__regex=rf"^{FHIR_BASE}/AllergyIntolerance\?.*").respond(json=bundle([]))
-        await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        await patient_view(services, settings, http, prefetch)
         assert route.call_count == 1
         assert len(mock.calls) == 1
 
@@ -143,9 +150,7 @@ async def test_a_server_error_on_a_required_key_is_412(
         mock.get(url__regex=rf"^{FHIR_BASE}/MedicationOrder\?.*").respond(500)
         empty_server(mock)
         with pytest.raises(DataUnavailable) as raised:
-            await evaluator(services, settings, http).evaluate(
-                "tacrolimus-patient-view", with_server(hook_request())
-            )
+            await patient_view(services, settings, http)
     assert "answered 500" in raised.value.missing["medicationRequests"]
 
 
@@ -160,9 +165,7 @@ async def test_an_operation_outcome_from_the_server_is_reported(
     }
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__regex=rf"^{FHIR_BASE}/Immunization\?.*").respond(403, json=outcome)
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
     [card] = response.cards
     assert card.source.topic is not None
     assert card.source.topic.code == "data-incomplete"
@@ -178,9 +181,7 @@ async def test_a_timeout_makes_the_key_unavailable(
     del prefetch["conditions"]
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__regex=rf"^{FHIR_BASE}/Condition\?.*").mock(side_effect=httpx.ReadTimeout("slow"))
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
     [card] = response.cards
     assert card.detail is not None
     assert "conditions" in card.detail
@@ -202,9 +203,7 @@ async def test_the_deadline_bounds_the_whole_request(
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__regex=rf"^{FHIR_BASE}/Observation\?.*").mock(side_effect=slow)
         started = time.perf_counter()
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
         elapsed = time.perf_counter() - started
     assert elapsed < 2.0
     [card] = response.cards
@@ -231,9 +230,7 @@ async def test_missing_keys_are_fetched_concurrently(
 
     with respx.mock(assert_all_called=False) as mock:
         mock.get(url__startswith=FHIR_BASE).mock(side_effect=delayed)
-        await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request())
-        )
+        await patient_view(services, settings, http)
         assert len(mock.calls) == 7
     assert peak == 7
 
@@ -251,9 +248,7 @@ async def test_next_links_are_followed_on_the_same_server(
             json=bundle([tacrolimus()], next_url=f"{FHIR_BASE}/MedicationRequest?page=3")
         )
         mock.get(f"{FHIR_BASE}/MedicationRequest?page=3").respond(json=bundle([]))
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
         assert mock.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert response.cards == []
 
@@ -264,9 +259,7 @@ async def test_next_links_to_another_server_are_not_followed(
     prefetch = full_prefetch([tacrolimus()])
     prefetch["conditions"] = bundle([], next_url="https://attacker.example.com/fhir/Condition?page=2")
     with respx.mock(assert_all_called=False) as mock:
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
         assert len(mock.calls) == 0
     [card] = response.cards
     assert card.detail is not None
@@ -295,9 +288,7 @@ async def test_redirects_are_not_followed(
         mock.get(url__regex=rf"^{FHIR_BASE}/AllergyIntolerance\?.*").respond(
             302, headers={"Location": "https://elsewhere.example.com/steal"}
         )
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
         assert len(mock.calls) == 1
     assert response.cards[0].detail is not None
     assert "answered 302" in response.cards[0].detail
@@ -316,9 +307,7 @@ async def test_a_dstu2_server_is_asked_for_medication_orders(
         mock.get(url__regex=rf"^{FHIR_BASE}/MedicationOrder\?.*").respond(
             json=bundle([tacrolimus(resource_type="MedicationOrder")])
         )
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
     assert response.cards == []
 
 
@@ -329,9 +318,7 @@ async def test_non_json_answers_make_the_key_unavailable(
     del prefetch["patient"]
     with respx.mock(assert_all_called=False) as mock:
         mock.get(f"{FHIR_BASE}/Patient/{PATIENT_ID}").respond(200, text="<html>login</html>")
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
     assert response.cards[0].detail is not None
     assert "not JSON" in response.cards[0].detail
 
@@ -343,7 +330,5 @@ async def test_a_patient_read_that_finds_nothing_is_empty_not_an_error(
     del prefetch["patient"]
     with respx.mock(assert_all_called=False) as mock:
         mock.get(f"{FHIR_BASE}/Patient/{PATIENT_ID}").respond(404)
-        response = await evaluator(services, settings, http).evaluate(
-            "tacrolimus-patient-view", with_server(hook_request(prefetch=prefetch))
-        )
+        response = await patient_view(services, settings, http, prefetch)
     assert response.cards == []
