@@ -90,3 +90,7 @@ class FHIRResponseError(FHIRError):
 
 class KnowledgeError(Exception):
     """A knowledge file is missing, malformed or inconsistent; raised at start-up."""
+
+
+class InvalidResource(ValueError):
+    """A resource built for a suggestion is not valid FHIR R4B."""

@@ -91,12 +91,12 @@ class FeedbackStore:
         """Store entries; returns how many were new (the others had been stored before)."""
         now = datetime.now(UTC)
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(feedback)
-        statement = insert.on_conflict_do_nothing(index_elements=["entry_hash"])
+        # RETURNING counts what was inserted on every backend; rowcount is 0 on PostgreSQL here
+        statement = insert.on_conflict_do_nothing(index_elements=["entry_hash"]).returning(feedback.c.id)
         stored = 0
         with self.engine.begin() as connection:
             for entry in entries:
-                result = connection.execute(statement, _row(service_id, entry, now))
-                stored += max(result.rowcount, 0)
+                stored += len(connection.execute(statement, _row(service_id, entry, now)).all())
         return stored
 
     def entries(self, card_uuid: str | None = None) -> list[dict[str, Any]]:

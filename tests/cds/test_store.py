@@ -1,0 +1,58 @@
+"""The feedback store on each backend: SQLite always; PostgreSQL when CDS_TEST_POSTGRES_URL names one
+(.ci/run starts a throw-away server and sets it)."""
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from cds.models import FeedbackEntry
+from cds.store import FeedbackStore
+
+POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if not POSTGRES:
+        pytest.skip("PostgreSQL not tested: set CDS_TEST_POSTGRES_URL (.ci/run does)")
+    store = FeedbackStore(POSTGRES)
+    with store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM feedback"))
+    store.close()
+    yield POSTGRES
+
+
+def entry(card: str, outcome: str = "overridden", when: str = "2026-11-22T12:00:00+02:00") -> FeedbackEntry:
+    data: dict[str, object] = {"card": card, "outcome": outcome, "outcomeTimestamp": when}
+    if outcome == "accepted":
+        data["acceptedSuggestions"] = [{"id": "s1"}]
+    return FeedbackEntry.model_validate(data)
+
+
+def test_saves_count_only_new_entries(url: str) -> None:
+    store = FeedbackStore(url)
+    assert store.save("svc", [entry("a"), entry("b", "accepted")]) == 2
+    assert store.save("svc", [entry("a"), entry("b", "accepted")]) == 0
+    assert store.save("svc", [entry("a"), entry("c")]) == 1
+    assert store.save("other-service", [entry("a")]) == 1
+    assert [r["card_uuid"] for r in store.entries()] == ["a", "b", "c", "a"]
+    store.close()
+
+
+def test_entries_survive_a_new_connection_and_keep_utc_times(url: str) -> None:
+    first = FeedbackStore(url)
+    first.save("svc", [entry("a")])
+    first.close()
+    second = FeedbackStore(url)
+    [row] = second.entries("a")
+    stamp = row["outcome_timestamp"]
+    assert stamp.replace(tzinfo=stamp.tzinfo or UTC) == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    second.ping()
+    second.close()
