@@ -2,8 +2,8 @@
 
 from collections.abc import Iterable, Mapping
 
+from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
-from cards.tacrolimus import TacrolimusMatcher
 from cds.models import Card
 from cds.record import PatientRecord
 from cds.service import GapCard, Gaps
@@ -59,17 +59,21 @@ def detail(gaps: Gaps) -> str:
     return "\n".join(parts)
 
 
-def gap_card(knowledge: Knowledge) -> GapCard:
+def involves_tacrolimus(record: PatientRecord, drugs: DrugIdentifier) -> bool:
+    """True when any current medication or draft order is tacrolimus, by any route."""
+    return any(drugs.identify(m).tacrolimus for m in record.medications if m.current)
+
+
+def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
     identified (it may be tacrolimus), or a check failed. patient-view fires on every chart opened, and a
     warning about missing data for a patient who has nothing to do with tacrolimus would be noise."""
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
-    tacrolimus = TacrolimusMatcher(knowledge)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
         if not gaps:
             return None
-        if not (gaps.failed or gaps.unidentified or tacrolimus.in_record(record)):
+        if not (gaps.failed or gaps.unidentified or involves_tacrolimus(record, drugs)):
             return None
         return Card(summary=summary(gaps), detail=detail(gaps), indicator="warning", source=source)
 

@@ -69,7 +69,95 @@ class TacrolimusCodes(_Entry):
     provenance: str
     rxnorm: dict[str, CodeEntry] = Field(min_length=1)
     atc: list[str] = Field(min_length=1)
+    atc_local: list[str] = Field(default_factory=list)
     names: list[str] = Field(min_length=1)
+
+
+class Ingredient(_Entry):
+    display: str
+    names: list[str] = Field(min_length=1)
+    brands: list[str] = Field(default_factory=list)
+    rxnorm: list[str] = Field(default_factory=list)
+    rxnorm_partial: dict[str, str] = Field(default_factory=dict)  # code -> what verified it
+    atc: list[str] = Field(default_factory=list)
+    atc_partial: dict[str, str] = Field(default_factory=dict)  # code -> what verified it
+    atc_local: list[str] = Field(default_factory=list)
+    systemic_only_in: list[str] = Field(default_factory=list)
+    subset_words: list[str] = Field(default_factory=list)
+
+
+class DrugClass(_Entry):
+    display: str
+    atc_prefixes: list[str] = Field(min_length=1)
+
+
+class Drugs(_Entry):
+    about: str
+    provenance: str
+    ingredients: dict[str, Ingredient] = Field(min_length=1)
+    classes: dict[str, DrugClass]
+
+
+class Product(_Entry):
+    ingredients: list[str]
+    name: str
+
+
+class Products(_Entry):
+    about: str
+    provenance: str
+    concepts: dict[str, Product] = Field(min_length=1)
+
+
+class Citation(_Entry):
+    source: str
+    section: str
+    references: list[str] = Field(default_factory=list)
+
+
+Effect = Literal["raises", "lowers", "toxicity"]
+
+
+class Interaction(_Entry):
+    effect: Effect
+    indicator: Literal["info", "warning", "critical"]
+    drugs: list[str] = Field(min_length=1)
+    classes: list[str] = Field(default_factory=list)
+    summary: str
+    mechanism: str
+    evidence: str
+    action: str
+    specifics: dict[str, str] = Field(default_factory=dict)
+    citations: list[Citation] = Field(min_length=1)
+    suggest_level: bool
+    source: str
+
+    @field_validator("summary")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{drug}" not in value:
+            raise ValueError("must name the drug with {drug}")
+        return value
+
+
+class Counselling(_Entry):
+    summary: str = Field(max_length=139)
+    detail: list[str] = Field(min_length=1)
+    citations: list[Citation] = Field(min_length=1)
+
+
+class OverrideReasons(_Entry):
+    system: str
+    reasons: dict[str, str] = Field(min_length=1)  # code -> display
+
+
+class Interactions(_Entry):
+    about: str
+    provenance: str
+    policy: dict[str, str]
+    counselling: Counselling
+    override_reasons: OverrideReasons
+    interactions: dict[str, Interaction] = Field(min_length=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +168,9 @@ class Knowledge:
     observation_system: str
     observations: Mapping[str, ObservationCode]
     tacrolimus: TacrolimusCodes
+    drugs: Drugs
+    products: Products
+    interactions: Interactions
 
     def source(self, source_id: str, topic: str) -> Source:
         """The card source for a cited source and a topic code; both must exist."""
@@ -146,15 +237,44 @@ def text_field(directory: Path, name: str, data: Mapping[str, Any], field: str) 
     return value
 
 
+def check(knowledge: Knowledge, directory: Path) -> Knowledge:
+    """Cross-file checks: every name an entry uses exists, and every summary fits in a card."""
+    ingredients, classes = knowledge.drugs.ingredients, knowledge.drugs.classes
+    where = directory / "interactions.json"
+    for key, entry in knowledge.interactions.interactions.items():
+        for drug in entry.drugs + list(entry.specifics):
+            if drug not in ingredients:
+                raise KnowledgeError(f"knowledge file {where}: entry {key!r}: unknown drug {drug!r}")
+        for name in entry.classes:
+            if name not in classes:
+                raise KnowledgeError(f"knowledge file {where}: entry {key!r}: unknown class {name!r}")
+        for citation in entry.citations:
+            if citation.source not in knowledge.sources:
+                raise KnowledgeError(
+                    f"knowledge file {where}: entry {key!r}: unknown source {citation.source!r}"
+                )
+        if entry.source not in knowledge.sources:
+            raise KnowledgeError(f"knowledge file {where}: entry {key!r}: unknown source {entry.source!r}")
+        names = [ingredients[d].display for d in entry.drugs] + [classes[c].display for c in entry.classes]
+        for name in names:
+            if len(entry.summary.replace("{drug}", name)) >= 140:
+                raise KnowledgeError(f"knowledge file {where}: entry {key!r}: summary too long for {name!r}")
+    return knowledge
+
+
 def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     sources = read_file(directory, "sources.json")
     topics = read_file(directory, "topics.json")
     observations = read_file(directory, "observations.json")
-    return Knowledge(
+    knowledge = Knowledge(
         sources=entries(directory, "sources.json", sources, "sources", SourceEntry),
         topic_system=text_field(directory, "topics.json", topics, "system"),
         topics=entries(directory, "topics.json", topics, "topics", TopicEntry),
         observation_system=text_field(directory, "observations.json", observations, "system"),
         observations=entries(directory, "observations.json", observations, "codes", ObservationCode),
         tacrolimus=whole(directory, "tacrolimus.json", TacrolimusCodes),
+        drugs=whole(directory, "drugs.json", Drugs),
+        products=whole(directory, "rxnorm-products.json", Products),
+        interactions=whole(directory, "interactions.json", Interactions),
     )
+    return check(knowledge, directory)

@@ -5,6 +5,8 @@ MedicationOrder rather than MedicationRequest: that query is tried when the serv
 """
 
 from cards.data_incomplete import gap_card
+from cards.drugs import DrugIdentifier
+from cards.interactions import InteractionFamily
 from cards.knowledge import Knowledge
 from cds.prefetch import PrefetchTemplate
 from cds.service import CardFamily, Service
@@ -41,9 +43,9 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, PrefetchTemplate]:
 REQUIRED = frozenset({"medicationRequests"})
 
 
-def families(knowledge: Knowledge, hook: str) -> tuple[CardFamily, ...]:
-    """The card families run for a hook. Each family module registers here."""
-    return ()
+def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, ...]:
+    """The card families, run for every hook; each decides what is news at its hook."""
+    return (InteractionFamily(knowledge, drugs),)
 
 
 # id, hook, title, description
@@ -73,7 +75,9 @@ SERVICES = (
 
 def services(knowledge: Knowledge) -> list[Service]:
     templates = prefetch_templates(knowledge)
-    incomplete = gap_card(knowledge)
+    drugs = DrugIdentifier(knowledge)
+    incomplete = gap_card(knowledge, drugs)
+    shared = families(knowledge, drugs)
     return [
         Service(
             id=service_id,
@@ -82,7 +86,7 @@ def services(knowledge: Knowledge) -> list[Service]:
             description=description,
             prefetch=templates,
             required=REQUIRED,
-            families=families(knowledge, hook),
+            families=shared,
             gap_card=incomplete,
         )
         for service_id, hook, title, description in SERVICES

@@ -185,6 +185,7 @@ class Allergy:
 class PatientRecord:
     hook: str
     now: datetime
+    patient_id: str
     patient: Patient | None
     medications: tuple[MedicationUse, ...]
     conditions: tuple[Condition, ...]
@@ -386,6 +387,7 @@ class RecordBuilder:
         return PatientRecord(
             hook=self._hook,
             now=self._now,
+            patient_id=self._patient_id,
             patient=self._patient,
             medications=tuple(self._medications),
             conditions=tuple(self._conditions),

@@ -1,0 +1,127 @@
+"""Knowing what a medication is: its ingredients (by RxNorm code, ATC code or name) and whether it acts
+systemically (topical, ophthalmic, otic and vaginal forms do not)."""
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cards.knowledge import Knowledge
+from cds.record import MedicationUse
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+TACROLIMUS = "tacrolimus"
+
+# Words in a medication's name, form or route that say where it acts. A systemic word wins over a local
+# one ("Miconazole Oral Gel"), but only route words count as systemic: "Vaginal Tablet" stays local.
+LOCAL_WORDS = (
+    "topical", "cutaneous", "dermal", "ophthalmic", "eye", "otic", "ear", "vaginal", "vaginally",
+    "cream", "ointment", "lotion", "shampoo", "gel", "foam", "pessary", "ovule", "nasal",
+)  # fmt: skip
+SYSTEMIC_WORDS = (
+    "oral", "orally", "mouth", "troche", "lozenge", "injection", "injectable", "intravenous", "infusion",
+    "intramuscular", "subcutaneous", "sublingual", "buccal", "iv", "po",
+)  # fmt: skip
+
+
+def _words(words: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
+
+
+_LOCAL = _words(LOCAL_WORDS)
+_SYSTEMIC = _words(SYSTEMIC_WORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """What a medication contains (ingredient ids of drugs.json, 'tacrolimus' included), the classes it
+    was placed in when its own ingredient is unknown, and whether it acts systemically."""
+
+    ingredients: frozenset[str]
+    classes: frozenset[str]
+    systemic: bool
+
+    @property
+    def tacrolimus(self) -> bool:
+        return TACROLIMUS in self.ingredients
+
+
+class DrugIdentifier:
+    def __init__(self, knowledge: Knowledge) -> None:
+        drugs = knowledge.drugs
+        self._rxnorm: dict[str, set[str]] = defaultdict(set)
+        self._atc: dict[str, set[str]] = defaultdict(set)
+        self._atc_local: set[str] = set()
+        self._class_prefixes = {p: name for name, c in drugs.classes.items() for p in c.atc_prefixes}
+        self._systemic_only: dict[str, re.Pattern[str]] = {}
+        terms: dict[str, set[str]] = defaultdict(set)
+        subset_words: dict[str, str] = {}
+
+        for key, entry in drugs.ingredients.items():
+            for code in (*entry.rxnorm, *entry.rxnorm_partial):
+                self._rxnorm[code].add(key)
+            for code in (*entry.atc, *entry.atc_partial, *entry.atc_local):
+                self._atc[code].add(key)
+            self._atc_local.update(entry.atc_local)
+            for term in (*entry.names, *entry.brands):
+                terms[term.lower()].add(key)
+            for word in entry.subset_words or entry.names:
+                subset_words[word.lower()] = key
+            if entry.systemic_only_in:
+                self._systemic_only[key] = _words(entry.systemic_only_in)
+
+        tacrolimus = knowledge.tacrolimus
+        for code in tacrolimus.rxnorm:
+            self._rxnorm[code].add(TACROLIMUS)
+        for code in (*tacrolimus.atc, *tacrolimus.atc_local):
+            self._atc[code].add(TACROLIMUS)
+        self._atc_local.update(tacrolimus.atc_local)
+        for term in tacrolimus.names:
+            terms[term.lower()].add(TACROLIMUS)
+        subset_words[TACROLIMUS] = TACROLIMUS
+
+        for code, product in knowledge.products.concepts.items():
+            for word in product.ingredients:
+                if word.lower() in subset_words:
+                    self._rxnorm[code].add(subset_words[word.lower()])
+
+        self._terms = dict(terms)
+        self._names = _words(terms)
+
+    def identify(self, medication: MedicationUse) -> Identified:
+        ingredients: set[str] = set()
+        classes: set[str] = set()
+        local_code = False
+        for coding in medication.codings:
+            if coding.system == RXNORM:
+                ingredients |= self._rxnorm.get(coding.code, set())
+            elif coding.system == ATC:
+                code = coding.code.upper()
+                local_code |= code in self._atc_local
+                if code in self._atc:
+                    ingredients |= self._atc[code]
+                elif code[:5] in self._class_prefixes:
+                    classes.add(self._class_prefixes[code[:5]])
+        names = " ".join(medication.names).lower()
+        for match in self._names.finditer(names):
+            ingredients |= self._terms[match.group(1)]
+        if ingredients:
+            classes.clear()  # a known ingredient says more than its class
+        where = " ".join((names, *medication.form.names, *medication.route.names)).lower()
+        systemic = self._systemic(where, local_code)
+        if systemic and any(
+            key in ingredients
+            and not pattern.search(where)
+            and (_LOCAL.search(where) or _SYSTEMIC.search(where))
+            for key, pattern in self._systemic_only.items()
+        ):
+            systemic = False  # e.g. oral vancomycin: given by mouth, it is not absorbed
+        return Identified(frozenset(ingredients), frozenset(classes), systemic)
+
+    @staticmethod
+    def _systemic(where: str, local_code: bool) -> bool:
+        if _SYSTEMIC.search(where):
+            return True
+        return not (local_code or _LOCAL.search(where))

@@ -1,0 +1,250 @@
+"""Interaction cards: what raises tacrolimus levels, what lowers them, what adds to its toxicity.
+
+When cards appear:
+- order-select: a selected order against the patient's current medications and the other drafts, both
+  ways (clarithromycin selected for a patient on tacrolimus; tacrolimus selected for a patient on
+  clarithromycin). Unselected drafts are context: they are not announced on their own.
+- order-sign: every draft against the current medications and the other drafts.
+- patient-view: every interacting medication current together with systemic tacrolimus. An established
+  combination (a tacrolimus level drawn after both were started) is one step quieter; info is left out.
+- Nothing without systemic tacrolimus (current or being ordered), for local forms, or for stopped drugs.
+- Starting tacrolimus: one counselling card on grapefruit, herbal products and food.
+One card per interaction and drug, however many records name it (a statement and a request).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cards.drugs import DrugIdentifier, Identified
+from cards.knowledge import Citation, Interaction, Knowledge
+from cds.models import Action, Card, Coding, Suggestion
+from cds.models.card import Indicator
+from cds.record import MedicationUse, PatientRecord
+from cds.resources import checked
+
+TOPICS = {
+    "raises": "interaction-raises-level",
+    "lowers": "interaction-lowers-level",
+    "toxicity": "interaction-toxicity",
+}
+EFFECTS = {
+    "raises": "raises tacrolimus levels",
+    "lowers": "lowers tacrolimus levels",
+    "toxicity": "adds to tacrolimus toxicity",
+}
+QUIETER: dict[Indicator, Indicator | None] = {"critical": "warning", "warning": "info", "info": None}
+LEVEL_LOINC = "11253-2"
+
+
+@dataclass
+class Finding:
+    entry_id: str
+    entry: Interaction
+    drug: str  # an ingredient id, or a class id when only the class is known
+    display: str
+    medications: list[MedicationUse] = field(default_factory=list)
+
+
+def describe(medication: MedicationUse) -> str:
+    name = next(iter(medication.names), medication.ref)
+    kind = {"draft": "order being written", "statement": "reported by the patient", "order": "active order"}
+    selected = ", selected" if medication.selected else ""
+    return f"{name} ({kind[medication.origin]}{selected})"
+
+
+def references(citations: Iterable[Citation], labels: dict[str, str]) -> list[str]:
+    lines: list[str] = []
+    for citation in citations:
+        where = f"{labels[citation.source]}, {citation.section}"
+        lines.extend(f"- {where}: {ref}" for ref in citation.references)
+        if not citation.references:
+            lines.append(f"- {where}")
+    return lines
+
+
+class InteractionFamily:
+    title = "drug interactions"
+    needs = frozenset({"medicationRequests"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        data = knowledge.interactions
+        self._by_drug: dict[str, list[str]] = {}
+        for entry_id, entry in data.interactions.items():
+            for key in (*entry.drugs, *entry.classes):
+                self._by_drug.setdefault(key, []).append(entry_id)
+        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+        reasons = data.override_reasons
+        self._override = [
+            Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
+        ]
+        self._level_name = knowledge.observations[LEVEL_LOINC].display
+        self._level_codes = knowledge.observation_codes("tacrolimus-level")
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        current = [(m, self._drugs.identify(m)) for m in record.medications if m.current]
+        tacrolimus = [m for m, ident in current if ident.tacrolimus and ident.systemic]
+        if not tacrolimus:
+            return []
+        findings: dict[tuple[str, str], Finding] = {}
+        for medication, ident in current:
+            if ident.tacrolimus or not ident.systemic or not self._announced(record, medication, tacrolimus):
+                continue
+            for entry_id, drug in self._matches(ident):
+                entry = self._knowledge.interactions.interactions[entry_id]
+                key = (entry_id, drug)
+                if key not in findings:
+                    findings[key] = Finding(entry_id, entry, drug, self._display(drug))
+                findings[key].medications.append(medication)
+        cards = [c for f in findings.values() if (c := self._card(record, f, tacrolimus)) is not None]
+        if self._starting(record, tacrolimus):
+            cards.append(self._counselling())
+        return cards
+
+    def _matches(self, ident: Identified) -> list[tuple[str, str]]:
+        """(entry id, drug) for each interaction the medication takes part in; one entry per drug, the
+        first in the file (the most specific: nirmatrelvir/ritonavir before ritonavir on its own)."""
+        found: list[tuple[str, str]] = []
+        seen_entries: set[str] = set()
+        for drug in sorted(ident.ingredients | ident.classes):
+            for entry_id in self._by_drug.get(drug, ())[:1]:
+                if entry_id not in seen_entries:
+                    seen_entries.add(entry_id)
+                    found.append((entry_id, drug))
+        # a combination product matched by two entries with the same effect (Paxlovid: nirmatrelvir and
+        # ritonavir) gets the first entry of the file only
+        order = list(self._knowledge.interactions.interactions)
+        found.sort(key=lambda item: order.index(item[0]))
+        by_effect: dict[str, tuple[str, str]] = {}
+        for entry_id, drug in found:
+            effect = self._knowledge.interactions.interactions[entry_id].effect
+            by_effect.setdefault(effect, (entry_id, drug))
+        return list(by_effect.values())
+
+    @staticmethod
+    def _announced(record: PatientRecord, medication: MedicationUse, tacrolimus: list[MedicationUse]) -> bool:
+        """Whether the pair of this medication and tacrolimus is news at this hook."""
+        if record.hook == "order-select":
+            return medication.selected or any(t.selected for t in tacrolimus)
+        if record.hook == "order-sign":
+            return medication.origin == "draft" or any(t.origin == "draft" for t in tacrolimus)
+        return True
+
+    def _established(self, record: PatientRecord, finding: Finding, tacrolimus: list[MedicationUse]) -> bool:
+        starts = [m.started for m in (*finding.medications, *tacrolimus)]
+        if record.hook != "patient-view" or any(s is None for s in starts):
+            return False
+        latest_start = max(s for s in starts if s is not None)
+        levels = record.observations_coded(self._knowledge.observation_system, self._level_codes)
+        return any(o.effective is not None and o.effective > latest_start for o in levels)
+
+    def _display(self, drug: str) -> str:
+        drugs = self._knowledge.drugs
+        return drugs.ingredients[drug].display if drug in drugs.ingredients else drugs.classes[drug].display
+
+    def _card(self, record: PatientRecord, finding: Finding, tacrolimus: list[MedicationUse]) -> Card | None:
+        entry = finding.entry
+        indicator: Indicator | None = entry.indicator
+        established = self._established(record, finding, tacrolimus)
+        if established:
+            indicator = QUIETER[entry.indicator]
+        if indicator is None:
+            return None
+        lines = [
+            f"**{finding.display}** {EFFECTS[entry.effect]}.",
+            "",
+            f"- **Medication:** {'; '.join(describe(m) for m in finding.medications)}",
+            f"- **Tacrolimus:** {'; '.join(describe(m) for m in tacrolimus)}",
+            f"- **Mechanism:** {entry.mechanism}",
+            f"- **Evidence:** {entry.evidence}"
+            + (f" {entry.specifics[finding.drug]}" if finding.drug in entry.specifics else ""),
+            f"- **What to do:** {entry.action}",
+        ]
+        if established:
+            lines.append(
+                "- A tacrolimus level has been drawn since both were started: this card is shown quieter."
+            )
+        lines += ["", "**References**", *references(entry.citations, self._labels)]
+        suggestions = self._suggestions(record, finding, entry)
+        return Card(
+            summary=entry.summary.replace("{drug}", finding.display),
+            detail="\n".join(lines),
+            indicator=indicator,
+            source=self._knowledge.source(entry.source, TOPICS[entry.effect]),
+            suggestions=suggestions or None,
+            selectionBehavior="at-most-one" if suggestions else None,
+            overrideReasons=self._override,
+        )
+
+    def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
+        suggestions = []
+        for medication in finding.medications:
+            rid = medication.ref.partition("/")[2]
+            if medication.origin == "draft" and rid and " " not in rid:
+                suggestions.append(
+                    Suggestion(
+                        label=f"Remove the {finding.display} order",
+                        actions=[
+                            Action(
+                                type="delete",
+                                description=f"Remove the draft {finding.display} order",
+                                resourceId=medication.ref,
+                            )
+                        ],
+                    )
+                )
+        if entry.suggest_level:
+            suggestions.append(
+                Suggestion(
+                    label="Order a tacrolimus level",
+                    actions=[
+                        Action(
+                            type="create",
+                            description="Order a tacrolimus whole-blood level",
+                            resource=self._level_order(record),
+                        )
+                    ],
+                )
+            )
+        return suggestions
+
+    def _level_order(self, record: PatientRecord) -> dict[str, object]:
+        return checked(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": f"Patient/{record.patient_id}"},
+                "code": {
+                    "coding": [
+                        {
+                            "system": self._knowledge.observation_system,
+                            "code": LEVEL_LOINC,
+                            "display": self._level_name,
+                        }
+                    ],
+                    "text": "Tacrolimus level (trough, drawn just before the next dose)",
+                },
+            }
+        )
+
+    @staticmethod
+    def _starting(record: PatientRecord, tacrolimus: list[MedicationUse]) -> bool:
+        """Tacrolimus is being ordered (selected, or signed) for a patient not already on it."""
+        if any(m.origin != "draft" for m in tacrolimus):
+            return False
+        if record.hook == "order-select":
+            return any(m.selected for m in tacrolimus)
+        return record.hook == "order-sign"
+
+    def _counselling(self) -> Card:
+        counselling = self._knowledge.interactions.counselling
+        lines = [f"- {line}" for line in counselling.detail]
+        lines += ["", "**References**", *references(counselling.citations, self._labels)]
+        return Card(
+            summary=counselling.summary,
+            detail="\n".join(lines),
+            indicator="info",
+            source=self._knowledge.source("monograph", "interaction-counselling"),
+        )
