@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cards.knowledge import Knowledge
+from cds.fhirjson import Code
 from cds.record import MedicationUse
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 TACROLIMUS = "tacrolimus"
+CACHE_SIZE = 8192  # distinct medications remembered
+MedicationKey = tuple[tuple[Code, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 # Words in a medication's name, form or route that say where it acts. A systemic word wins over a local
 # one ("Miconazole Oral Gel"), but only route words count as systemic: "Vaginal Tablet" stays local.
@@ -89,12 +92,30 @@ class DrugIdentifier:
 
         self._terms = dict(terms)
         self._names = _words(terms)
+        self._cache: dict[MedicationKey, Identified] = {}
 
     def identify(self, medication: MedicationUse) -> Identified:
+        """What the medication is. It depends only on the codings, names, form and route, so it is cached:
+        records repeat the same products many times."""
+        key = (medication.codings, medication.names, medication.form.names, medication.route.names)
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            found = self._cache[key] = self._identify(*key)
+        return found
+
+    def _identify(
+        self,
+        codings: tuple[Code, ...],
+        medication_names: tuple[str, ...],
+        form: tuple[str, ...],
+        route: tuple[str, ...],
+    ) -> Identified:
         ingredients: set[str] = set()
         classes: set[str] = set()
         local_code = False
-        for coding in medication.codings:
+        for coding in codings:
             if coding.system == RXNORM:
                 ingredients |= self._rxnorm.get(coding.code, set())
             elif coding.system == ATC:
@@ -104,12 +125,12 @@ class DrugIdentifier:
                     ingredients |= self._atc[code]
                 elif code[:5] in self._class_prefixes:
                     classes.add(self._class_prefixes[code[:5]])
-        names = " ".join(medication.names).lower()
+        names = " ".join(medication_names).lower()
         for match in self._names.finditer(names):
             ingredients |= self._terms[match.group(1)]
         if ingredients:
             classes.clear()  # a known ingredient says more than its class
-        where = " ".join((names, *medication.form.names, *medication.route.names)).lower()
+        where = " ".join((names, *form, *route)).lower()
         systemic = self._systemic(where, local_code)
         if systemic and any(
             key in ingredients

@@ -76,7 +76,9 @@ def test_a_draft_tacrolimus_order_makes_gaps_relevant(client: TestClient) -> Non
     prefetch = full_prefetch()
     del prefetch["observations"]
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
-    by_topic = {c["source"]["topic"]["code"]: c for c in cards(client, "/cds-services/tacrolimus-order-select", body)}
+    by_topic = {
+        c["source"]["topic"]["code"]: c for c in cards(client, "/cds-services/tacrolimus-order-select", body)
+    }
     assert set(by_topic) == {"data-incomplete", "interaction-counselling"}
     assert "tacrolimus levels" in by_topic["data-incomplete"]["detail"]
 

@@ -1,0 +1,423 @@
+"""Scenario tests for the interaction cards: realistic requests in, expected cards out, and silence where
+nothing must be said."""
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cards.knowledge import load
+from cds.resources import checked
+from tests.builders import (
+    RXNORM,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    observation,
+    tacrolimus,
+)
+
+ATC = "http://www.whocc.no/atc"
+PV, OSEL, OSIGN = (f"/cds-services/tacrolimus-{h}" for h in ("patient-view", "order-select", "order-sign"))
+
+
+def by_code(system: str, code: str, rid: str = "m1", **extra: Any) -> dict[str, Any]:
+    resource = medication_request(rid, "", **extra)
+    resource["medicationCodeableConcept"] = {"coding": [{"system": system, "code": code}]}
+    return resource
+
+
+def by_text(text: str, rid: str = "m1", **extra: Any) -> dict[str, Any]:
+    return medication_request(rid, text, **extra)
+
+
+def statement(text: str, rid: str = "s1") -> dict[str, Any]:
+    return medication_request(rid, text, resource_type="MedicationStatement")
+
+
+def interaction_cards(client: TestClient, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(path, content=orjson.dumps(body))
+    assert response.status_code == 200, response.text
+    return [c for c in response.json()["cards"] if c["source"]["topic"]["code"].startswith("interaction-")]
+
+
+def patient_view(
+    client: TestClient, *medications: dict[str, Any], observations: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([m for m in medications if m["resourceType"] != "MedicationStatement"])
+    prefetch["medicationStatements"] = bundle(
+        [m for m in medications if m["resourceType"] == "MedicationStatement"]
+    )
+    prefetch["observations"] = bundle(list(observations))
+    return interaction_cards(client, PV, hook_request(prefetch=prefetch))
+
+
+# (how the medication is recorded, the drug the card names, topic, indicator)
+EVERY_DRUG = [
+    (by_text("Clotrimazole 10 MG Oral Troche"), "Clotrimazole", "raises", "warning"),
+    (by_code(RXNORM, "197698"), "Fluconazole", "raises", "warning"),  # product code
+    (by_text("VFEND 200 mg film-coated tablets"), "Voriconazole", "raises", "warning"),  # brand
+    (by_code(RXNORM, "6135"), "Ketoconazole", "raises", "warning"),  # ingredient code
+    (by_code(ATC, "J02AC02"), "Itraconazole", "raises", "warning"),  # ATC
+    (by_text("Noxafil 100 MG Delayed Release Oral Tablet"), "Posaconazole", "raises", "warning"),
+    (by_code(ATC, "J02AC05"), "Azole antifungal", "raises", "warning"),  # ATC class only (isavuconazole)
+    (
+        by_text("Erythromycin ethylsuccinate 400 MG/5ML Oral Suspension"),
+        "Erythromycin",
+        "raises",
+        "warning",
+    ),  # salt
+    (by_code(RXNORM, "205866"), "Clarithromycin", "raises", "warning"),
+    (by_text("Josamycin 500 mg tablet"), "Josamycin", "raises", "warning"),
+    (by_code(RXNORM, "10864"), "Troleandomycin", "raises", "warning"),
+    (by_code(ATC, "J01FA15"), "Macrolide antibacterial", "raises", "warning"),
+    (by_text("Adalat CC 30 MG Extended Release Oral Tablet"), "Nifedipine", "raises", "warning"),
+    (
+        by_text("dilTIAZem 120 MG 24HR Extended Release Oral Capsule"),
+        "Diltiazem",
+        "raises",
+        "warning",
+    ),  # tall-man
+    (by_code(ATC, "C08DA01"), "Verapamil", "raises", "warning"),
+    (by_code(RXNORM, "7396"), "Nicardipine", "raises", "warning"),
+    (by_text("Cimetidine 400 MG Oral Tablet"), "Cimetidine", "raises", "warning"),
+    (by_code(ATC, "G03XA01"), "Danazol", "raises", "warning"),
+    (by_text("Parlodel 2.5 MG Oral Tablet"), "Bromocriptine", "raises", "warning"),
+    (by_code(RXNORM, "6915"), "Metoclopramide", "raises", "warning"),
+    (by_text("Viracept 625 MG Oral Tablet"), "Nelfinavir", "raises", "warning"),
+    (by_code(ATC, "J05AE02"), "Indinavir", "raises", "warning"),
+    (by_code(RXNORM, "343047"), "Atazanavir", "raises", "warning"),
+    (by_text("Darunavir 800 MG Oral Tablet"), "Darunavir", "raises", "warning"),
+    (by_text("Saquinavir 500 MG Oral Tablet [Invirase]"), "Saquinavir", "raises", "warning"),
+    (by_code(ATC, "J05AE07"), "HIV protease inhibitor", "raises", "warning"),
+    (by_text("Kaletra 200 MG / 50 MG Oral Tablet"), "Lopinavir", "raises", "warning"),
+    (by_text("Norvir 100 MG Oral Tablet"), "Ritonavir", "raises", "warning"),
+    (by_text("Paxlovid 300 mg/100 mg dose pack"), "Nirmatrelvir", "raises", "warning"),
+    (by_code(RXNORM, "83816"), "Delavirdine", "raises", "warning"),
+    (by_text("Flagyl 500 MG Oral Tablet"), "Metronidazole", "raises", "warning"),
+    (by_code(ATC, "J01BA01"), "Chloramphenicol", "raises", "warning"),
+    (by_text("levoFLOXacin 500 MG Oral Tablet"), "Levofloxacin", "raises", "warning"),
+    (by_text("Synercid 500 MG Injection"), "Quinupristin/dalfopristin", "raises", "warning"),
+    (by_code(RXNORM, "17128"), "Lansoprazole", "raises", "warning"),
+    (by_text("Prilosec 20 MG Delayed Release Oral Capsule"), "Omeprazole", "raises", "info"),
+    (statement("Grapefruit juice, daily"), "Grapefruit juice", "raises", "critical"),
+    (statement("Schisandra sphenanthera extract capsules"), "Schisandra extract", "raises", "warning"),
+    (by_text("rifAMPin 300 MG Oral Capsule"), "Rifampicin", "lowers", "warning"),
+    (statement("St. John's Wort 300 MG Oral Capsule"), "St John's wort", "lowers", "warning"),
+    (by_text("Tegretol 200 MG Oral Tablet"), "Carbamazepine", "lowers", "warning"),
+    (by_text("Dilantin 100 MG Extended Release Oral Capsule"), "Phenytoin", "lowers", "warning"),
+    (by_code(RXNORM, "8134"), "Phenobarbital", "lowers", "warning"),
+    (by_code(ATC, "J05AG01"), "Nevirapine", "lowers", "warning"),
+    (by_text("Rapamune 1 MG Oral Tablet"), "Sirolimus", "lowers", "warning"),
+    (by_text("Neoral 100 MG Oral Capsule"), "Ciclosporin", "toxicity", "critical"),
+    (by_text("CellCept 500 MG Oral Tablet"), "Mycophenolate", "toxicity", "info"),
+    (by_text("Aldactone 25 MG Oral Tablet"), "Spironolactone", "toxicity", "critical"),
+    (by_code(RXNORM, "644"), "Amiloride", "toxicity", "critical"),
+    (by_text("Triamterene 50 MG Oral Capsule"), "Triamterene", "toxicity", "critical"),
+    (by_code(ATC, "C03DA04"), "Eplerenone", "toxicity", "critical"),
+    (
+        by_text("Potassium Chloride 20 MEQ Extended Release Oral Tablet"),
+        "Potassium supplement",
+        "toxicity",
+        "critical",
+    ),
+    (by_text("Gentamicin 80 MG/2ML Injection"), "Aminoglycoside", "toxicity", "warning"),
+    (by_text("Vancomycin 1 GM Injection"), "Vancomycin", "toxicity", "warning"),
+    (by_text("Amphotericin B liposomal 50 MG Injection"), "Amphotericin B", "toxicity", "warning"),
+    (
+        by_text("Bactrim DS 800 MG / 160 MG Oral Tablet"),
+        "Co-trimoxazole (trimethoprim/sulfamethoxazole)",
+        "toxicity",
+        "warning",
+    ),
+    (by_code(RXNORM, "5640"), "NSAID", "toxicity", "warning"),
+    (by_text("Valganciclovir 450 MG Oral Tablet"), "Ganciclovir", "toxicity", "warning"),
+    (by_text("Acyclovir 400 MG Oral Tablet"), "Aciclovir", "toxicity", "warning"),
+    (by_code(RXNORM, "33562"), "Foscarnet", "toxicity", "warning"),
+    (
+        by_text("Ciprofloxacin 500 MG Oral Tablet"),
+        "Fluoroquinolone (gyrase inhibitor)",
+        "toxicity",
+        "warning",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("medication", "drug", "effect", "indicator"), EVERY_DRUG, ids=[d for _, d, _, _ in EVERY_DRUG]
+)
+def test_every_interacting_drug_on_patient_view(
+    client: TestClient, medication: dict[str, Any], drug: str, effect: str, indicator: str
+) -> None:
+    [card] = patient_view(client, tacrolimus(), medication)
+    topic = {
+        "raises": "interaction-raises-level",
+        "lowers": "interaction-lowers-level",
+        "toxicity": "interaction-toxicity",
+    }[effect]
+    assert card["source"]["topic"]["code"] == topic
+    assert card["indicator"] == indicator
+    assert card["summary"].startswith(drug)
+    assert len(card["summary"]) < 140
+    assert card["source"]["label"]
+    assert card["source"]["url"].startswith("https://")
+    assert "**References**" in card["detail"]
+    assert {r["display"] for r in card["overrideReasons"]} >= {"Patient is not taking this medication"}
+
+
+def test_patient_not_on_tacrolimus_gets_nothing(client: TestClient) -> None:
+    assert (
+        patient_view(
+            client, by_text("Clarithromycin 500 MG Oral Tablet"), by_text("Rifampin 300 MG Oral Capsule")
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        "Clotrimazole 1% Topical Cream",
+        "Clotrimazole 100 MG Vaginal Tablet",
+        "Ketoconazole 2% Shampoo",
+        "Erythromycin 5 MG/GM Ophthalmic Ointment",
+        "Metronidazole 0.75% Topical Gel",
+        "Vancomycin 125 MG Oral Capsule",
+        "Diclofenac 1% Topical Gel",
+    ],
+)
+def test_local_forms_are_not_systemic_exposure(client: TestClient, local: str) -> None:
+    assert patient_view(client, tacrolimus(), by_text(local)) == []
+
+
+def test_local_form_known_by_route_alone(client: TestClient) -> None:
+    cream = by_text(
+        "Clotrimazole 10 MG/G", dosageInstruction=[{"route": {"coding": [{"display": "Topical route"}]}}]
+    )
+    assert patient_view(client, tacrolimus(), cream) == []
+
+
+def test_local_form_known_by_atc_alone(client: TestClient) -> None:
+    assert patient_view(client, tacrolimus(), by_code(ATC, "D01AC01")) == []
+
+
+def test_topical_tacrolimus_is_not_systemic_tacrolimus(client: TestClient) -> None:
+    protopic = by_text("Protopic 0.1% Topical Ointment", rid="t1")
+    assert patient_view(client, protopic, by_text("Clarithromycin 500 MG Oral Tablet")) == []
+    assert (
+        patient_view(client, by_code(ATC, "D11AH01", rid="t1"), by_text("Clarithromycin 500 MG Oral Tablet"))
+        == []
+    )
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed", "cancelled", "entered-in-error"])
+def test_medications_no_longer_taken_do_not_count(client: TestClient, status: str) -> None:
+    assert (
+        patient_view(client, tacrolimus(), by_text("Clarithromycin 500 MG Oral Tablet", status=status)) == []
+    )
+    assert patient_view(client, tacrolimus(status=status), by_text("Clarithromycin 500 MG Oral Tablet")) == []
+
+
+@pytest.mark.parametrize(
+    "unrelated", ["Amoxicillin 500 MG Oral Capsule", "Azithromycin 250 MG Oral Tablet", "Rabeprazole 20 MG"]
+)
+def test_unrelated_drugs_raise_nothing(client: TestClient, unrelated: str) -> None:
+    assert patient_view(client, tacrolimus(), by_text(unrelated)) == []
+
+
+def test_azithromycin_by_atc_is_not_announced_as_a_macrolide(client: TestClient) -> None:
+    assert patient_view(client, tacrolimus(), by_code(ATC, "J01FA10")) == []
+
+
+def test_one_card_when_a_drug_is_both_a_statement_and_an_order(client: TestClient) -> None:
+    [card] = patient_view(
+        client,
+        tacrolimus(),
+        by_text("St John's wort 300 mg", rid="r1"),
+        statement("Hypericum perforatum extract", rid="s1"),
+    )
+    assert "St John's wort 300 mg" in card["detail"]
+    assert "Hypericum perforatum extract (reported by the patient)" in card["detail"]
+
+
+def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text("Paxlovid"))
+    assert card["source"]["label"] == "AIFA: Paxlovid and tacrolimus (2024)"
+    assert "5-day course" in card["detail"]
+
+
+def test_most_severe_first_on_patient_view(client: TestClient) -> None:
+    cards = patient_view(
+        client,
+        tacrolimus(),
+        by_text("Omeprazole 20 MG", rid="m1"),
+        by_text("Neoral 25 MG", rid="m2"),
+        by_text("Clarithromycin 250 MG", rid="m3"),
+    )
+    assert [c["indicator"] for c in cards] == ["critical", "warning", "info"]
+
+
+LEVEL_AFTER_BOTH = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-10-15T07:30:00Z")
+
+
+def test_an_established_combination_followed_by_a_level_is_quieter(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-06-01")
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-10-01")
+    [card] = patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
+    assert card["indicator"] == "info"
+    assert "this card is shown quieter" in card["detail"]
+    ppi = by_text("Omeprazole 20 MG Oral Capsule", rid="m2", authoredOn="2026-09-01")
+    assert [c["summary"] for c in patient_view(client, tac, clari, ppi, observations=[LEVEL_AFTER_BOTH])] == [
+        card["summary"]
+    ]
+
+
+def test_a_combination_without_a_later_level_stays_loud(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-06-01")
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01")
+    [card] = patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
+    assert card["indicator"] == "warning"
+
+
+# order-select: both directions, and unselected drafts are context only
+
+
+def test_order_select_interacting_drug_selected_for_a_patient_on_tacrolimus(client: TestClient) -> None:
+    draft = by_text("Clarithromycin 500 MG Oral Tablet [Biaxin]", rid="d1", status="draft")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    assert card["summary"].startswith("Clarithromycin raises tacrolimus levels")
+    remove, level = card["suggestions"]
+    assert remove["actions"] == [
+        {
+            "type": "delete",
+            "description": "Remove the draft Clarithromycin order",
+            "resourceId": "MedicationRequest/d1",
+        }
+    ]
+    order = level["actions"][0]["resource"]
+    assert checked(order) == order
+    assert order["code"]["coding"][0]["code"] == "11253-2"
+    assert order["subject"] == {"reference": "Patient/pat-1"}
+    assert card["selectionBehavior"] == "at-most-one"
+
+
+def test_order_select_tacrolimus_selected_for_a_patient_on_clarithromycin(client: TestClient) -> None:
+    prefetch = full_prefetch([by_text("Clarithromycin 500 MG Oral Tablet")])
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    response = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
+    topics = [c["source"]["topic"]["code"] for c in response]
+    assert topics == ["interaction-raises-level", "interaction-counselling"]
+    assert "grapefruit" in response[1]["detail"].lower()
+    assert "1 hour before or 2 to 3 hours after a meal" in response[1]["detail"]
+    assert "suggestions" not in response[0] or all(
+        s["label"] != "Remove the Clarithromycin order" for s in response[0]["suggestions"]
+    )
+
+
+def test_order_select_unselected_draft_is_not_announced(client: TestClient) -> None:
+    drafts = [
+        by_text("Clarithromycin 500 MG", rid="d1", status="draft"),
+        by_text("Amoxicillin 500 MG", rid="d2", status="draft"),
+    ]
+    body = hook_request(
+        "order-select", full_prefetch([tacrolimus()]), drafts=drafts, selections=["MedicationRequest/d2"]
+    )
+    assert interaction_cards(client, OSEL, body) == []
+
+
+def test_order_select_selected_drug_against_another_draft(client: TestClient) -> None:
+    drafts = [
+        tacrolimus("d1", status="draft"),
+        by_text("Rifampin 300 MG Oral Capsule", rid="d2", status="draft"),
+    ]
+    body = hook_request("order-select", full_prefetch(), drafts=drafts, selections=["MedicationRequest/d2"])
+    [card] = interaction_cards(client, OSEL, body)
+    assert card["source"]["topic"]["code"] == "interaction-lowers-level"
+
+
+def test_order_select_no_counselling_for_a_patient_already_on_tacrolimus(client: TestClient) -> None:
+    body = hook_request(
+        "order-select", full_prefetch([tacrolimus()]), drafts=[tacrolimus("d1", status="draft")]
+    )
+    assert interaction_cards(client, OSEL, body) == []
+
+
+def test_order_select_nothing_for_a_patient_not_on_tacrolimus(client: TestClient) -> None:
+    body = hook_request(
+        "order-select", full_prefetch(), drafts=[by_text("Clarithromycin 500 MG", rid="d1", status="draft")]
+    )
+    assert interaction_cards(client, OSEL, body) == []
+
+
+# order-sign: every draft against current medications and other drafts
+
+
+def test_order_sign_announces_every_interacting_draft(client: TestClient) -> None:
+    drafts = [
+        by_text("Fluconazole 200 MG Oral Tablet", rid="d1", status="draft"),
+        by_text("Neoral 100 MG", rid="d2", status="draft"),
+    ]
+    cards = interaction_cards(
+        client, OSIGN, hook_request("order-sign", full_prefetch([tacrolimus()]), drafts=drafts)
+    )
+    assert [c["summary"].split()[0] for c in cards] == ["Ciclosporin", "Fluconazole"]
+
+
+def test_order_sign_tacrolimus_draft_against_current_medication(client: TestClient) -> None:
+    prefetch = full_prefetch([by_text("Tegretol 200 MG Oral Tablet")])
+    cards = interaction_cards(
+        client, OSIGN, hook_request("order-sign", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    )
+    assert [c["source"]["topic"]["code"] for c in cards] == [
+        "interaction-lowers-level",
+        "interaction-counselling",
+    ]
+
+
+def test_order_sign_old_combinations_are_not_news(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus(), by_text("Clarithromycin 500 MG")])
+    body = hook_request(
+        "order-sign", prefetch, drafts=[by_text("Amoxicillin 500 MG", rid="d1", status="draft")]
+    )
+    assert interaction_cards(client, OSIGN, body) == []
+
+
+def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
+    draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == "MedicationOrder/o1"
+
+
+# the knowledge behind the cards
+
+
+def test_every_interaction_cites_the_literature() -> None:
+    knowledge = load()
+    for key, entry in knowledge.interactions.interactions.items():
+        assert entry.citations, key
+        assert all(c.source in knowledge.sources for c in entry.citations), key
+
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@pytest.mark.parametrize("key", list(load().interactions.interactions))
+def test_every_number_in_a_card_is_in_its_entry(client: TestClient, key: str) -> None:
+    knowledge = load()
+    entry = knowledge.interactions.interactions[key]
+    drug = entry.drugs[0]
+    name = knowledge.drugs.ingredients[drug].names[0]
+    [card] = patient_view(client, tacrolimus(), by_text(f"{name} oral tablet"))
+    said = card["summary"] + "\n" + card["detail"].split("**References**")[0]
+    said = re.sub(r"- \*\*(Medication|Tacrolimus):\*\*.*", "", said)  # the patient's own medication names
+    source_text = orjson.dumps(entry.model_dump()).decode()
+    for number in NUMBER.findall(said):
+        assert number in source_text, f"{key}: {number} is not in the knowledge entry"

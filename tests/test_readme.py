@@ -1,0 +1,20 @@
+"""The README's card table is how a pharmacist reviews the content: it must not drift from the knowledge."""
+
+from pathlib import Path
+
+from cards.knowledge import load
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_every_topic_is_in_the_readme() -> None:
+    for code in load().topics:
+        assert f"`{code}`" in README, code
+
+
+def test_every_interaction_is_in_the_card_table() -> None:
+    knowledge = load()
+    for key, entry in knowledge.interactions.interactions.items():
+        assert entry.summary.replace("{drug}", "*drug*") in README, key
+        assert f"`{entry.indicator}` | {entry.summary.replace('{drug}', '*drug*')}" in README, key
+    assert knowledge.interactions.counselling.summary in README
