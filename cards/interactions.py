@@ -34,13 +34,14 @@ EFFECTS = {
 }
 QUIETER: dict[Indicator, Indicator | None] = {"critical": "warning", "warning": "info", "info": None}
 LEVEL_LOINC = "11253-2"
+MAX_SUMMARY = 140
 
 
 @dataclass
 class Finding:
     entry_id: str
     entry: Interaction
-    drug: str  # an ingredient id, or a class id when only the class is known
+    drugs: tuple[str, ...]  # ingredient ids, or a class id when only the class is known
     display: str
     medications: list[MedicationUse] = field(default_factory=list)
 
@@ -70,6 +71,7 @@ class InteractionFamily:
         self._knowledge = knowledge
         self._drugs = drugs
         data = knowledge.interactions
+        self._order = {entry_id: n for n, entry_id in enumerate(data.interactions)}
         self._by_drug: dict[str, list[str]] = {}
         for entry_id, entry in data.interactions.items():
             for key in (*entry.drugs, *entry.classes):
@@ -87,40 +89,34 @@ class InteractionFamily:
         tacrolimus = [m for m, ident in current if ident.tacrolimus and ident.systemic]
         if not tacrolimus:
             return []
-        findings: dict[tuple[str, str], Finding] = {}
+        findings: dict[tuple[str, tuple[str, ...]], Finding] = {}
         for medication, ident in current:
             if ident.tacrolimus or not ident.systemic or not self._announced(record, medication, tacrolimus):
                 continue
-            for entry_id, drug in self._matches(ident):
+            for entry_id, drugs in self._matches(ident):
                 entry = self._knowledge.interactions.interactions[entry_id]
-                key = (entry_id, drug)
+                key = (entry_id, drugs)
                 if key not in findings:
-                    findings[key] = Finding(entry_id, entry, drug, self._display(drug))
+                    findings[key] = Finding(entry_id, entry, drugs, "/".join(map(self._display, drugs)))
                 findings[key].medications.append(medication)
         cards = [c for f in findings.values() if (c := self._card(record, f, tacrolimus)) is not None]
         if self._starting(record, tacrolimus):
             cards.append(self._counselling())
         return cards
 
-    def _matches(self, ident: Identified) -> list[tuple[str, str]]:
-        """(entry id, drug) for each interaction the medication takes part in; one entry per drug, the
-        first in the file (the most specific: nirmatrelvir/ritonavir before ritonavir on its own)."""
-        found: list[tuple[str, str]] = []
-        seen_entries: set[str] = set()
+    def _matches(self, ident: Identified) -> list[tuple[str, tuple[str, ...]]]:
+        """(entry id, the medication's drugs in it) for each interaction it takes part in. Per effect only
+        the first entry in file order counts, so a combination product named by two entries (Paxlovid:
+        nirmatrelvir/ritonavir and ritonavir) gets the more specific card only."""
+        drugs_by_entry: dict[str, list[str]] = {}
         for drug in sorted(ident.ingredients | ident.classes):
-            for entry_id in self._by_drug.get(drug, ())[:1]:
-                if entry_id not in seen_entries:
-                    seen_entries.add(entry_id)
-                    found.append((entry_id, drug))
-        # a combination product matched by two entries with the same effect (Paxlovid: nirmatrelvir and
-        # ritonavir) gets the first entry of the file only
-        order = list(self._knowledge.interactions.interactions)
-        found.sort(key=lambda item: order.index(item[0]))
-        by_effect: dict[str, tuple[str, str]] = {}
-        for entry_id, drug in found:
+            for entry_id in self._by_drug.get(drug, ()):
+                drugs_by_entry.setdefault(entry_id, []).append(drug)
+        first_per_effect: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for entry_id in sorted(drugs_by_entry, key=self._order.__getitem__):
             effect = self._knowledge.interactions.interactions[entry_id].effect
-            by_effect.setdefault(effect, (entry_id, drug))
-        return list(by_effect.values())
+            first_per_effect.setdefault(effect, (entry_id, tuple(drugs_by_entry[entry_id])))
+        return list(first_per_effect.values())
 
     @staticmethod
     def _announced(record: PatientRecord, medication: MedicationUse, tacrolimus: list[MedicationUse]) -> bool:
@@ -158,7 +154,7 @@ class InteractionFamily:
             f"- **Tacrolimus:** {'; '.join(describe(m) for m in tacrolimus)}",
             f"- **Mechanism:** {entry.mechanism}",
             f"- **Evidence:** {entry.evidence}"
-            + (f" {entry.specifics[finding.drug]}" if finding.drug in entry.specifics else ""),
+            + "".join(f" {entry.specifics[drug]}" for drug in finding.drugs if drug in entry.specifics),
             f"- **What to do:** {entry.action}",
         ]
         if established:
@@ -167,8 +163,13 @@ class InteractionFamily:
             )
         lines += ["", "**References**", *references(entry.citations, self._labels)]
         suggestions = self._suggestions(record, finding, entry)
+        summary = entry.summary.replace("{drug}", finding.display)
+        if (
+            len(summary) >= MAX_SUMMARY
+        ):  # several drugs of one product: name the first (each fits, see knowledge.check)
+            summary = entry.summary.replace("{drug}", self._display(finding.drugs[0]))
         return Card(
-            summary=entry.summary.replace("{drug}", finding.display),
+            summary=summary,
             detail="\n".join(lines),
             indicator=indicator,
             source=self._knowledge.source(entry.source, TOPICS[entry.effect]),

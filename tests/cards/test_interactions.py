@@ -94,7 +94,7 @@ EVERY_DRUG = [
     (by_text("Darunavir 800 MG Oral Tablet"), "Darunavir", "raises", "warning"),
     (by_text("Saquinavir 500 MG Oral Tablet [Invirase]"), "Saquinavir", "raises", "warning"),
     (by_code(ATC, "J05AE07"), "HIV protease inhibitor", "raises", "warning"),
-    (by_text("Kaletra 200 MG / 50 MG Oral Tablet"), "Lopinavir", "raises", "warning"),
+    (by_text("Kaletra 200 MG / 50 MG Oral Tablet"), "Lopinavir/Ritonavir", "raises", "warning"),
     (by_text("Norvir 100 MG Oral Tablet"), "Ritonavir", "raises", "warning"),
     (by_text("Paxlovid 300 mg/100 mg dose pack"), "Nirmatrelvir", "raises", "warning"),
     (by_code(RXNORM, "83816"), "Delavirdine", "raises", "warning"),
@@ -242,6 +242,15 @@ def test_one_card_when_a_drug_is_both_a_statement_and_an_order(client: TestClien
     )
     assert "St John's wort 300 mg" in card["detail"]
     assert "Hypericum perforatum extract (reported by the patient)" in card["detail"]
+
+
+def test_a_product_with_several_drugs_of_one_entry_keeps_its_summary_short(client: TestClient) -> None:
+    [card] = patient_view(
+        client, tacrolimus(), by_text("Ciprofloxacin / trimethoprim / gentamicin 1 g injection")
+    )
+    assert len(card["summary"]) < 140
+    assert "Aminoglycoside" in card["summary"]
+    assert "Co-trimoxazole" in card["detail"]
 
 
 def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> None:
