@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Citation, Interaction, Knowledge
+from cards.therapy import Therapy
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -85,12 +86,12 @@ class InteractionFamily:
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
-        current = [(m, self._drugs.identify(m)) for m in record.medications if m.current]
-        tacrolimus = [m for m, ident in current if ident.tacrolimus and ident.systemic]
+        therapy = Therapy.of(record, self._drugs)
+        tacrolimus = list(therapy.systemic)
         if not tacrolimus:
             return []
         findings: dict[tuple[str, tuple[str, ...]], Finding] = {}
-        for medication, ident in current:
+        for medication, ident in therapy.current:
             if ident.tacrolimus or not ident.systemic or not self._announced(record, medication, tacrolimus):
                 continue
             for entry_id, drugs in self._matches(ident):
@@ -100,7 +101,7 @@ class InteractionFamily:
                     findings[key] = Finding(entry_id, entry, drugs, "/".join(map(self._display, drugs)))
                 findings[key].medications.append(medication)
         cards = [c for f in findings.values() if (c := self._card(record, f, tacrolimus)) is not None]
-        if self._starting(record, tacrolimus):
+        if therapy.starting_systemic:
             cards.append(self._counselling())
         return cards
 
@@ -229,15 +230,6 @@ class InteractionFamily:
                 },
             }
         )
-
-    @staticmethod
-    def _starting(record: PatientRecord, tacrolimus: list[MedicationUse]) -> bool:
-        """Tacrolimus is being ordered (selected, or signed) for a patient not already on it."""
-        if any(m.origin != "draft" for m in tacrolimus):
-            return False
-        if record.hook == "order-select":
-            return any(m.selected for m in tacrolimus)
-        return record.hook == "order-sign"
 
     def _counselling(self) -> Card:
         counselling = self._knowledge.interactions.counselling

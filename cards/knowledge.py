@@ -160,6 +160,42 @@ class Interactions(_Entry):
     interactions: dict[str, Interaction] = Field(min_length=1)
 
 
+class CardText(_Entry):
+    summary: str
+    indicator: Literal["info", "warning", "critical"]
+    detail: list[str] = Field(min_length=1)
+
+
+class VaccineInterval(_Entry):
+    before_days: int
+    avoid_within_days: int
+    text: str
+
+
+class Vaccines(_Entry):
+    about: str
+    provenance: str
+    system: str
+    live: dict[str, str] = Field(min_length=1)
+    unspecified: dict[str, str]
+    live_names: list[str] = Field(min_length=1)
+    unspecified_names: list[str]
+    not_live_words: list[str]
+    interval: VaccineInterval
+
+    @field_validator("live", "unspecified")
+    @classmethod
+    def _short_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, label in value.items():
+            if len(label) > 60:
+                raise ValueError(f"CVX {code}: label longer than 60 characters")
+        return value
+
+    cards: dict[Literal["live", "unspecified", "recent"], CardText]
+    citations: list[Citation] = Field(min_length=1)
+    override_reasons: dict[str, str] = Field(min_length=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     sources: Mapping[str, SourceEntry]
@@ -171,6 +207,7 @@ class Knowledge:
     drugs: Drugs
     products: Products
     interactions: Interactions
+    vaccines: Vaccines
 
     def source(self, source_id: str, topic: str) -> Source:
         """The card source for a cited source and a topic code; both must exist."""
@@ -276,5 +313,6 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         drugs=whole(directory, "drugs.json", Drugs),
         products=whole(directory, "rxnorm-products.json", Products),
         interactions=whole(directory, "interactions.json", Interactions),
+        vaccines=whole(directory, "vaccines.json", Vaccines),
     )
     return check(knowledge, directory)

@@ -1,0 +1,56 @@
+"""The patient's tacrolimus therapy as the card families see it: what is current, what is being ordered."""
+
+from dataclasses import dataclass
+
+from cards.drugs import DrugIdentifier, Identified
+from cds.record import MedicationUse, PatientRecord
+
+INTRAVENOUS_WORDS = ("intravenous", "injection", "infusion", "iv", "concentrate")
+
+
+@dataclass(frozen=True, slots=True)
+class Therapy:
+    """Current medications with what they are, and the tacrolimus among them, split by form."""
+
+    record: PatientRecord
+    current: tuple[tuple[MedicationUse, Identified], ...]
+    systemic: tuple[MedicationUse, ...]  # systemic tacrolimus: orders, statements, drafts
+    topical: tuple[MedicationUse, ...]  # topical tacrolimus
+
+    @classmethod
+    def of(cls, record: PatientRecord, drugs: DrugIdentifier) -> "Therapy":
+        current = tuple((m, drugs.identify(m)) for m in record.medications if m.current)
+        return cls(
+            record=record,
+            current=current,
+            systemic=tuple(m for m, i in current if i.tacrolimus and i.systemic),
+            topical=tuple(m for m, i in current if i.tacrolimus and not i.systemic),
+        )
+
+    @property
+    def on_systemic(self) -> bool:
+        """Already taking systemic tacrolimus (not only being ordered it)."""
+        return any(m.origin != "draft" for m in self.systemic)
+
+    def ordered(self, medications: tuple[MedicationUse, ...]) -> tuple[MedicationUse, ...]:
+        """The drafts among medications that are news at this hook: selected (order-select) or any draft
+        (order-sign); none on patient-view."""
+        if self.record.hook == "order-select":
+            return tuple(m for m in medications if m.origin == "draft" and m.selected)
+        if self.record.hook == "order-sign":
+            return tuple(m for m in medications if m.origin == "draft")
+        return ()
+
+    @property
+    def starting_systemic(self) -> bool:
+        """Systemic tacrolimus is being ordered for a patient not already taking it."""
+        return bool(self.ordered(self.systemic)) and not self.on_systemic
+
+    @property
+    def intravenous_orders(self) -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.ordered(self.systemic) if is_intravenous(m))
+
+
+def is_intravenous(medication: MedicationUse) -> bool:
+    words = " ".join((*medication.names, *medication.form.names, *medication.route.names)).lower()
+    return any(f" {w} " in f" {words} " for w in INTRAVENOUS_WORDS)

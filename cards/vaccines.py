@@ -1,0 +1,173 @@
+"""Live vaccine cards: a live vaccine ordered for a patient on (or starting) systemic tacrolimus, and
+tacrolimus started soon after a live vaccine was given.
+
+Policy: a live vaccine ordered is `critical` (the monograph says live vaccines should be avoided); a vaccine
+of unspecified formulation is a `warning` asking to check the product; tacrolimus started within the
+guideline's interval after a live vaccine is a `warning`. Inactivated and recombinant vaccines never fire.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cards.drugs import DrugIdentifier
+from cards.interactions import references
+from cards.knowledge import CardText, Knowledge
+from cards.therapy import Therapy
+from cds.fhirjson import Concept
+from cds.models import Action, Card, Coding, Suggestion
+from cds.record import PatientRecord
+
+TOPIC = "live-vaccine"
+LABEL = 60  # characters of a vaccine's name in a summary: every summary then stays under 140
+
+
+def clip(text: str, limit: int = LABEL) -> str:
+    """Text cut at a word boundary to at most limit characters, marked with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+Kind = Literal["live", "unspecified"]
+
+
+def _words(words: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class Vaccine:
+    ref: str
+    kind: Kind
+    label: str
+    draft: bool
+
+
+class VaccineFamily:
+    title = "live vaccines"
+    needs = frozenset({"medicationRequests"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        data = knowledge.vaccines
+        self._system = data.system
+        self._live = {code.lstrip("0"): name for code, name in data.live.items()}
+        self._unspecified = {code.lstrip("0"): name for code, name in data.unspecified.items()}
+        self._live_names = _words(data.live_names)
+        self._unspecified_names = _words(data.unspecified_names)
+        self._not_live = _words(data.not_live_words)
+        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+        self._override = [
+            Coding(system=knowledge.interactions.override_reasons.system, code=code, display=display)
+            for code, display in data.override_reasons.items()
+        ]
+
+    def classify(self, concept: Concept) -> tuple[Kind, str] | None:
+        """Whether a vaccine is live, of unspecified formulation, or neither (None). A CVX code decides
+        when there is one; otherwise the name does, unless it says the vaccine is not live."""
+        for coding in concept.codings:
+            if coding.system == self._system:
+                code = coding.code.lstrip("0")
+                if code in self._live:
+                    return "live", self._live[code]
+                if code in self._unspecified:
+                    return "unspecified", self._unspecified[code]
+                return None
+        names = " ".join(concept.names).lower()
+        label = clip(concept.names[0]) if concept.names else "vaccine"
+        if self._not_live.search(names):
+            return None
+        if self._live_names.search(names):
+            return "live", label
+        if self._unspecified_names.search(names):
+            return "unspecified", label
+        return None
+
+    def _vaccines(self, record: PatientRecord) -> list[tuple[Vaccine, bool]]:
+        """Every vaccine in the record with whether it is ordered at this hook (selected or signed)."""
+        found: list[tuple[Vaccine, bool]] = []
+        candidates = [
+            *(
+                (m.ref, m.medication, m.origin == "draft", m.selected)
+                for m in record.medications
+                if m.current
+            ),
+            *((o.ref, o.code, o.draft, o.selected) for o in record.service_orders),
+            *((i.ref, i.vaccine, i.draft, i.selected) for i in record.immunizations if i.draft),
+        ]
+        for ref, concept, draft, selected in candidates:
+            if not draft:
+                continue
+            kind = self.classify(concept)
+            if kind is not None:
+                ordered = selected if record.hook == "order-select" else record.hook == "order-sign"
+                found.append((Vaccine(ref, kind[0], kind[1], draft), ordered))
+        return found
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        therapy = Therapy.of(record, self._drugs)
+        if not therapy.systemic:
+            return []
+        tacrolimus_ordered = bool(therapy.ordered(therapy.systemic))
+        on = "on" if therapy.on_systemic else "starting"
+        cards = [
+            self._order_card(vaccine, on)
+            for vaccine, ordered in self._vaccines(record)
+            if ordered or tacrolimus_ordered
+        ]
+        if therapy.starting_systemic:
+            cards.extend(self._recent(record))
+        return cards
+
+    def _card(self, text: CardText, summary: str, suggestions: list[Suggestion]) -> Card:
+        data = self._knowledge.vaccines
+        lines = [f"- {line}" for line in text.detail]
+        lines += ["", "**References**", *references(data.citations, self._labels)]
+        return Card(
+            summary=summary,
+            detail="\n".join(lines),
+            indicator=text.indicator,
+            source=self._knowledge.source("monograph", TOPIC),
+            suggestions=suggestions or None,
+            selectionBehavior="at-most-one" if suggestions else None,
+            overrideReasons=self._override,
+        )
+
+    def _order_card(self, vaccine: Vaccine, on: str) -> Card:
+        text = self._knowledge.vaccines.cards[vaccine.kind]
+        label = vaccine.label
+        summary = text.summary.replace("{vaccine}", label).replace("{on}", on)
+        remove = []
+        if " " not in vaccine.ref.partition("/")[2]:
+            remove.append(
+                Suggestion(
+                    label="Remove the vaccine order",
+                    isRecommended=vaccine.kind == "live",
+                    actions=[
+                        Action(
+                            type="delete",
+                            description=f"Remove the draft order for {label}",
+                            resourceId=vaccine.ref,
+                        )
+                    ],
+                )
+            )
+        return self._card(text, summary, remove)
+
+    def _recent(self, record: PatientRecord) -> list[Card]:
+        interval = self._knowledge.vaccines.interval
+        text = self._knowledge.vaccines.cards["recent"]
+        cards = []
+        for immunization in record.immunizations:
+            if not immunization.given or immunization.date is None:
+                continue
+            kind = self.classify(immunization.vaccine)
+            days = (record.now - immunization.date).days
+            if kind is not None and kind[0] == "live" and 0 <= days < interval.before_days:
+                summary = text.summary.replace("{vaccine}", kind[1]).replace("{days}", str(days))
+                cards.append(self._card(text, summary, []))
+        return cards

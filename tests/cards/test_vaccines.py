@@ -1,0 +1,271 @@
+"""Scenario tests for the live-vaccine cards."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cards.knowledge import load
+from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
+
+CVX = "http://hl7.org/fhir/sid/cvx"
+OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
+VACCINES = load().vaccines
+# Non-live vaccines of the reference's section 3b, and CVX 206 (non-replicating smallpox/monkeypox)
+NOT_LIVE_CVX = [
+    "187",
+    "140",
+    "141",
+    "150",
+    "158",
+    "161",
+    "135",
+    "197",
+    "168",
+    "205",
+    "153",
+    "171",
+    "186",
+    "320",
+    "155",
+    "185",
+    "200",
+    "201",
+    "202",
+    "231",
+    "331",
+    "10",
+    "101",
+    "172",
+    "173",
+    "134",
+    "329",
+    "303",
+    "305",
+    "326",
+    "206",
+]
+
+
+def vaccine_order(
+    rid: str = "v1", code: str | None = None, text: str | None = None, kind: str = "MedicationRequest"
+) -> dict[str, Any]:
+    concept: dict[str, Any] = {}
+    if code:
+        concept["coding"] = [{"system": CVX, "code": code}]
+    if text:
+        concept["text"] = text
+    if kind == "MedicationRequest":
+        return {
+            "resourceType": kind,
+            "id": rid,
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": concept,
+        }
+    if kind == "ServiceRequest":
+        return {
+            "resourceType": kind,
+            "id": rid,
+            "status": "draft",
+            "intent": "order",
+            "code": concept,
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        }
+    return {
+        "resourceType": "Immunization",
+        "id": rid,
+        "status": "not-done",
+        "vaccineCode": concept,
+        "patient": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+
+
+def vaccine_cards(client: TestClient, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(path, content=orjson.dumps(body))
+    assert response.status_code == 200, response.text
+    return [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "live-vaccine"]
+
+
+def order(
+    client: TestClient, vaccine: dict[str, Any], medications: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()] if medications is None else medications)
+    return vaccine_cards(client, OSEL, hook_request("order-select", prefetch, drafts=[vaccine]))
+
+
+@pytest.mark.parametrize("code", list(VACCINES.live))
+def test_every_live_cvx_code_is_critical(client: TestClient, code: str) -> None:
+    [card] = order(client, vaccine_order(code=code))
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith(f"Live vaccine ({VACCINES.live[code]}")
+    assert card["summary"].endswith("for a patient on tacrolimus: avoid it")
+    assert len(card["summary"]) < 140
+    [remove] = card["suggestions"]
+    assert remove["actions"] == [
+        {
+            "type": "delete",
+            "description": f"Remove the draft order for {VACCINES.live[code]}",
+            "resourceId": "MedicationRequest/v1",
+        }
+    ]
+    assert remove["isRecommended"] is True
+
+
+@pytest.mark.parametrize("code", NOT_LIVE_CVX)
+def test_inactivated_and_recombinant_vaccines_never_fire(client: TestClient, code: str) -> None:
+    assert order(client, vaccine_order(code=code, text="Zoster vaccine live")) == []  # the code decides
+
+
+def test_cvx_codes_without_leading_zero(client: TestClient) -> None:
+    [card] = order(client, vaccine_order(code="3"))
+    assert "MMR" in card["summary"]
+
+
+@pytest.mark.parametrize("code", list(VACCINES.unspecified))
+def test_unspecified_formulations_ask_to_check_the_product(client: TestClient, code: str) -> None:
+    [card] = order(client, vaccine_order(code=code))
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("check it is not live")
+    assert len(card["summary"]) < 140
+
+
+@pytest.mark.parametrize(
+    ("text", "indicator"),
+    [
+        ("MMR vaccine live, 0.5 mL SC", "critical"),
+        ("Varivax (varicella virus vaccine live)", "critical"),
+        ("Yellow fever vaccine", "critical"),
+        ("FluMist Quadrivalent nasal spray", "critical"),
+        ("Vivotif oral typhoid capsules", "critical"),
+        ("BCG vaccine", "critical"),
+        ("Rotarix oral suspension", "critical"),
+        ("Typhoid vaccine", "warning"),
+        ("Dengue vaccine", "warning"),
+        ("Smallpox vaccine", "warning"),
+    ],
+)
+def test_vaccines_known_by_name_only(client: TestClient, text: str, indicator: str) -> None:
+    [card] = order(client, vaccine_order(text=text))
+    assert card["indicator"] == indicator
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shingrix (zoster vaccine recombinant, adjuvanted)",
+        "Influenza vaccine, inactivated, quadrivalent",
+        "Varicella zoster immune globulin",
+        "Typhoid Vi polysaccharide vaccine",
+        "JYNNEOS smallpox and monkeypox vaccine",
+        "IPV polio vaccine",
+        "Pneumococcal conjugate vaccine",
+        "Amoxicillin 500 MG Oral Capsule",
+    ],
+)
+def test_not_live_by_name_never_fires(client: TestClient, text: str) -> None:
+    assert order(client, vaccine_order(text=text)) == []
+
+
+@pytest.mark.parametrize("kind", ["ServiceRequest", "Immunization"])
+def test_vaccines_ordered_as_service_requests_or_immunizations(client: TestClient, kind: str) -> None:
+    [card] = order(client, vaccine_order(code="21", kind=kind))
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == f"{kind}/v1"
+
+
+def test_nothing_for_a_patient_not_on_tacrolimus(client: TestClient) -> None:
+    assert (
+        order(client, vaccine_order(code="03"), medications=[medication_request("m1", "Amlodipine 5 MG")])
+        == []
+    )
+
+
+def test_nothing_for_topical_tacrolimus(client: TestClient) -> None:
+    protopic = medication_request("t1", "Protopic 0.1% Topical Ointment")
+    assert order(client, vaccine_order(code="03"), medications=[protopic]) == []
+
+
+def test_a_patient_being_started_on_tacrolimus(client: TestClient) -> None:
+    drafts = [tacrolimus("d1", status="draft"), vaccine_order(code="03")]
+    body = hook_request("order-select", full_prefetch(), drafts=drafts, selections=["MedicationRequest/d1"])
+    [card] = vaccine_cards(client, OSEL, body)
+    assert "for a patient starting tacrolimus" in card["summary"]
+
+
+def test_an_unselected_vaccine_draft_is_context(client: TestClient) -> None:
+    drafts = [vaccine_order(code="03"), medication_request("d2", "Amoxicillin 500 MG", status="draft")]
+    body = hook_request(
+        "order-select", full_prefetch([tacrolimus()]), drafts=drafts, selections=["MedicationRequest/d2"]
+    )
+    assert vaccine_cards(client, OSEL, body) == []
+
+
+def test_order_sign_checks_every_draft(client: TestClient) -> None:
+    drafts = [vaccine_order("v1", code="03"), vaccine_order("v2", code="187")]
+    [card] = vaccine_cards(
+        client, OSIGN, hook_request("order-sign", full_prefetch([tacrolimus()]), drafts=drafts)
+    )
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/v1"
+
+
+def given(code: str, date: str, rid: str = "i1") -> dict[str, Any]:
+    return {
+        "resourceType": "Immunization",
+        "id": rid,
+        "status": "completed",
+        "vaccineCode": {"coding": [{"system": CVX, "code": code}]},
+        "occurrenceDateTime": date,
+    }
+
+
+def starting(
+    client: TestClient, immunizations: list[dict[str, Any]], medications: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch(list(medications))
+    prefetch["immunizations"] = {"resourceType": "Bundle", "entry": [{"resource": i} for i in immunizations]}
+    return vaccine_cards(
+        client, OSEL, hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    )
+
+
+def test_starting_tacrolimus_soon_after_a_live_vaccine(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    [card] = starting(client, [given("03", ten_days_ago)])
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Live vaccine (MMR) given ")
+    assert "at least 4 weeks before immunosuppression" in card["detail"]
+    assert "IDSA" in card["detail"]
+
+
+def test_no_timing_card_for_old_or_inactivated_vaccines_or_patients_already_on_tacrolimus(
+    client: TestClient,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).date().isoformat()
+    recent = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
+    assert starting(client, [given("03", long_ago)]) == []
+    assert starting(client, [given("187", recent)]) == []
+    assert starting(client, [given("03", recent)], medications=[tacrolimus()]) == []
+
+
+def test_every_summary_template_fits_the_longest_label() -> None:
+    for text in VACCINES.cards.values():
+        summary = (
+            text.summary.replace("{vaccine}", "x" * 60).replace("{on}", "starting").replace("{days}", "27")
+        )
+        assert len(summary) < 140, text.summary
+
+
+def test_long_names_are_cut_at_a_word() -> None:
+    from cards.vaccines import clip
+
+    name = "Measles, mumps and rubella virus vaccine live, lyophilized powder for suspension"
+    assert clip(name) == "Measles, mumps and rubella virus vaccine live, lyophilized…"
+    assert len(clip(name)) <= 60
