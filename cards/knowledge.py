@@ -196,6 +196,38 @@ class Vaccines(_Entry):
     override_reasons: dict[str, str] = Field(min_length=1)
 
 
+class CodeRef(_Entry):
+    system: str
+    code: str
+    note: str | None = None
+
+
+class CodePrefix(_Entry):
+    system: str
+    prefix: str
+    note: str
+
+
+class StatusRule(_Entry):
+    """How one status (pregnant, breastfeeding) is read from observations and conditions."""
+
+    observation: CodeRef
+    yes: list[CodeRef] = Field(min_length=1)
+    no: list[CodeRef]
+    findings: list[CodeRef]
+    conditions: list[CodeRef]
+    condition_prefixes: list[CodePrefix] = Field(default_factory=list)
+    card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
+class Reproduction(_Entry):
+    about: str
+    provenance: str
+    breastfeeding: StatusRule
+    pregnancy: StatusRule
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     sources: Mapping[str, SourceEntry]
@@ -208,6 +240,7 @@ class Knowledge:
     products: Products
     interactions: Interactions
     vaccines: Vaccines
+    reproduction: Reproduction
 
     def source(self, source_id: str, topic: str) -> Source:
         """The card source for a cited source and a topic code; both must exist."""
@@ -314,5 +347,6 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         products=whole(directory, "rxnorm-products.json", Products),
         interactions=whole(directory, "interactions.json", Interactions),
         vaccines=whole(directory, "vaccines.json", Vaccines),
+        reproduction=whole(directory, "pregnancy.json", Reproduction),
     )
     return check(knowledge, directory)

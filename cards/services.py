@@ -8,6 +8,7 @@ from cards.data_incomplete import gap_card
 from cards.drugs import DrugIdentifier
 from cards.interactions import InteractionFamily
 from cards.knowledge import Knowledge
+from cards.pregnancy import PregnancyFamily
 from cards.vaccines import VaccineFamily
 from cds.prefetch import PrefetchTemplate
 from cds.service import CardFamily, Service
@@ -46,7 +47,11 @@ REQUIRED = frozenset({"medicationRequests"})
 
 def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, ...]:
     """The card families, run for every hook; each decides what is news at its hook."""
-    return (InteractionFamily(knowledge, drugs), VaccineFamily(knowledge, drugs))
+    return (
+        InteractionFamily(knowledge, drugs),
+        VaccineFamily(knowledge, drugs),
+        PregnancyFamily(knowledge, drugs),
+    )
 
 
 # id, hook, title, description

@@ -1,0 +1,94 @@
+"""Pregnancy and breast feeding cards, for a patient on systemic tacrolimus (patient-view) or being started
+on it (order-select, order-sign). The status comes from the latest record: a status observation (LOINC
+63895-7 or 82810-3), a finding, or an active condition. 'Not currently' and 'unknown' raise nothing, and a
+later 'not' supersedes an earlier 'yes'. Nothing for a man."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from cards.drugs import DrugIdentifier
+from cards.interactions import references
+from cards.knowledge import Knowledge, StatusRule
+from cards.therapy import Therapy
+from cds.fhirjson import Concept
+from cds.models import Card
+from cds.record import PatientRecord
+
+
+def _has(concept: Concept, codes: Iterable[tuple[str, str]]) -> bool:
+    wanted = set(codes)
+    return any((c.system, c.code) in wanted for c in concept.codings)
+
+
+def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | None]:
+    """(whether the latest record says yes, its date). Undated records count as oldest."""
+    yes = {(c.system, c.code) for c in rule.yes}
+    no = {(c.system, c.code) for c in rule.no}
+    findings = {(c.system, c.code) for c in rule.findings}
+    conditions = {(c.system, c.code) for c in rule.conditions}
+    prefixes = [(p.system, p.prefix) for p in rule.condition_prefixes]
+    records: list[tuple[datetime | None, bool]] = []
+    for observation in record.observations:
+        if not observation.valid:
+            continue
+        if _has(observation.code, [(rule.observation.system, rule.observation.code)]):
+            if _has(observation.value_concept, yes):
+                records.append((observation.effective, True))
+            elif _has(observation.value_concept, no):
+                records.append((observation.effective, False))
+        elif _has(observation.code, findings):
+            records.append((observation.effective, True))
+    for condition in record.conditions:
+        codes = condition.code.codings
+        matched = _has(condition.code, conditions) or any(
+            c.system == system and c.code.upper().startswith(prefix)
+            for c in codes
+            for system, prefix in prefixes
+        )
+        if matched:
+            records.append((condition.recorded or condition.onset, condition.active))
+    if not records:
+        return False, None
+    when, answer = max(records, key=lambda r: r[0].timestamp() if r[0] else float("-inf"))
+    return answer, when
+
+
+class PregnancyFamily:
+    title = "pregnancy and breast feeding"
+    needs = frozenset({"medicationRequests"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        if record.patient is not None and record.patient.gender == "male":
+            return []
+        therapy = Therapy.of(record, self._drugs)
+        if record.hook == "patient-view":
+            if not therapy.on_systemic:
+                return []
+            on = "on"
+        elif therapy.starting_systemic:
+            on = "starting"
+        else:
+            return []
+        data = self._knowledge.reproduction
+        cards = []
+        for topic, rule in (("pregnancy", data.pregnancy), ("breastfeeding", data.breastfeeding)):
+            answer, when = status(record, rule)
+            if answer:
+                cards.append(self._card(topic, rule, on, when))
+        return cards
+
+    def _card(self, topic: str, rule: StatusRule, on: str, when: datetime | None) -> Card:
+        recorded = f"Recorded {when.date().isoformat()}." if when else "Recorded without a date."
+        lines = [f"- {line}" for line in rule.card.detail]
+        lines += [f"- {recorded}", "", "**References**", *references(rule.citations, self._labels)]
+        return Card(
+            summary=rule.card.summary.replace("{on}", on),
+            detail="\n".join(lines),
+            indicator=rule.card.indicator,
+            source=self._knowledge.source("monograph", topic),
+        )
