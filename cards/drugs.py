@@ -3,11 +3,11 @@ systemically (topical, ophthalmic, otic and vaginal forms do not)."""
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cards.knowledge import Knowledge
-from cds.fhirjson import Code
+from cards.text import word_pattern
+from cds.fhirjson import Code, Concept
 from cds.record import MedicationUse
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -28,13 +28,8 @@ SYSTEMIC_WORDS = (
 )  # fmt: skip
 
 
-def _words(words: Iterable[str]) -> re.Pattern[str]:
-    alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
-    return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
-
-
-_LOCAL = _words(LOCAL_WORDS)
-_SYSTEMIC = _words(SYSTEMIC_WORDS)
+_LOCAL = word_pattern(LOCAL_WORDS)
+_SYSTEMIC = word_pattern(SYSTEMIC_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +68,7 @@ class DrugIdentifier:
             for word in entry.subset_words or entry.names:
                 subset_words[word.lower()] = key
             if entry.systemic_only_in:
-                self._systemic_only[key] = _words(entry.systemic_only_in)
+                self._systemic_only[key] = word_pattern(entry.systemic_only_in)
 
         tacrolimus = knowledge.tacrolimus
         for code in tacrolimus.rxnorm:
@@ -91,7 +86,7 @@ class DrugIdentifier:
                     self._rxnorm[code].add(subset_words[word.lower()])
 
         self._terms = dict(terms)
-        self._names = _words(terms)
+        self._names = word_pattern(terms)
         self._cache: dict[MedicationKey, Identified] = {}
 
     def identify(self, medication: MedicationUse) -> Identified:
@@ -104,6 +99,10 @@ class DrugIdentifier:
                 self._cache.clear()
             found = self._cache[key] = self._identify(*key)
         return found
+
+    def identify_concept(self, concept: Concept) -> Identified:
+        """What a coded substance is (an allergy's substance, say), by codes and names alone."""
+        return self._identify(concept.codings, concept.names, (), ())
 
     def _identify(
         self,

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cards.drugs import DrugIdentifier, Identified
-from cards.knowledge import Citation, Interaction, Knowledge
+from cards.knowledge import Interaction, Knowledge
+from cards.text import references
 from cards.therapy import Therapy
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
@@ -52,16 +53,6 @@ def describe(medication: MedicationUse) -> str:
     kind = {"draft": "order being written", "statement": "reported by the patient", "order": "active order"}
     selected = ", selected" if medication.selected else ""
     return f"{name} ({kind[medication.origin]}{selected})"
-
-
-def references(citations: Iterable[Citation], labels: dict[str, str]) -> list[str]:
-    lines: list[str] = []
-    for citation in citations:
-        where = f"{labels[citation.source]}, {citation.section}"
-        lines.extend(f"- {where}: {ref}" for ref in citation.references)
-        if not citation.references:
-            lines.append(f"- {where}")
-    return lines
 
 
 class InteractionFamily:

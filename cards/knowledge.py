@@ -228,6 +228,59 @@ class Reproduction(_Entry):
     pregnancy: StatusRule
 
 
+class MacrolideAllergy(_Entry):
+    ingredients: list[str]
+    classes: list[str]
+    words: list[str]
+    card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
+class Injection(_Entry):
+    words: list[str] = Field(min_length=1)
+    card: CardText
+    allergy_card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
+class Caution(_Entry):
+    """One caution: when it applies (some of these), its card and citations."""
+
+    card: CardText
+    citations: list[Citation] = Field(min_length=1)
+    words: list[str] = Field(default_factory=list)
+    ingredients: list[str] = Field(default_factory=list)
+    conditions: list[CodePrefix] = Field(default_factory=list)
+    under_years: int | None = None
+
+
+class Topical(_Entry):
+    child: Caution
+    immunocompromised: Caution
+    malignancy: Caution
+    infection: Caution
+    absorption: Caution
+    counselling: Caution
+
+
+class OrganFunction(_Entry):
+    hepatic_conditions: list[CodePrefix] = Field(min_length=1)
+    labs: list[str] = Field(min_length=1)
+    hepatic_card: CardText
+    order_card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
+class Cautions(_Entry):
+    about: str
+    provenance: str
+    override_reasons: dict[str, str] = Field(min_length=1)
+    macrolide_allergy: MacrolideAllergy
+    injection: Injection
+    topical: Topical
+    organ_function: OrganFunction
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     sources: Mapping[str, SourceEntry]
@@ -241,6 +294,7 @@ class Knowledge:
     interactions: Interactions
     vaccines: Vaccines
     reproduction: Reproduction
+    cautions: Cautions
 
     def source(self, source_id: str, topic: str) -> Source:
         """The card source for a cited source and a topic code; both must exist."""
@@ -348,5 +402,6 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         interactions=whole(directory, "interactions.json", Interactions),
         vaccines=whole(directory, "vaccines.json", Vaccines),
         reproduction=whole(directory, "pregnancy.json", Reproduction),
+        cautions=whole(directory, "cautions.json", Cautions),
     )
     return check(knowledge, directory)

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from cards.drugs import DrugIdentifier
-from cards.interactions import references
 from cards.knowledge import Knowledge, StatusRule
+from cards.text import CardMaker
 from cards.therapy import Therapy
 from cds.fhirjson import Concept
 from cds.models import Card
@@ -60,7 +60,7 @@ class PregnancyFamily:
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         self._knowledge = knowledge
         self._drugs = drugs
-        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+        self._maker = CardMaker(knowledge)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         if record.patient is not None and record.patient.gender == "male":
@@ -84,11 +84,5 @@ class PregnancyFamily:
 
     def _card(self, topic: str, rule: StatusRule, on: str, when: datetime | None) -> Card:
         recorded = f"Recorded {when.date().isoformat()}." if when else "Recorded without a date."
-        lines = [f"- {line}" for line in rule.card.detail]
-        lines += [f"- {recorded}", "", "**References**", *references(rule.citations, self._labels)]
-        return Card(
-            summary=rule.card.summary.replace("{on}", on),
-            detail="\n".join(lines),
-            indicator=rule.card.indicator,
-            source=self._knowledge.source("monograph", topic),
-        )
+        summary = rule.card.summary.replace("{on}", on)
+        return self._maker.card(rule.card, topic, rule.citations, summary=summary, extra=[recorded])

@@ -6,9 +6,12 @@ MedicationOrder rather than MedicationRequest: that query is tried when the serv
 
 from cards.data_incomplete import gap_card
 from cards.drugs import DrugIdentifier
+from cards.hypersensitivity import HypersensitivityFamily
 from cards.interactions import InteractionFamily
 from cards.knowledge import Knowledge
+from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
+from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
 from cds.prefetch import PrefetchTemplate
 from cds.service import CardFamily, Service
@@ -51,6 +54,9 @@ def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, .
         InteractionFamily(knowledge, drugs),
         VaccineFamily(knowledge, drugs),
         PregnancyFamily(knowledge, drugs),
+        HypersensitivityFamily(knowledge, drugs),
+        TopicalFamily(knowledge, drugs),
+        OrganFunctionFamily(knowledge, drugs),
     )
 
 

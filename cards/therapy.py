@@ -3,9 +3,12 @@
 from dataclasses import dataclass
 
 from cards.drugs import DrugIdentifier, Identified
+from cards.text import word_pattern
 from cds.record import MedicationUse, PatientRecord
 
-INTRAVENOUS_WORDS = ("intravenous", "injection", "infusion", "iv", "concentrate")
+_INTRAVENOUS = word_pattern(
+    ("intravenous", "intravenously", "injection", "injectable", "infusion", "iv", "concentrate for solution")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,4 +56,4 @@ class Therapy:
 
 def is_intravenous(medication: MedicationUse) -> bool:
     words = " ".join((*medication.names, *medication.form.names, *medication.route.names)).lower()
-    return any(f" {w} " in f" {words} " for w in INTRAVENOUS_WORDS)
+    return _INTRAVENOUS.search(words) is not None

@@ -6,36 +6,20 @@ of unspecified formulation is a `warning` asking to check the product; tacrolimu
 guideline's interval after a live vaccine is a `warning`. Inactivated and recombinant vaccines never fire.
 """
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from cards.drugs import DrugIdentifier
-from cards.interactions import references
 from cards.knowledge import CardText, Knowledge
+from cards.text import CardMaker, clip, word_pattern
 from cards.therapy import Therapy
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import PatientRecord
 
 TOPIC = "live-vaccine"
-LABEL = 60  # characters of a vaccine's name in a summary: every summary then stays under 140
-
-
-def clip(text: str, limit: int = LABEL) -> str:
-    """Text cut at a word boundary to at most limit characters, marked with an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
-
-
 Kind = Literal["live", "unspecified"]
-
-
-def _words(words: Iterable[str]) -> re.Pattern[str]:
-    alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
-    return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +41,10 @@ class VaccineFamily:
         self._system = data.system
         self._live = {code.lstrip("0"): name for code, name in data.live.items()}
         self._unspecified = {code.lstrip("0"): name for code, name in data.unspecified.items()}
-        self._live_names = _words(data.live_names)
-        self._unspecified_names = _words(data.unspecified_names)
-        self._not_live = _words(data.not_live_words)
-        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+        self._live_names = word_pattern(data.live_names)
+        self._unspecified_names = word_pattern(data.unspecified_names)
+        self._not_live = word_pattern(data.not_live_words)
+        self._maker = CardMaker(knowledge)
         self._override = [
             Coding(system=knowledge.interactions.override_reasons.system, code=code, display=display)
             for code, display in data.override_reasons.items()
@@ -125,16 +109,8 @@ class VaccineFamily:
 
     def _card(self, text: CardText, summary: str, suggestions: list[Suggestion]) -> Card:
         data = self._knowledge.vaccines
-        lines = [f"- {line}" for line in text.detail]
-        lines += ["", "**References**", *references(data.citations, self._labels)]
-        return Card(
-            summary=summary,
-            detail="\n".join(lines),
-            indicator=text.indicator,
-            source=self._knowledge.source("monograph", TOPIC),
-            suggestions=suggestions or None,
-            selectionBehavior="at-most-one" if suggestions else None,
-            overrideReasons=self._override,
+        return self._maker.card(
+            text, TOPIC, data.citations, summary=summary, suggestions=suggestions, override=self._override
         )
 
     def _order_card(self, vaccine: Vaccine, on: str) -> Card:

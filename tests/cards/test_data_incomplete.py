@@ -79,7 +79,7 @@ def test_a_draft_tacrolimus_order_makes_gaps_relevant(client: TestClient) -> Non
     by_topic = {
         c["source"]["topic"]["code"]: c for c in cards(client, "/cds-services/tacrolimus-order-select", body)
     }
-    assert set(by_topic) == {"data-incomplete", "interaction-counselling"}
+    assert set(by_topic) == {"data-incomplete", "interaction-counselling", "organ-function"}
     assert "tacrolimus levels" in by_topic["data-incomplete"]["detail"]
 
 

@@ -264,7 +264,7 @@ def test_every_summary_template_fits_the_longest_label() -> None:
 
 
 def test_long_names_are_cut_at_a_word() -> None:
-    from cards.vaccines import clip
+    from cards.text import clip
 
     name = "Measles, mumps and rubella virus vaccine live, lyophilized powder for suspension"
     assert clip(name) == "Measles, mumps and rubella virus vaccine live, lyophilized…"

@@ -1,0 +1,104 @@
+"""Hypersensitivity cards when systemic tacrolimus is ordered: a recorded allergy to macrolides (tacrolimus
+is one), and the polyoxyl castor oil of the injection (more urgent with a recorded allergy to it)."""
+
+from collections.abc import Iterable
+
+from cards.drugs import DrugIdentifier
+from cards.knowledge import Knowledge
+from cards.text import CardMaker, clip, word_pattern
+from cards.therapy import Therapy
+from cds.fhirjson import Concept
+from cds.models import Action, Card, Coding, Suggestion
+from cds.record import Allergy, MedicationUse, PatientRecord
+
+TOPIC = "hypersensitivity"
+
+
+class HypersensitivityFamily:
+    title = "hypersensitivity"
+    needs = frozenset({"medicationRequests", "allergies"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._maker = CardMaker(knowledge)
+        data = knowledge.cautions
+        self._macrolides = frozenset(data.macrolide_allergy.ingredients)
+        self._macrolide_classes = frozenset(data.macrolide_allergy.classes)
+        self._macrolide_words = word_pattern(data.macrolide_allergy.words)
+        self._vehicle_words = word_pattern(data.injection.words)
+        system = knowledge.interactions.override_reasons.system
+        self._override = [Coding(system=system, code=c, display=d) for c, d in data.override_reasons.items()]
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        therapy = Therapy.of(record, self._drugs)
+        ordered = therapy.ordered(therapy.systemic)
+        if not ordered:
+            return []
+        allergies = [a for a in record.allergies if a.active]
+        cards = []
+        macrolide = next((a for a in allergies if self._is_macrolide(a)), None)
+        if macrolide is not None:
+            cards.append(self._macrolide_card(macrolide, ordered))
+        if therapy.intravenous_orders:
+            vehicle = next((a for a in allergies if self._names_vehicle(a)), None)
+            cards.append(self._injection_card(vehicle))
+        return cards
+
+    def _concepts(self, allergy: Allergy) -> tuple[Concept, ...]:
+        return (allergy.substance, *allergy.reactions)
+
+    def _is_macrolide(self, allergy: Allergy) -> bool:
+        for concept in self._concepts(allergy):
+            ident = self._drugs.identify_concept(concept)
+            if ident.ingredients & self._macrolides or ident.classes & self._macrolide_classes:
+                return True
+            if any(
+                c.system == "http://www.whocc.no/atc" and c.code.upper().startswith("J01FA")
+                for c in concept.codings
+            ):
+                return True
+            if self._macrolide_words.search(" ".join(concept.names).lower()):
+                return True
+        return False
+
+    def _names_vehicle(self, allergy: Allergy) -> bool:
+        return any(self._vehicle_words.search(" ".join(c.names).lower()) for c in self._concepts(allergy))
+
+    @staticmethod
+    def _name(allergy: Allergy) -> str:
+        names = allergy.substance.names or next((r.names for r in allergy.reactions if r.names), ())
+        return clip(names[0], 40) if names else "a macrolide"
+
+    def _macrolide_card(self, allergy: Allergy, ordered: tuple[MedicationUse, ...]) -> Card:
+        data = self._knowledge.cautions.macrolide_allergy
+        suggestions = [
+            Suggestion(
+                label="Remove the tacrolimus order",
+                actions=[
+                    Action(type="delete", description="Remove the draft tacrolimus order", resourceId=m.ref)
+                ],
+            )
+            for m in ordered
+            if " " not in m.ref.partition("/")[2]
+        ][:1]
+        summary = data.card.summary.replace("{substance}", self._name(allergy))
+        extra = [f"Recorded allergy: {', '.join(allergy.substance.names) or allergy.ref}."]
+        return self._maker.card(
+            data.card,
+            TOPIC,
+            data.citations,
+            summary=summary,
+            extra=extra,
+            suggestions=suggestions,
+            override=self._override,
+        )
+
+    def _injection_card(self, vehicle: Allergy | None) -> Card:
+        data = self._knowledge.cautions.injection
+        if vehicle is None:
+            return self._maker.card(data.card, TOPIC, data.citations, override=self._override)
+        summary = data.allergy_card.summary.replace("{substance}", self._name(vehicle))
+        return self._maker.card(
+            data.allergy_card, TOPIC, data.citations, summary=summary, override=self._override
+        )

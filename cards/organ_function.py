@@ -1,0 +1,72 @@
+"""Hepatic and renal function: a hepatic impairment card when the record shows one (systemic tacrolimus
+ordered, or patient-view for a patient on it), and, when systemic tacrolimus is ordered, the latest renal
+and hepatic tests and potassium with their dates. No thresholds are applied: the sources give none."""
+
+from collections.abc import Iterable
+
+from cards.drugs import DrugIdentifier
+from cards.knowledge import Knowledge
+from cards.text import CardMaker
+from cards.therapy import Therapy
+from cds.models import Card
+from cds.record import PatientRecord
+
+TOPIC = "organ-function"
+
+
+class OrganFunctionFamily:
+    title = "hepatic and renal function"
+    needs = frozenset({"medicationRequests"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._maker = CardMaker(knowledge)
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        therapy = Therapy.of(record, self._drugs)
+        ordered = bool(therapy.ordered(therapy.systemic))
+        if not (ordered or (record.hook == "patient-view" and therapy.on_systemic)):
+            return []
+        data = self._knowledge.cautions.organ_function
+        labs = self.latest_labs(record)
+        hepatic = self._hepatic(record)
+        if hepatic:
+            extra = [f"Recorded: {', '.join(hepatic)}.", *labs]
+            return [self._maker.card(data.hepatic_card, TOPIC, data.citations, extra=extra)]
+        if ordered:
+            return [
+                self._maker.card(
+                    data.order_card, TOPIC, data.citations, extra=labs or ["No results on record."]
+                )
+            ]
+        return []
+
+    def _hepatic(self, record: PatientRecord) -> list[str]:
+        prefixes = [(p.system, p.prefix) for p in self._knowledge.cautions.organ_function.hepatic_conditions]
+        return [
+            condition.code.names[0] if condition.code.names else condition.ref
+            for condition in record.conditions
+            if condition.active
+            and any(
+                c.system == s and c.code.upper().startswith(p)
+                for c in condition.code.codings
+                for s, p in prefixes
+            )
+        ]
+
+    def latest_labs(self, record: PatientRecord) -> list[str]:
+        """'Name: value unit (date)' for the latest result of each test the knowledge lists."""
+        knowledge = self._knowledge
+        lines = []
+        for group in knowledge.cautions.organ_function.labs:
+            codes = knowledge.observation_codes(group)
+            for result in record.observations_coded(knowledge.observation_system, codes):
+                if result.quantity is None:
+                    continue
+                code = next((c.code for c in result.code.codings if c.code in knowledge.observations), "")
+                name = knowledge.observations[code].display if code else group
+                when = result.effective.date().isoformat() if result.effective else "undated"
+                lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
+                break
+        return lines

@@ -1,0 +1,69 @@
+"""What every card family shares: matching words in names, fitting names into summaries, and building a
+card from a knowledge text with its references."""
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from cards.knowledge import CardText, Citation, Knowledge
+from cds.models import Card, Coding, Suggestion
+
+LABEL = 60  # characters of a name put into a summary
+
+
+def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """A pattern matching any of the words as whole words in lower-case text (longest first)."""
+    alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
+
+
+def clip(text: str, limit: int = LABEL) -> str:
+    """Text cut at a word boundary to at most limit characters, marked with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def references(citations: Iterable[Citation], labels: Mapping[str, str]) -> list[str]:
+    """Markdown bullets: source label, section and each reference."""
+    lines: list[str] = []
+    for citation in citations:
+        where = f"{labels[citation.source]}, {citation.section}"
+        lines.extend(f"- {where}: {ref}" for ref in citation.references)
+        if not citation.references:
+            lines.append(f"- {where}")
+    return lines
+
+
+class CardMaker:
+    """Builds cards from knowledge texts: the detail as bullets, then the references."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self._knowledge = knowledge
+        self._labels = {key: source.label for key, source in knowledge.sources.items()}
+
+    def references(self, citations: Iterable[Citation]) -> list[str]:
+        return references(citations, self._labels)
+
+    def card(
+        self,
+        text: CardText,
+        topic: str,
+        citations: Sequence[Citation],
+        *,
+        summary: str | None = None,
+        extra: Sequence[str] = (),
+        suggestions: Sequence[Suggestion] = (),
+        override: Sequence[Coding] = (),
+        source: str = "monograph",
+    ) -> Card:
+        lines = [f"- {line}" for line in (*text.detail, *extra)]
+        lines += ["", "**References**", *self.references(citations)]
+        return Card(
+            summary=summary or text.summary,
+            detail="\n".join(lines),
+            indicator=text.indicator,
+            source=self._knowledge.source(source, topic),
+            suggestions=list(suggestions) or None,
+            selectionBehavior="at-most-one" if suggestions else None,
+            overrideReasons=list(override) or None,
+        )

@@ -1,0 +1,81 @@
+"""Cautions with topical tacrolimus, each where the record shows the condition: a child under 2, an
+immunocompromised patient, malignant or pre-malignant skin, a skin infection, a disrupted skin barrier; and
+counselling on sunlight and duration when it is ordered. On order-select and order-sign for a topical
+tacrolimus order; on patient-view for a patient using it."""
+
+from collections.abc import Iterable
+
+from cards.drugs import DrugIdentifier
+from cards.knowledge import Caution, Knowledge
+from cards.text import CardMaker, word_pattern
+from cards.therapy import Therapy
+from cds.models import Card
+from cds.record import PatientRecord
+
+TOPIC = "topical-use"
+
+
+class TopicalFamily:
+    title = "topical tacrolimus cautions"
+    needs = frozenset({"medicationRequests", "conditions"})
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._maker = CardMaker(knowledge)
+        topical = knowledge.cautions.topical
+        self._patterns = {
+            name: word_pattern(caution.words)
+            for name, caution in (
+                ("malignancy", topical.malignancy),
+                ("infection", topical.infection),
+                ("absorption", topical.absorption),
+            )
+        }
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        therapy = Therapy.of(record, self._drugs)
+        ordered = therapy.ordered(therapy.topical)
+        if not (ordered or (record.hook == "patient-view" and therapy.topical)):
+            return []
+        topical = self._knowledge.cautions.topical
+        cards = []
+        age = record.patient.age_years(record.now) if record.patient else None
+        if age is not None and topical.child.under_years is not None and age < topical.child.under_years:
+            cards.append(self._card(topical.child, [f"Age: {age} years."]))
+        if self._immunocompromised(record, therapy, topical.immunocompromised):
+            cards.append(self._card(topical.immunocompromised))
+        for name in ("malignancy", "infection", "absorption"):
+            found = self._conditions(record, name)
+            if found:
+                cards.append(self._card(getattr(topical, name), [f"Recorded: {', '.join(found)}."]))
+        if ordered:
+            cards.append(self._card(topical.counselling))
+        return cards
+
+    def _card(self, caution: Caution, extra: list[str] | None = None) -> Card:
+        return self._maker.card(caution.card, TOPIC, caution.citations, extra=extra or [])
+
+    def _immunocompromised(self, record: PatientRecord, therapy: Therapy, caution: Caution) -> bool:
+        suppressants = frozenset(caution.ingredients)
+        for _, ident in therapy.current:
+            if ident.systemic and ident.ingredients & suppressants:
+                return True
+        prefixes = [(p.system, p.prefix) for p in caution.conditions]
+        return any(
+            c.system == system and c.code.upper().startswith(prefix)
+            for condition in record.conditions
+            if condition.active
+            for c in condition.code.codings
+            for system, prefix in prefixes
+        )
+
+    def _conditions(self, record: PatientRecord, name: str) -> list[str]:
+        pattern = self._patterns[name]
+        return [
+            condition.code.names[0]
+            for condition in record.conditions
+            if condition.active
+            and condition.code.names
+            and pattern.search(" ".join(condition.code.names).lower())
+        ]

@@ -1,0 +1,109 @@
+"""Scenario tests: macrolide allergy and the injection's polyoxyl castor oil, when tacrolimus is ordered."""
+
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import RXNORM, bundle, full_prefetch, hook_request, medication_request, tacrolimus
+
+OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
+
+
+def allergy(substance: dict[str, Any], rid: str = "a1", verification: str = "confirmed") -> dict[str, Any]:
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": rid,
+        "code": substance,
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "verificationStatus": {"coding": [{"code": verification}]},
+    }
+
+
+def cards_for(
+    client: TestClient, draft: dict[str, Any], allergies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch()
+    prefetch["allergies"] = bundle(allergies)
+    response = client.post(OSEL, content=orjson.dumps(hook_request("order-select", prefetch, drafts=[draft])))
+    assert response.status_code == 200
+    return [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "hypersensitivity"]
+
+
+@pytest.mark.parametrize(
+    "substance",
+    [
+        {
+            "coding": [{"system": RXNORM, "code": "21212", "display": "Clarithromycin"}]
+        },  # by RxNorm ingredient
+        {
+            "coding": [{"system": "http://www.whocc.no/atc", "code": "J01FA"}],
+            "text": "Macrolides",
+        },  # by ATC class
+        {"coding": [{"system": "http://www.whocc.no/atc", "code": "J01FA01"}]},
+        {"text": "ERYTHROMYCIN"},  # by text
+        {"text": "Macrolide antibiotics"},
+        {"text": "Tacrolimus"},
+    ],
+)
+def test_macrolide_allergy_when_tacrolimus_is_ordered(client: TestClient, substance: dict[str, Any]) -> None:
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [allergy(substance)])
+    assert card["indicator"] == "critical"
+    assert "tacrolimus is a macrolide and should be avoided" in card["summary"]
+    assert "hypersensitive to macrolides" in card["detail"]
+    assert card["suggestions"][0]["actions"][0] == {
+        "type": "delete",
+        "description": "Remove the draft tacrolimus order",
+        "resourceId": "MedicationRequest/d1",
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["penicillin", "refuted", "not ordered"],
+)
+def test_no_macrolide_card(client: TestClient, case: str) -> None:
+    if case == "penicillin":
+        assert cards_for(client, tacrolimus("d1", status="draft"), [allergy({"text": "Penicillin"})]) == []
+    elif case == "refuted":
+        refuted = allergy({"text": "Erythromycin"}, verification="refuted")
+        assert cards_for(client, tacrolimus("d1", status="draft"), [refuted]) == []
+    else:
+        amox = medication_request("d1", "Amoxicillin 500 MG", status="draft")
+        assert cards_for(client, amox, [allergy({"text": "Erythromycin"})]) == []
+
+
+def test_no_card_on_patient_view(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["allergies"] = bundle([allergy({"text": "Erythromycin"})])
+    cards = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch))).json()["cards"]
+    assert [c for c in cards if c["source"]["topic"]["code"] == "hypersensitivity"] == []
+
+
+IV = medication_request("d1", "Tacrolimus 5 MG/ML Injectable Solution", status="draft")
+
+
+def test_intravenous_order_mentions_the_castor_oil_vehicle(client: TestClient) -> None:
+    [card] = cards_for(client, IV, [])
+    assert card["indicator"] == "warning"
+    assert (
+        card["summary"]
+        == "Intravenous tacrolimus contains polyoxyl castor oil: anaphylactoid reactions have occurred"
+    )
+
+
+def test_intravenous_order_by_route(client: TestClient) -> None:
+    by_route = tacrolimus("d1", status="draft", dosageInstruction=[{"route": {"text": "Intravenous"}}])
+    [card] = cards_for(client, by_route, [])
+    assert "polyoxyl castor oil" in card["summary"]
+
+
+def test_intravenous_order_with_an_allergy_to_the_vehicle_is_critical(client: TestClient) -> None:
+    [card] = cards_for(client, IV, [allergy({"text": "Cremophor EL (polyoxyl 35 castor oil)"})])
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Allergy to Cremophor EL")
+
+
+def test_oral_order_says_nothing_about_the_vehicle(client: TestClient) -> None:
+    assert cards_for(client, tacrolimus("d1", status="draft"), [allergy({"text": "castor oil"})]) == []

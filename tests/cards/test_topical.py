@@ -1,0 +1,112 @@
+"""Scenario tests: cautions with topical tacrolimus."""
+
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+
+from tests.builders import PATIENT_ID, bundle, full_prefetch, hook_request, medication_request, tacrolimus
+
+OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
+PROTOPIC = "Protopic 0.1% Topical Ointment"
+
+
+def condition(
+    text: str, rid: str = "c1", code: tuple[str, str] | None = None, clinical: str = "active"
+) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": text}
+    if code:
+        concept["coding"] = [{"system": code[0], "code": code[1]}]
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "code": concept,
+        "clinicalStatus": {"coding": [{"code": clinical}]},
+    }
+
+
+def summaries(
+    client: TestClient,
+    birth: str = "1990-01-01",
+    conditions: list[dict[str, Any]] | None = None,
+    medications: list[dict[str, Any]] | None = None,
+    hook: str = "order-select",
+) -> list[str]:
+    prefetch = full_prefetch(medications or [])
+    prefetch["patient"] = {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "gender": "female",
+        "birthDate": birth,
+    }
+    prefetch["conditions"] = bundle(conditions or [])
+    if hook == "order-select":
+        body = hook_request(hook, prefetch, drafts=[medication_request("d1", PROTOPIC, status="draft")])
+        path = OSEL
+    else:
+        prefetch["medicationRequests"] = bundle([medication_request("t1", PROTOPIC), *(medications or [])])
+        body, path = hook_request(prefetch=prefetch), PV
+    response = client.post(path, content=orjson.dumps(body))
+    assert response.status_code == 200
+    return [c["summary"] for c in response.json()["cards"] if c["source"]["topic"]["code"] == "topical-use"]
+
+
+COUNSEL = "Topical tacrolimus: limit sunlight, avoid UV, use short-term and intermittently"
+
+
+def test_topical_tacrolimus_in_an_adult_gets_counselling_only(client: TestClient) -> None:
+    assert summaries(client) == [COUNSEL]
+
+
+def test_a_child_under_2(client: TestClient) -> None:
+    assert summaries(client, birth="2025-06-01") == [
+        "Topical tacrolimus in a child under 2 years: not to be used",
+        COUNSEL,
+    ]
+    assert summaries(client, birth="2024-06-01") == [COUNSEL]  # 2 years old
+
+
+def test_an_immunocompromised_patient(client: TestClient) -> None:
+    expected = ["Topical tacrolimus in an immunocompromised patient: it should not be used", COUNSEL]
+    assert summaries(client, medications=[tacrolimus()]) == expected
+    assert (
+        summaries(client, medications=[medication_request("m1", "Mycophenolate mofetil 500 MG Oral Tablet")])
+        == expected
+    )
+    kidney = condition("Kidney transplant status", code=("http://hl7.org/fhir/sid/icd-10-cm", "Z94.0"))
+    assert summaries(client, conditions=[kidney]) == expected
+
+
+def test_malignant_infected_or_leaky_skin(client: TestClient) -> None:
+    found = summaries(
+        client,
+        conditions=[
+            condition("Basal cell carcinoma of skin", "c1"),
+            condition("Impetigo", "c2"),
+            condition("Erythroderma", "c3"),
+        ],
+    )
+    assert found == [
+        "Topical tacrolimus with a malignant or pre-malignant condition: not to be applied to it",
+        "Topical tacrolimus with a skin infection recorded: treat the infection first",
+        "Topical tacrolimus with a disrupted skin barrier: systemic absorption can be high",
+        COUNSEL,
+    ]
+
+
+def test_resolved_conditions_raise_nothing(client: TestClient) -> None:
+    assert summaries(client, conditions=[condition("Impetigo", clinical="resolved")]) == [COUNSEL]
+
+
+def test_patient_view_for_a_child_using_it_has_no_counselling(client: TestClient) -> None:
+    assert summaries(client, birth="2025-06-01", hook="patient-view") == [
+        "Topical tacrolimus in a child under 2 years: not to be used"
+    ]
+
+
+def test_systemic_tacrolimus_orders_get_no_topical_cards(client: TestClient) -> None:
+    prefetch = full_prefetch()
+    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "2025-06-01"}
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    cards = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
+    assert [c for c in cards if c["source"]["topic"]["code"] == "topical-use"] == []
