@@ -40,6 +40,11 @@ class CardMaker:
     def __init__(self, knowledge: Knowledge) -> None:
         self._knowledge = knowledge
         self._labels = {key: source.label for key, source in knowledge.sources.items()}
+        system = knowledge.interactions.override_reasons.system
+        self._override = [
+            Coding(system=system, code=code, display=display)
+            for code, display in knowledge.cautions.override_reasons.items()
+        ]
 
     def references(self, citations: Iterable[Citation]) -> list[str]:
         return references(citations, self._labels)
@@ -65,5 +70,5 @@ class CardMaker:
             source=self._knowledge.source(source, topic),
             suggestions=list(suggestions) or None,
             selectionBehavior="at-most-one" if suggestions else None,
-            overrideReasons=list(override) or None,
+            overrideReasons=list(override) or self._override,
         )

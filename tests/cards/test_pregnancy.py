@@ -76,6 +76,10 @@ def test_breastfeeding_patient_on_tacrolimus(client: TestClient) -> None:
     assert "LactMed" in card["detail"]
     assert "French AE, et al." in card["detail"]
     assert "Recorded 2026-11-01." in card["detail"]
+    assert {r["display"] for r in card["overrideReasons"]} == {
+        "Approved by the treating specialist",
+        "Assessed: does not apply to this patient",
+    }
 
 
 @pytest.mark.parametrize("answer", ["LA29253-4", "LA4489-6"])
