@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
-from cards.text import CardMaker
+from cards.text import CardMaker, coded_as
 from cards.therapy import Therapy
 from cds.models import Card
 from cds.record import PatientRecord
@@ -43,16 +43,11 @@ class OrganFunctionFamily:
         return []
 
     def _hepatic(self, record: PatientRecord) -> list[str]:
-        prefixes = [(p.system, p.prefix) for p in self._knowledge.cautions.organ_function.hepatic_conditions]
+        prefixes = self._knowledge.cautions.organ_function.hepatic_conditions
         return [
             condition.code.names[0] if condition.code.names else condition.ref
             for condition in record.conditions
-            if condition.active
-            and any(
-                c.system == s and c.code.upper().startswith(p)
-                for c in condition.code.codings
-                for s, p in prefixes
-            )
+            if condition.active and coded_as(condition.code, prefixes)
         ]
 
     def latest_labs(self, record: PatientRecord) -> list[str]:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge, StatusRule
-from cards.text import CardMaker
+from cards.text import CardMaker, coded_as
 from cards.therapy import Therapy
 from cds.fhirjson import Concept
 from cds.models import Card
@@ -26,7 +26,6 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
     no = {(c.system, c.code) for c in rule.no}
     findings = {(c.system, c.code) for c in rule.findings}
     conditions = {(c.system, c.code) for c in rule.conditions}
-    prefixes = [(p.system, p.prefix) for p in rule.condition_prefixes]
     records: list[tuple[datetime | None, bool]] = []
     for observation in record.observations:
         if not observation.valid:
@@ -39,13 +38,7 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
         elif _has(observation.code, findings):
             records.append((observation.effective, True))
     for condition in record.conditions:
-        codes = condition.code.codings
-        matched = _has(condition.code, conditions) or any(
-            c.system == system and c.code.upper().startswith(prefix)
-            for c in codes
-            for system, prefix in prefixes
-        )
-        if matched:
+        if _has(condition.code, conditions) or coded_as(condition.code, rule.condition_prefixes):
             records.append((condition.recorded or condition.onset, condition.active))
     if not records:
         return False, None

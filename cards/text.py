@@ -4,7 +4,8 @@ card from a knowledge text with its references."""
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from cards.knowledge import CardText, Citation, Knowledge
+from cards.knowledge import CardText, Citation, CodePrefix, Knowledge
+from cds.fhirjson import Concept
 from cds.models import Card, Coding, Suggestion
 
 LABEL = 60  # characters of a name put into a summary
@@ -14,6 +15,16 @@ def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
     """A pattern matching any of the words as whole words in lower-case text (longest first)."""
     alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
     return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
+
+
+def coded_as(concept: Concept, prefixes: Iterable[CodePrefix]) -> bool:
+    """Whether any coding of the concept has a code starting with one of the prefixes of its system."""
+    pairs = [(p.system, p.prefix.upper()) for p in prefixes]
+    return any(
+        c.system == system and c.code.upper().startswith(prefix)
+        for c in concept.codings
+        for system, prefix in pairs
+    )
 
 
 def clip(text: str, limit: int = LABEL) -> str:

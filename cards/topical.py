@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Caution, Knowledge
-from cards.text import CardMaker, word_pattern
+from cards.text import CardMaker, coded_as, word_pattern
 from cards.therapy import Therapy
 from cds.models import Card
 from cds.record import PatientRecord
@@ -61,14 +61,7 @@ class TopicalFamily:
         for _, ident in therapy.current:
             if ident.systemic and ident.ingredients & suppressants:
                 return True
-        prefixes = [(p.system, p.prefix) for p in caution.conditions]
-        return any(
-            c.system == system and c.code.upper().startswith(prefix)
-            for condition in record.conditions
-            if condition.active
-            for c in condition.code.codings
-            for system, prefix in prefixes
-        )
+        return any(c.active and coded_as(c.code, caution.conditions) for c in record.conditions)
 
     def _conditions(self, record: PatientRecord, name: str) -> list[str]:
         pattern = self._patterns[name]
