@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Interaction, Knowledge
 from cards.text import references
-from cards.therapy import Therapy
+from cards.therapy import Therapy, level_order
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
-from cds.resources import checked
 
 TOPICS = {
     "raises": "interaction-raises-level",
@@ -35,7 +34,6 @@ EFFECTS = {
     "toxicity": "adds to tacrolimus toxicity",
 }
 QUIETER: dict[Indicator, Indicator | None] = {"critical": "warning", "warning": "info", "info": None}
-LEVEL_LOINC = "11253-2"
 MAX_SUMMARY = 140
 
 
@@ -73,7 +71,6 @@ class InteractionFamily:
         self._override = [
             Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
         ]
-        self._level_name = knowledge.observations[LEVEL_LOINC].display
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
@@ -195,32 +192,12 @@ class InteractionFamily:
                         Action(
                             type="create",
                             description="Order a tacrolimus whole-blood level",
-                            resource=self._level_order(record),
+                            resource=level_order(self._knowledge, record.patient_id),
                         )
                     ],
                 )
             )
         return suggestions
-
-    def _level_order(self, record: PatientRecord) -> dict[str, object]:
-        return checked(
-            {
-                "resourceType": "ServiceRequest",
-                "status": "draft",
-                "intent": "order",
-                "subject": {"reference": f"Patient/{record.patient_id}"},
-                "code": {
-                    "coding": [
-                        {
-                            "system": self._knowledge.observation_system,
-                            "code": LEVEL_LOINC,
-                            "display": self._level_name,
-                        }
-                    ],
-                    "text": "Tacrolimus level (trough, drawn just before the next dose)",
-                },
-            }
-        )
 
     def _counselling(self) -> Card:
         counselling = self._knowledge.interactions.counselling

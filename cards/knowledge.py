@@ -281,6 +281,85 @@ class Cautions(_Entry):
     organ_function: OrganFunction
 
 
+Population = Literal["adult", "child"]
+
+
+class TargetRow(_Entry):
+    organ: str
+    population: Population
+    regimen: str
+    from_month: float
+    to_month: float
+    low: float
+    high: float
+    note: str | None = None
+
+
+class DoseRow(_Entry):
+    organ: str
+    population: Population
+    regimen: str
+    low: float
+    high: float
+    note: str | None = None
+
+
+class IndicationCodes(_Entry):
+    display: str
+    conditions: list[CodePrefix] = Field(min_length=1)
+
+
+class GeneralTargets(_Entry):
+    early: dict[str, list[float]]
+    maintenance: dict[str, list[float]]
+    ceiling: float
+    text: str
+
+
+class UlcerativeColitis(_Entry):
+    initial: list[float] = Field(min_length=2, max_length=2)
+    maintenance: list[float] = Field(min_length=2, max_length=2)
+    text: str
+    dose_mg_per_kg_day: list[float] = Field(min_length=2, max_length=2)
+    doses_per_day: int
+
+
+class Monitoring(_Entry):
+    early_months: float
+    early_interval_days: int
+    diarrhoea_words: list[str]
+    text: str
+
+
+class Phenotype(_Entry):
+    text: str
+    factor: list[float] = Field(min_length=2, max_length=2)
+    cap: float | None
+
+
+class MolarMass(_Entry):
+    value: float
+    text: str
+
+
+class Dosing(_Entry):
+    about: str
+    provenance: str
+    child_under_years: int
+    molar_mass: MolarMass
+    indications: dict[str, IndicationCodes]
+    regimens: dict[str, list[str]]
+    targets: list[TargetRow]
+    general: GeneralTargets
+    uc: UlcerativeColitis
+    monitoring: Monitoring
+    starting_doses: list[DoseRow]
+    extended_release_words: list[str]
+    cpic: dict[Literal["normal", "intermediate", "poor"], Phenotype]
+    cards: dict[Literal["level", "due", "start", "formulation"], CardText]
+    citations: dict[Literal["targets", "uc", "cpic", "formulation"], list[Citation]]
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     sources: Mapping[str, SourceEntry]
@@ -295,6 +374,7 @@ class Knowledge:
     vaccines: Vaccines
     reproduction: Reproduction
     cautions: Cautions
+    dosing: Dosing
 
     def source(self, source_id: str, topic: str) -> Source:
         """The card source for a cited source and a topic code; both must exist."""
@@ -403,5 +483,6 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         vaccines=whole(directory, "vaccines.json", Vaccines),
         reproduction=whole(directory, "pregnancy.json", Reproduction),
         cautions=whole(directory, "cautions.json", Cautions),
+        dosing=whole(directory, "dosing.json", Dosing),
     )
     return check(knowledge, directory)

@@ -29,7 +29,7 @@ class OrganFunctionFamily:
         if not (ordered or (record.hook == "patient-view" and therapy.on_systemic)):
             return []
         data = self._knowledge.cautions.organ_function
-        labs = self.latest_labs(record)
+        labs = latest_results(record, self._knowledge, self._knowledge.cautions.organ_function.labs)
         hepatic = self._hepatic(record)
         if hepatic:
             extra = [f"Recorded: {', '.join(hepatic)}.", *labs]
@@ -50,18 +50,18 @@ class OrganFunctionFamily:
             if condition.active and coded_as(condition.code, prefixes)
         ]
 
-    def latest_labs(self, record: PatientRecord) -> list[str]:
-        """'Name: value unit (date)' for the latest result of each test the knowledge lists."""
-        knowledge = self._knowledge
-        lines = []
-        for group in knowledge.cautions.organ_function.labs:
-            codes = knowledge.observation_codes(group)
-            for result in record.observations_coded(knowledge.observation_system, codes):
-                if result.quantity is None:
-                    continue
-                code = next((c.code for c in result.code.codings if c.code in knowledge.observations), "")
-                name = knowledge.observations[code].display if code else group
-                when = result.effective.date().isoformat() if result.effective else "undated"
-                lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
-                break
-        return lines
+
+def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable[str]) -> list[str]:
+    """'Name: value unit (date)' for the latest result in each group of observation codes."""
+    lines = []
+    for group in groups:
+        codes = knowledge.observation_codes(group)
+        for result in record.observations_coded(knowledge.observation_system, codes):
+            if result.quantity is None:
+                continue
+            code = next((c.code for c in result.code.codings if c.code in knowledge.observations), "")
+            name = knowledge.observations[code].display if code else group
+            when = result.effective.date().isoformat() if result.effective else "undated"
+            lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
+            break
+    return lines

@@ -9,6 +9,7 @@ from cards.drugs import DrugIdentifier
 from cards.hypersensitivity import HypersensitivityFamily
 from cards.interactions import InteractionFamily
 from cards.knowledge import Knowledge
+from cards.levels import LevelFamily
 from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
 from cards.topical import TopicalFamily
@@ -57,6 +58,7 @@ def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, .
         HypersensitivityFamily(knowledge, drugs),
         TopicalFamily(knowledge, drugs),
         OrganFunctionFamily(knowledge, drugs),
+        LevelFamily(knowledge, drugs),
     )
 
 

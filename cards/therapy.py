@@ -3,8 +3,10 @@
 from dataclasses import dataclass
 
 from cards.drugs import DrugIdentifier, Identified
+from cards.knowledge import Knowledge
 from cards.text import word_pattern
 from cds.record import MedicationUse, PatientRecord
+from cds.resources import checked
 
 _INTRAVENOUS = word_pattern(
     ("intravenous", "intravenously", "injection", "injectable", "infusion", "iv", "concentrate for solution")
@@ -57,3 +59,28 @@ class Therapy:
 def is_intravenous(medication: MedicationUse) -> bool:
     words = " ".join((*medication.names, *medication.form.names, *medication.route.names)).lower()
     return _INTRAVENOUS.search(words) is not None
+
+
+LEVEL_LOINC = "11253-2"
+
+
+def level_order(knowledge: Knowledge, patient_id: str) -> dict[str, object]:
+    """A draft order for a tacrolimus whole-blood level, checked against FHIR R4B."""
+    return checked(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "code": {
+                "coding": [
+                    {
+                        "system": knowledge.observation_system,
+                        "code": LEVEL_LOINC,
+                        "display": knowledge.observations[LEVEL_LOINC].display,
+                    }
+                ],
+                "text": "Tacrolimus level (trough, drawn just before the next dose)",
+            },
+        }
+    )

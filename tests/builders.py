@@ -132,3 +132,13 @@ def walk_empty(value: object, path: str = "") -> list[str]:
         for index, item in enumerate(value):
             found.extend(walk_empty(item, f"{path}[{index}]"))
     return found
+
+
+def of_topic(cards: Iterable[Any], *topics: str) -> list[Any]:
+    """The cards (models or JSON) whose source.topic code is one of topics."""
+    found = []
+    for card in cards:
+        code = card["source"]["topic"]["code"] if isinstance(card, dict) else card.source.topic.code
+        if code in topics:
+            found.append(card)
+    return found

@@ -1,0 +1,104 @@
+"""Why the patient takes tacrolimus, and the trough target that follows.
+
+Transplants come from active conditions (the onset or recorded date is the transplant date); ulcerative
+colitis from its condition, timed from the first current tacrolimus order. Targets come from the US label
+table by organ, population, regimen and months since transplant; where no row applies, the monograph's
+general ranges, said as such. Several indications: transplants first (most recent first), then colitis.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cards.knowledge import Dosing, Population
+from cards.text import coded_as, word_pattern
+from cards.therapy import Therapy
+from cds.record import PatientRecord
+
+DAYS_PER_MONTH = 30.44
+UC = "ulcerative-colitis"
+
+
+@dataclass(frozen=True, slots=True)
+class Indication:
+    key: str  # an organ, or "ulcerative-colitis"
+    display: str
+    since: datetime | None  # transplant date, or the start of tacrolimus for colitis
+
+    def months(self, now: datetime) -> float | None:
+        return None if self.since is None else max(0.0, (now - self.since).days / DAYS_PER_MONTH)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    low: float
+    high: float
+    basis: str  # where the range comes from, in words
+    source: str  # the sources.json entry it comes from
+
+
+def indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list[Indication]:
+    found: dict[str, Indication] = {}
+    for condition in record.conditions:
+        if not condition.active:
+            continue
+        for key, codes in dosing.indications.items():
+            if not coded_as(condition.code, codes.conditions):
+                continue
+            since = condition.onset or condition.recorded
+            if key == UC:
+                starts = [m.started for m in therapy.systemic if m.origin != "draft" and m.started]
+                since = min(starts) if starts else (record.now if therapy.systemic else None)
+            previous = found.get(key)
+            if previous is None or (since and previous.since and since > previous.since):
+                found[key] = Indication(key, codes.display, since)
+    transplants = sorted(
+        (i for i in found.values() if i.key != UC),
+        key=lambda i: i.since.timestamp() if i.since else float("-inf"),
+        reverse=True,
+    )
+    return transplants + [i for i in found.values() if i.key == UC]
+
+
+def population(record: PatientRecord, dosing: Dosing) -> tuple[Population, str]:
+    """The label table to use, and a note when the age is unknown."""
+    age = record.patient.age_years(record.now) if record.patient else None
+    if age is None:
+        return "adult", "Age unknown: the adult table is used."
+    return ("child" if age < dosing.child_under_years else "adult"), ""
+
+
+def regimen(therapy: Therapy, dosing: Dosing) -> str:
+    """'azathioprine' or 'mycophenolate' when the patient takes one of them, else 'any'."""
+    for name, words in dosing.regimens.items():
+        pattern = word_pattern(words)
+        if any(pattern.search(" ".join(m.names).lower()) for m, _ in therapy.current):
+            return name
+    return "any"
+
+
+def target(indication: Indication, dosing: Dosing, record: PatientRecord, therapy: Therapy) -> Target | None:
+    """The label row that applies, or the monograph's general range; None for colitis (two targets)."""
+    if indication.key == UC:
+        return None
+    group, _ = population(record, dosing)
+    used = regimen(therapy, dosing)
+    months = indication.months(record.now)
+    rows = [t for t in dosing.targets if t.organ == indication.key and t.population == group]
+    specific = [t for t in rows if t.regimen == used]
+    rows = specific or [t for t in rows if t.regimen == "any"]
+    if months is not None:
+        for row in rows:
+            if row.from_month <= months < row.to_month:
+                window = row.note or f"months {row.from_month + 1:g} to {row.to_month:g} after transplant"
+                with_regimen = f" with {row.regimen}" if row.regimen != "any" else ""
+                basis = f"US label, {group} {indication.display}{with_regimen}, {window}"
+                return Target(row.low, row.high, basis, "prograf-uspi")
+    general = dosing.general
+    if months is None:
+        return None
+    phase = "early" if months < dosing.monitoring.early_months else "maintenance"
+    ranges = general.early if phase == "early" else general.maintenance
+    if indication.key in ranges:
+        low, high = ranges[indication.key]
+        return Target(low, high, f"monograph, {phase} {indication.display} (typical range)", "monograph")
+    return None
