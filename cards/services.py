@@ -5,6 +5,7 @@ MedicationOrder rather than MedicationRequest: that query is tried when the serv
 """
 
 from cards.data_incomplete import gap_card
+from cards.dosing import DosingFamily
 from cards.drugs import DrugIdentifier
 from cards.hypersensitivity import HypersensitivityFamily
 from cards.interactions import InteractionFamily
@@ -59,6 +60,7 @@ def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, .
         TopicalFamily(knowledge, drugs),
         OrganFunctionFamily(knowledge, drugs),
         LevelFamily(knowledge, drugs),
+        DosingFamily(knowledge, drugs),
     )
 
 

@@ -1,0 +1,239 @@
+"""Scenario tests for the trough-target cards on patient-view."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cds.resources import checked
+from tests.builders import (
+    PATIENT_ID,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    of_topic,
+    tacrolimus,
+)
+
+PV = "/cds-services/tacrolimus-patient-view"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+
+def level(
+    value: float, days: float, unit: str = "ng/mL", rid: str = "l1", code: str = "11253-2"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": ago(days),
+        "valueQuantity": {"value": value, "unit": unit},
+    }
+
+
+def transplant(code: str, days: float | None, rid: str = "c1") -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": rid,
+        "code": {"coding": [{"system": ICD, "code": code}]},
+    }
+    if days is not None:
+        condition["onsetDateTime"] = ago(days)
+    return condition
+
+
+def cards(
+    client: TestClient,
+    levels: list[dict[str, Any]],
+    conditions: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    medications: list[dict[str, Any]] | None = None,
+    birth: str = "1970-01-01",
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()] if medications is None else medications)
+    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": birth}
+    prefetch["observations"] = bundle(levels)
+    prefetch["conditions"] = bundle(list(conditions))
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    assert response.status_code == 200
+    return of_topic(response.json()["cards"], "trough-target")
+
+
+def level_card(found: list[dict[str, Any]]) -> dict[str, Any]:
+    [card] = [c for c in found if c["summary"].startswith("Tacrolimus ")]
+    return card
+
+
+MMF = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
+AZA = medication_request("m2", "Azathioprine 50 MG Oral Tablet")
+
+
+@pytest.mark.parametrize(
+    ("code", "days", "meds", "birth", "target"),
+    [
+        ("Z94.0", 30, [MMF], "1970-01-01", "4 to 11"),  # adult kidney with mycophenolate, months 1-12
+        ("Z94.0", 30, [AZA], "1970-01-01", "7 to 20"),  # adult kidney with azathioprine, months 1-3
+        ("Z94.0", 200, [AZA], "1970-01-01", "5 to 15"),  # months 4-12
+        ("Z94.4", 100, [], "1970-01-01", "5 to 20"),  # adult liver
+        ("Z94.1", 30, [], "1970-01-01", "10 to 20"),  # adult heart, months 1-3
+        ("Z94.1", 120, [], "1970-01-01", "5 to 15"),  # months 4 and later
+        ("Z94.2", 30, [], "1970-01-01", "10 to 15"),  # adult lung, months 1-3
+        ("Z94.2", 120, [], "1970-01-01", "8 to 12"),  # months 4-12
+        ("Z94.0", 30, [], "2015-01-01", "5 to 20"),  # child kidney
+        ("Z94.2", 7, [], "2015-01-01", "10 to 20"),  # child lung, weeks 1-2
+        ("Z94.2", 60, [], "2015-01-01", "10 to 15"),  # child lung, week 2 to month 12
+        (
+            "Z94.4",
+            500,
+            [],
+            "1970-01-01",
+            "5 to 15",
+        ),  # beyond the label table: the monograph's maintenance range
+        ("Z94.0", 30, [], "1970-01-01", "10 to 20"),  # adult kidney, regimen unknown: monograph early range
+    ],
+)
+def test_targets_by_organ_phase_population_and_regimen(
+    client: TestClient, code: str, days: float, meds: list[dict[str, Any]], birth: str, target: str
+) -> None:
+    found = cards(client, [level(9.5, 1)], [transplant(code, days)], [tacrolimus(), *meds], birth)
+    card = level_card(found)
+    assert f"target {target} ng/mL" in card["summary"]
+
+
+def test_below_in_and_above_target(client: TestClient) -> None:
+    liver = [transplant("Z94.4", 100)]
+    assert level_card(cards(client, [level(3.1, 1)], liver))["indicator"] == "warning"
+    within = level_card(cards(client, [level(9.5, 1)], liver))
+    assert within["indicator"] == "info"
+    assert "within target 5 to 20 ng/mL" in within["summary"]
+    above = level_card(cards(client, [level(23.4, 1)], liver))
+    assert above["indicator"] == "warning"
+    assert "above target" in above["summary"]
+
+
+def test_above_20_without_an_indication(client: TestClient) -> None:
+    card = level_card(cards(client, [level(21.0, 1)]))
+    assert card["indicator"] == "warning"
+    assert card["summary"].endswith("above 20 ng/mL")
+    assert "Most patients can be managed with blood concentrations below 20 ng/mL" in card["detail"]
+    quiet = level_card(cards(client, [level(8.0, 1)]))
+    assert quiet["indicator"] == "info"
+    assert "no specific target known" in quiet["summary"]
+
+
+def test_latest_and_previous_levels_with_dates_and_labs_alongside(client: TestClient) -> None:
+    potassium = level(5.4, 1, unit="mmol/L", rid="k1", code="2823-3")
+    card = level_card(
+        cards(
+            client, [level(9.5, 1, rid="l1"), level(12.0, 5, rid="l2"), potassium], [transplant("Z94.4", 100)]
+        )
+    )
+    assert "Latest: 9.5 ng/mL on" in card["detail"]
+    assert "Before: 12 ng/mL on" in card["detail"]
+    assert "Potassium [Moles/volume] in Serum or Plasma: 5.4 mmol/L" in card["detail"]
+    assert "about 12 hours after a dose, just before the next" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"), [(9.5, "ug/L", "9.5"), (12.0, "nmol/L", "9.6"), (9.5, "µg/L", "9.5")]
+)
+def test_units(client: TestClient, value: float, unit: str, shown: str) -> None:
+    card = level_card(cards(client, [level(value, 1, unit=unit)], [transplant("Z94.4", 100)]))
+    assert card["summary"].startswith(f"Tacrolimus {shown} ng/mL")
+
+
+def test_an_unknown_unit_is_shown_and_not_judged(client: TestClient) -> None:
+    card = level_card(cards(client, [level(9.5, 1, unit="mg/dL")], [transplant("Z94.4", 100)]))
+    assert card["summary"].startswith("Tacrolimus 9.5 mg/dL on")
+    assert card["summary"].endswith("unit not recognised, not judged")
+    assert card["indicator"] == "info"
+
+
+def test_a_level_known_by_name_only(client: TestClient) -> None:
+    named = {
+        "resourceType": "Observation",
+        "id": "n1",
+        "status": "final",
+        "code": {"text": "FK506 (tacrolimus) trough"},
+        "effectiveDateTime": ago(1),
+        "valueQuantity": {"value": 25.0, "unit": "ng/mL"},
+    }
+    assert level_card(cards(client, [named]))["indicator"] == "warning"
+
+
+def test_ulcerative_colitis_initial_and_maintenance(client: TestClient) -> None:
+    colitis = [transplant("K51.90", None)]
+    card = level_card(cards(client, [level(12.0, 1)], colitis))
+    assert "within the colitis initial target 10 to 15 ng/mL" in card["summary"]
+    assert "above the maintenance target" in card["detail"]
+    assert card["source"]["label"].startswith("Tacrolimus rescue therapy in acute severe UC")
+    assert card["indicator"] == "info"
+    assert level_card(cards(client, [level(7.0, 1)], colitis))["indicator"] == "info"  # maintenance range
+    assert level_card(cards(client, [level(4.0, 1)], colitis))["indicator"] == "warning"  # below both
+
+
+def test_several_indications_say_which_target_applies(client: TestClient) -> None:
+    card = level_card(
+        cards(client, [level(9.5, 1)], [transplant("Z94.4", 100, "c1"), transplant("K51.90", None, "c2")])
+    )
+    assert "target 5 to 20 ng/mL" in card["summary"]
+    assert "Also recorded: ulcerative colitis; the liver transplant target is used" in card["detail"]
+
+
+def test_a_level_is_due_early_after_transplant(client: TestClient) -> None:
+    found = cards(client, [level(9.5, 6)], [transplant("Z94.0", 20)])
+    [due] = [c for c in found if c["summary"].startswith("Tacrolimus level due")]
+    assert "none for 6 days, early after kidney transplant" in due["summary"]
+    order = due["suggestions"][0]["actions"][0]["resource"]
+    assert checked(order) == order
+
+
+def test_no_level_due_in_maintenance_or_when_recent(client: TestClient) -> None:
+    assert [
+        c["summary"]
+        for c in cards(client, [level(9.5, 6)], [transplant("Z94.0", 400)])
+        if "due" in c["summary"]
+    ] == []
+    assert [
+        c["summary"]
+        for c in cards(client, [level(9.5, 2)], [transplant("Z94.0", 20)])
+        if "due" in c["summary"]
+    ] == []
+
+
+def test_a_level_is_due_after_an_interacting_drug_or_diarrhoea(client: TestClient) -> None:
+    clari = medication_request("m2", "Clarithromycin 500 MG Oral Tablet", authoredOn=ago(1))
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), clari])
+    assert any(
+        "Clarithromycin 500 MG Oral Tablet was started after the last level" in c["summary"] for c in found
+    )
+    diarrhoea = {
+        "resourceType": "Condition",
+        "id": "d",
+        "code": {"text": "Diarrhoea"},
+        "onsetDateTime": ago(1),
+    }
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400), diarrhoea])
+    assert any(c["summary"] == "Tacrolimus level due: diarrhoea recorded since the last level" for c in found)
+
+
+def test_no_level_on_record(client: TestClient) -> None:
+    [due] = cards(client, [])
+    assert due["summary"] == "Tacrolimus level due: no tacrolimus level on record"
+
+
+def test_nothing_for_a_patient_not_on_tacrolimus_or_on_topical_tacrolimus(client: TestClient) -> None:
+    assert cards(client, [level(25.0, 1)], medications=[medication_request("m1", "Amlodipine 5 MG")]) == []
+    assert (
+        cards(
+            client, [level(25.0, 1)], medications=[medication_request("t1", "Protopic 0.1% Topical Ointment")]
+        )
+        == []
+    )
