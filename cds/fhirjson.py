@@ -16,21 +16,22 @@ class Code(NamedTuple):
 
 
 class Concept(NamedTuple):
-    """A CodeableConcept: its codings and its text ('' when absent)."""
+    """A CodeableConcept: its codings, its text ('' when absent), and every human-readable name (the text
+    and each coding's display), computed once: card families read names many times."""
 
     codings: tuple[Code, ...]
     text: str
+    names: tuple[str, ...]
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Every human-readable name: the text and each coding's display."""
-        return tuple(n for n in (self.text, *(c.display for c in self.codings)) if n)
+    @classmethod
+    def of(cls, codings: tuple[Code, ...], text: str) -> "Concept":
+        return cls(codings, text, tuple(n for n in (text, *(c.display for c in codings)) if n))
 
     def has(self, system: str, codes: frozenset[str] | set[str]) -> bool:
         return any(c.system == system and c.code in codes for c in self.codings)
 
 
-EMPTY_CONCEPT = Concept((), "")
+EMPTY_CONCEPT = Concept.of((), "")
 
 
 def obj(value: object) -> dict[str, Any]:
@@ -78,15 +79,15 @@ def coding(value: object) -> Code | None:
 def concept(value: object) -> Concept:
     """Read a CodeableConcept; a bare Coding or a string is accepted too."""
     if isinstance(value, str):
-        return Concept((), value.strip())
+        return Concept.of((), value.strip())
     raw = obj(value)
     if not raw:
         return EMPTY_CONCEPT
     if "coding" not in raw and ("code" in raw or "system" in raw):
         single = coding(raw)
-        return Concept((single,) if single else (), "")
+        return Concept.of((single,) if single else (), "")
     codings = tuple(c for c in (coding(item) for item in objs(raw.get("coding"))) if c is not None)
-    return Concept(codings, text(raw.get("text")))
+    return Concept.of(codings, text(raw.get("text")))
 
 
 def status_code(value: object) -> str:

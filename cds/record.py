@@ -354,7 +354,7 @@ class RecordBuilder:
             elif medication_reference(raw):
                 identified = False
                 display = text(obj(raw.get("medicationReference")).get("display"))
-                medication = Concept((), display)
+                medication = Concept.of((), display)
                 self._unidentified.append(f"{ref} ({medication_reference(raw)})")
             elif draft:
                 return None  # an order still being written: no drug picked yet (sandbox Rx View)
