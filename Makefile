@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# make run serves for the public CDS Hooks sandbox: it trusts the sandbox's (public) key, on loopback only.
+CDS_AUTH ?= sandbox
+export CDS_AUTH
 
 .PHONY: setup run test lint typecheck pytest bench lock clean
 

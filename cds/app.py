@@ -16,12 +16,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from cds.errors import CDSError, RequestError
+from cds.auth import Verifier
+from cds.clients import Client, load_clients, sandbox_client
+from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
 from cds.evaluate import Evaluator, validate
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
 from cds.service import Service
 from cds.settings import Settings
-from cds.store import FeedbackStore
+from cds.store import Store
 
 log = logging.getLogger("cds")
 
@@ -44,17 +46,66 @@ def get_evaluator(request: Request) -> Evaluator:
     return evaluator
 
 
-def get_store(request: Request) -> FeedbackStore:
-    store: FeedbackStore = request.app.state.store
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
     return store
 
 
+def public_url(request: Request, settings: Settings) -> str:
+    """The URL the caller used, as tokens name it in aud: the public base URL when one is set."""
+    base = settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}"
+    return base.rstrip("/") + request.url.path
+
+
+async def authenticate(request: Request) -> Client | None:
+    """The verified caller, or None when authentication is off; 401 otherwise."""
+    settings: Settings = request.app.state.settings
+    if settings.auth == "off":
+        return None
+    verifier: Verifier = request.app.state.verifier
+    try:
+        return await verifier.verify(request.headers.get("authorization"), public_url(request, settings))
+    except Unauthorized as error:
+        log.warning(
+            "call refused", extra={"event": "unauthorized", "reason": error.reason, "path": request.url.path}
+        )
+        raise
+
+
 EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
-StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+StoreDep = Annotated[Store, Depends(get_store)]
+Caller = Annotated[Client | None, Depends(authenticate)]
+
+
+def registered_clients(settings: Settings) -> dict[str, Client]:
+    """The clients to trust, by settings; raises ConfigError when they cannot be had."""
+    clients: dict[str, Client] = {}
+    if settings.clients_file is not None:
+        clients.update(load_clients(settings.clients_file))
+    if settings.auth == "required" and not clients:
+        raise ConfigError("CDS_AUTH=required needs CDS_CLIENTS_FILE naming the registered clients")
+    if settings.auth == "sandbox":
+        sandbox = sandbox_client()
+        clients.setdefault(sandbox.iss, sandbox)
+    return clients
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than limit bytes (413) without reading the rest."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def json_body(request: Request) -> object:
-    raw = await request.body()
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
     if not raw:
         raise RequestError("the request body is empty; a JSON object is expected")
     try:
@@ -64,13 +115,42 @@ async def json_body(request: Request) -> object:
 
 
 def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
+    """The ASGI app. Raises ConfigError when the settings or the clients file are wrong."""
+    clients = registered_clients(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limits = httpx.Limits(max_connections=settings.fhir_max_connections)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+            store = Store(settings.database_url)
+
+            async def remember(iss: str, jti: str, expires_at: int) -> bool:
+                return await run_in_threadpool(store.remember_jti, iss, jti, expires_at)
+
+            app.state.settings = settings
+            app.state.store = store
             app.state.evaluator = Evaluator(services, settings, http)
-            app.state.store = FeedbackStore(settings.database_url)
-            log.info("serving %d services; feedback store %s", len(services), app.state.store.url.drivername)
+            app.state.verifier = Verifier(
+                clients,
+                remember,
+                http,
+                clock_skew=settings.clock_skew,
+                refresh_interval=settings.jwks_refresh_interval,
+            )
+            log.info(
+                "serving %d services; database %s; auth %s",
+                len(services),
+                store.url.drivername,
+                settings.auth,
+            )
+            if settings.auth == "off":
+                log.warning("CDS_AUTH=off: every caller is trusted; use it on loopback only")
+            if settings.auth == "sandbox":
+                log.warning(
+                    "CDS_AUTH=sandbox: tokens signed with the public CDS Hooks sandbox key are accepted."
+                    " Its private key is public, so such a token PROVES NOTHING about who sent it:"
+                    " development only, loopback only"
+                )
             try:
                 yield
             finally:
@@ -93,7 +173,10 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
 
     @app.exception_handler(CDSError)
     async def _cds_error(_: Request, error: CDSError) -> Response:
-        return error_response(error)
+        response = error_response(error)
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:
@@ -113,7 +196,7 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
         return JSONBody({"discovery": "/cds-services", "documentation": "/docs", "health": "/healthz"})
 
     @app.get("/cds-services", response_model=DiscoveryResponse, tags=["CDS Hooks"])
-    async def discovery(evaluator: EvaluatorDep) -> Response:
+    async def discovery(evaluator: EvaluatorDep, caller: Caller) -> Response:
         """The services offered (CDS Hooks 2.0 §Discovery)."""
         body = DiscoveryResponse(services=[s.describe() for s in evaluator.services.values()])
         return JSONBody(body.to_json())
@@ -125,26 +208,44 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
         openapi_extra=_body_schema(HookRequest),
         responses={400: {}, 404: {}, 412: {}},
     )
-    async def call_service(service_id: str, request: Request, evaluator: EvaluatorDep) -> Response:
+    async def call_service(
+        service_id: str, request: Request, evaluator: EvaluatorDep, store: StoreDep, caller: Caller
+    ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
         started = time.perf_counter()
-        status, topics = 500, ""
+        status, cards, hook_instance = 500, [], None
         try:
-            response = await evaluator.evaluate(service_id, await json_body(request))
+            body = await json_body(request)
+            if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+                hook_instance = body["hookInstance"][:200]
+            response = await evaluator.evaluate(service_id, body, caller)
             status = 200
-            topics = ",".join(c.source.topic.code for c in response.cards if c.source.topic)
+            cards = [
+                {"uuid": c.uuid, "topic": c.source.topic.code if c.source.topic else ""}
+                for c in response.cards
+            ]
             return JSONBody(response.to_json())
         except CDSError as error:
             status = error.status_code
             raise
         finally:
+            client = caller.iss if caller else None
             log.info(
-                "hook call service=%s status=%d ms=%.1f topics=%s",
-                service_id,
-                status,
-                (time.perf_counter() - started) * 1000,
-                topics or "-",
+                "hook call",
+                extra={
+                    "event": "hook_call",
+                    "hookInstance": hook_instance,
+                    "service": service_id,
+                    "client": client,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "topics": [c["topic"] for c in cards],
+                },
             )
+            try:
+                await run_in_threadpool(store.record_call, client, service_id, hook_instance, status, cards)
+            except Exception:
+                log.exception("audit record failed", extra={"hookInstance": hook_instance})
 
     @app.post(
         "/cds-services/{service_id}/feedback",
@@ -153,7 +254,7 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
         responses={400: {}, 404: {}},
     )
     async def feedback(
-        service_id: str, request: Request, evaluator: EvaluatorDep, store: StoreDep
+        service_id: str, request: Request, evaluator: EvaluatorDep, store: StoreDep, caller: Caller
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
         evaluator.service(service_id)

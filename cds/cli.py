@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from cds.errors import CDSError, KnowledgeError
+from cds.errors import CDSError, ConfigError, KnowledgeError
 from cds.evaluate import Evaluator
 from cds.main import services as main_services
 from cds.models import CDSResponse
@@ -19,15 +20,34 @@ from cds.service import Service
 from cds.settings import get_settings
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds.main import create_app
 
+    settings = get_settings()
+    if settings.auth != "required" and not is_loopback(args.host):
+        print(
+            f"refusing to serve on {args.host} with CDS_AUTH={settings.auth}: without verified tokens"
+            " the service may listen on loopback only (127.0.0.1, ::1, localhost)."
+            " Set CDS_AUTH=required and CDS_CLIENTS_FILE.",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings)  # checks the configuration and the knowledge before listening
     if args.workers > 1:
         uvicorn.run("cds.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
     else:
-        uvicorn.run(create_app(), host=args.host, port=args.port)
+        uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 
@@ -108,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.handler(args)
-    except KnowledgeError as error:
+    except (KnowledgeError, ConfigError) as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return 3
     return result

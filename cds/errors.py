@@ -50,6 +50,22 @@ class RequestError(CDSError):
         return body
 
 
+class Unauthorized(CDSError):
+    """401 with no detail for the caller; ``reason`` is for the log only."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("authentication required")
+        self.reason = reason
+
+
+class PayloadTooLarge(CDSError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class ServiceNotFound(CDSError):
     status_code = 404
     code = "service_not_found"
@@ -94,3 +110,7 @@ class KnowledgeError(Exception):
 
 class InvalidResource(ValueError):
     """A resource built for a suggestion is not valid FHIR R4B."""
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; raised at start-up with a message naming the problem."""

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from cds.clients import Client
 from cds.errors import DataUnavailable, Issue, RequestError, ServiceNotFound
-from cds.fhir import FHIRClient, bundle_resources
+from cds.fhir import FHIRClient, blocked_address, bundle_resources
 from cds.models import Card, CDSResponse, HookRequest
 from cds.models.card import INDICATOR_RANK
 from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext
@@ -93,28 +94,22 @@ class Evaluator:
                 )
         return request, context
 
-    async def evaluate(self, service_id: str, body: object) -> CDSResponse:
+    async def evaluate(self, service_id: str, body: object, client: Client | None = None) -> CDSResponse:
+        """Answer a hook call. ``client`` is the verified caller (None when authentication is off): FHIR
+        calls go only to the FHIR servers registered for it."""
         service = self.service(service_id)
         request, context = self.parse(service, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.fhir_deadline
-        fhir = None
-        if request.fhirServer and self._http is not None:
-            token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-            fhir = FHIRClient(
-                self._http,
-                request.fhirServer,
-                token,
-                timeout=self._settings.fhir_request_timeout,
-                max_pages=self._settings.fhir_max_pages,
-            )
-        data = await resolve(service.prefetch, request.prefetch, request.context, fhir, deadline)
+        fhir, no_server = self._fhir_client(request, client)
+        data = await resolve(service.prefetch, request.prefetch, request.context, fhir, deadline, no_server)
+        self._cap(data)
         missing = {key: data[key].unavailable for key in sorted(service.required) if data[key].unavailable}
         if missing:
             what = ", ".join(service.prefetch[key].description for key in missing)
             raise DataUnavailable(f"cannot check this patient without {what}", missing)
 
-        drafts = bundle_resources(getattr(context, "draftOrders", {}))
+        drafts = bundle_resources(getattr(context, "draftOrders", {}))[: self._settings.max_bundle_entries]
         index = _medication_index(data, drafts)
         if fhir is not None:
             await _fetch_medications(fhir, data, drafts, index, deadline)
@@ -130,6 +125,38 @@ class Evaluator:
             builder.add(key_data.resources, where=f"prefetch {key}")
         record = builder.build()
         return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+
+    def _fhir_client(self, request: HookRequest, client: Client | None) -> tuple[FHIRClient | None, str]:
+        """The FHIR client for this call, or None with the reason there is none. The access token goes only
+        to the request's own server, and only when that server is allowed for the caller."""
+        if not request.fhirServer:
+            return None, "no FHIR server was given"
+        if self._http is None:
+            return None, "this evaluation makes no network calls"
+        blocked = blocked_address(request.fhirServer)
+        if blocked:
+            log.warning("fhirServer refused: %s", blocked)
+            return None, f"the FHIR server is not allowed ({blocked})"
+        if client is not None and not client.may_fetch_from(request.fhirServer):
+            log.warning("fhirServer is not registered for client %s", client.iss)
+            return None, "the FHIR server is not registered for this client"
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        fhir = FHIRClient(
+            self._http,
+            request.fhirServer,
+            token,
+            timeout=self._settings.fhir_request_timeout,
+            max_pages=self._settings.fhir_max_pages,
+        )
+        return fhir, ""
+
+    def _cap(self, data: Mapping[str, KeyData]) -> None:
+        """Read at most max_bundle_entries resources of a key; say so when there were more."""
+        cap = self._settings.max_bundle_entries
+        for key_data in data.values():
+            if len(key_data.resources) > cap:
+                del key_data.resources[cap:]
+                key_data.incomplete = f"more than {cap} entries; only the first {cap} were read"
 
     def _run(
         self, service: Service, record: PatientRecord, data: Mapping[str, KeyData], hook_instance: str

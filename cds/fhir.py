@@ -5,6 +5,7 @@ The access token goes only to the request's own ``fhirServer``: redirects are ne
 of a request with one deadline.
 """
 
+import ipaddress
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,29 @@ from cds.errors import FHIRError, FHIRResponseError, FHIRStatusError, FHIRTimeou
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
+
+
+METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.azure.com", "instance-data"})
+
+
+def blocked_address(url: str) -> str:
+    """Why the service must never call this URL ('' when it may): not http(s), a link-local or unspecified
+    address (169.254.169.254 serves cloud credentials), or a cloud metadata host name."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"the {parts.scheme or 'missing'} scheme is not allowed"
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        return "no host"
+    if host in METADATA_HOSTS:
+        return "a cloud metadata host"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    if address.is_link_local or address.is_unspecified or address.is_multicast:
+        return "a link-local, unspecified or multicast address"
+    return ""
 
 
 class SearchResult:
@@ -98,7 +122,7 @@ class FHIRClient:
         """GET one URL on the server. None for a read that found nothing (404/410)."""
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
-        if not self.on_server(url):
+        if not self.on_server(url) or blocked_address(url):
             raise FHIRResponseError("URL is not on the request's FHIR server; not fetched")
         try:
             response = await self._http.get(

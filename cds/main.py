@@ -1,10 +1,9 @@
 """Where the app is assembled: the one module of ``cds`` that imports the clinical ``cards`` package."""
 
-import logging
-
 from fastapi import FastAPI
 
 from cds.app import build_app
+from cds.logs import configure
 from cds.service import Service
 from cds.settings import Settings, get_settings
 
@@ -18,8 +17,5 @@ def services() -> list[Service]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines name every FHIR URL called
+    configure(settings.log_level, settings.log_format)
     return build_app(services(), settings)

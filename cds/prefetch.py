@@ -97,8 +97,10 @@ async def resolve(
     context: Mapping[str, Any],
     fhir: FHIRClient | None,
     deadline: float,
+    no_server: str = "no FHIR server was given",
 ) -> dict[str, KeyData]:
-    """Get every key's data: from prefetch where it is usable, else from the FHIR server."""
+    """Get every key's data: from prefetch where it is usable, else from the FHIR server. ``no_server``
+    says why there is no FHIR server to fetch from, when there is none."""
     given = prefetch or {}
     results: dict[str, KeyData] = {}
     jobs: dict[str, Any] = {}
@@ -108,10 +110,10 @@ async def resolve(
             results[key] = data
         elif fhir is None:
             if data is not None:  # a paged Bundle without a server to fetch the rest from
-                data.incomplete = "only the first page was sent and no FHIR server was given"
+                data.incomplete = f"only the first page was sent, and {no_server}"
                 results[key] = data
             else:
-                results[key] = KeyData(unavailable=f"{why}, and no FHIR server was given")
+                results[key] = KeyData(unavailable=f"{why}, and {no_server}")
         elif data is not None:
             jobs[key] = fhir.follow(given[key])
         else:

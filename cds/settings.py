@@ -1,7 +1,8 @@
 """All configuration, read once from the environment (prefix ``CDS_``) or a ``.env`` file."""
 
 from functools import lru_cache
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +29,25 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=10, ge=1, description="Search result pages followed per key.")
     fhir_max_connections: int = Field(default=20, ge=1, description="Concurrent FHIR calls per worker.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON logs, or text.")
+
+    auth: Literal["required", "sandbox", "off"] = Field(
+        default="required",
+        description="required: every call carries a JWT from a registered client; sandbox: also trust the"
+        " public CDS Hooks sandbox's key (development only, loopback only); off: no token (loopback only).",
+    )
+    clients_file: Path | None = Field(default=None, description="JSON file of registered clients.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="The service's public base URL (scheme, host, port, path prefix) that tokens name in"
+        " aud; behind a proxy it differs from the address the service sees. Default: the request's URL.",
+    )
+    clock_skew: int = Field(default=60, ge=0, description="Seconds of clock difference tolerated in tokens.")
+    jwks_refresh_interval: float = Field(
+        default=60.0, gt=0, description="Least seconds between key set fetches."
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_bundle_entries: int = Field(default=10_000, gt=0, description="Entries read from one Bundle.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,8 +1,9 @@
-"""The feedback store: every feedback entry the EHR sends, in a real database through SQLAlchemy.
+"""The database: feedback, the audit of every call, and the token ids already seen (replay protection).
 
-A SQLite file by default, PostgreSQL by URL (``CDS_DATABASE_URL=postgresql+psycopg://...``). Entries are
-keyed by a hash of their content and service, so a repeated POST stores nothing twice (idempotent), while
-two different outcomes for the same card (the spec allows it) are both kept.
+A SQLite file by default, PostgreSQL by URL (``CDS_DATABASE_URL=postgresql+psycopg://...``), so several
+workers or replicas share it. Feedback entries are keyed by a hash of their content and service, so a
+repeated POST stores nothing twice (idempotent), while two different outcomes for the same card (the spec
+allows it) are both kept. The audit ties each card uuid to its call, so feedback can be traced back.
 """
 
 import hashlib
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 
 from cds.models import FeedbackEntry
 
@@ -49,6 +51,29 @@ feedback = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("ix_feedback_card", "card_uuid"),
     Index("ix_feedback_service", "service_id"),
+)
+
+
+token_replay = Table(
+    "token_replay",
+    metadata,
+    Column("iss", String(500), primary_key=True),
+    Column("jti", String(500), primary_key=True),
+    Column("expires_at", Integer, nullable=False),
+    Index("ix_token_replay_expires", "expires_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("client", String(500)),
+    Column("service_id", String(200), nullable=False),
+    Column("hook_instance", String(200)),
+    Column("status", Integer, nullable=False),
+    Column("cards", Text),  # JSON: [{"uuid": ..., "topic": ...}]
+    Index("ix_audit_hook_instance", "hook_instance"),
 )
 
 
@@ -79,10 +104,16 @@ def _row(service_id: str, entry: FeedbackEntry, received: datetime) -> dict[str,
     }
 
 
-class FeedbackStore:
+class Store:
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.url.get_backend_name() == "sqlite" and self.url.database in (None, "", ":memory:"):
+            # an in-memory database lives in one connection: share it, or each connection sees an empty one
+            self.engine: Engine = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
@@ -98,6 +129,45 @@ class FeedbackStore:
             for entry in entries:
                 stored += len(connection.execute(statement, _row(service_id, entry, now)).all())
         return stored
+
+    def remember_jti(self, iss: str, jti: str, expires_at: int) -> bool:
+        """Record a token id until it expires; False when it was seen before (a replay)."""
+        now = int(datetime.now(UTC).timestamp())
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
+            token_replay
+        )
+        statement = insert.on_conflict_do_nothing(index_elements=["iss", "jti"]).returning(token_replay.c.jti)
+        with self.engine.begin() as connection:
+            connection.execute(token_replay.delete().where(token_replay.c.expires_at < now))
+            return bool(
+                connection.execute(statement, {"iss": iss, "jti": jti, "expires_at": expires_at}).all()
+            )
+
+    def record_call(
+        self,
+        client: str | None,
+        service_id: str,
+        hook_instance: str | None,
+        status: int,
+        cards: list[dict[str, str]],
+    ) -> None:
+        row = {
+            "at": datetime.now(UTC),
+            "client": client,
+            "service_id": service_id,
+            "hook_instance": hook_instance,
+            "status": status,
+            "cards": orjson.dumps(cards).decode() if cards else None,
+        }
+        with self.engine.begin() as connection:
+            connection.execute(audit.insert(), row)
+
+    def calls(self, hook_instance: str | None = None) -> list[dict[str, Any]]:
+        query = select(audit).order_by(audit.c.id)
+        if hook_instance is not None:
+            query = query.where(audit.c.hook_instance == hook_instance)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def entries(self, card_uuid: str | None = None) -> list[dict[str, Any]]:
         query = select(feedback).order_by(feedback.c.id)

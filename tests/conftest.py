@@ -45,7 +45,10 @@ class BrokenFamily:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path / 'feedback.db'}", fhir_deadline=1.0, fhir_request_timeout=0.5
+        database_url=f"sqlite:///{tmp_path / 'feedback.db'}",
+        fhir_deadline=1.0,
+        fhir_request_timeout=0.5,
+        auth="off",
     )
 
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from cds.app import build_app
 from cds.service import Service
 from cds.settings import Settings
-from cds.store import FeedbackStore
+from cds.store import Store
 
 URL = "/cds-services/tacrolimus-order-select/feedback"
 WHEN = "2026-11-22T10:05:31Z"
@@ -44,7 +44,7 @@ def test_accepted_and_overridden_entries_are_stored(client: TestClient, settings
     response = client.post(URL, json=body)
     assert response.status_code == 200
     assert response.json() == {"received": 4, "stored": 4}
-    rows = FeedbackStore(settings.database_url).entries()
+    rows = Store(settings.database_url).entries()
     assert [(r["card_uuid"], r["outcome"]) for r in rows] == [
         ("card-1", "accepted"),
         ("card-2", "overridden"),
@@ -64,7 +64,7 @@ def test_repeated_feedback_is_idempotent(client: TestClient, settings: Settings)
     assert client.post(URL, json=body).json() == {"received": 2, "stored": 0}
     # a different outcome for the same card is new information and is kept
     assert client.post(URL, json={"feedback": [overridden("card-1")]}).json()["stored"] == 1
-    assert len(FeedbackStore(settings.database_url).entries()) == 3
+    assert len(Store(settings.database_url).entries()) == 3
 
 
 def test_feedback_survives_a_restart(settings: Settings, services: list[Service]) -> None:
@@ -72,7 +72,7 @@ def test_feedback_survives_a_restart(settings: Settings, services: list[Service]
         first.post(URL, json={"feedback": [accepted()]})
     with TestClient(build_app(services, settings)) as second:
         assert second.post(URL, json={"feedback": [accepted()]}).json()["stored"] == 0
-    assert [r["card_uuid"] for r in FeedbackStore(settings.database_url).entries()] == ["card-1"]
+    assert [r["card_uuid"] for r in Store(settings.database_url).entries()] == ["card-1"]
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_invalid_feedback_is_400_saying_what_is_wrong(
     response = client.post(URL, json=body)
     assert response.status_code == 400
     assert says in response.text
-    assert FeedbackStore(settings.database_url).entries() == []
+    assert Store(settings.database_url).entries() == []
 
 
 def test_feedback_for_an_unknown_service_is_404(client: TestClient) -> None:

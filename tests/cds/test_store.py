@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from cds.models import FeedbackEntry
-from cds.store import FeedbackStore
+from cds.store import Store
 
 POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
@@ -22,7 +22,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not POSTGRES:
         pytest.skip("PostgreSQL not tested: set CDS_TEST_POSTGRES_URL (.ci/run does)")
-    store = FeedbackStore(POSTGRES)
+    store = Store(POSTGRES)
     with store.engine.begin() as connection:
         connection.execute(text("DELETE FROM feedback"))
     store.close()
@@ -37,7 +37,7 @@ def entry(card: str, outcome: str = "overridden", when: str = "2026-11-22T12:00:
 
 
 def test_saves_count_only_new_entries(url: str) -> None:
-    store = FeedbackStore(url)
+    store = Store(url)
     assert store.save("svc", [entry("a"), entry("b", "accepted")]) == 2
     assert store.save("svc", [entry("a"), entry("b", "accepted")]) == 0
     assert store.save("svc", [entry("a"), entry("c")]) == 1
@@ -47,10 +47,10 @@ def test_saves_count_only_new_entries(url: str) -> None:
 
 
 def test_entries_survive_a_new_connection_and_keep_utc_times(url: str) -> None:
-    first = FeedbackStore(url)
+    first = Store(url)
     first.save("svc", [entry("a")])
     first.close()
-    second = FeedbackStore(url)
+    second = Store(url)
     [row] = second.entries("a")
     stamp = row["outcome_timestamp"]
     assert stamp.replace(tzinfo=stamp.tzinfo or UTC) == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
