@@ -13,13 +13,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
 from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
 from cds.evaluate import Evaluator, validate
+from cds.metrics import CARDS, FEEDBACK, LATENCY, REGISTRY, REQUESTS
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
 from cds.service import Service
 from cds.settings import Settings
@@ -221,7 +223,11 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
             response = await evaluator.evaluate(service_id, body, caller)
             status = 200
             cards = [
-                {"uuid": c.uuid, "topic": c.source.topic.code if c.source.topic else ""}
+                {
+                    "uuid": c.uuid,
+                    "topic": c.source.topic.code if c.source.topic else "",
+                    "indicator": c.indicator,
+                }
                 for c in response.cards
             ]
             return JSONBody(response.to_json())
@@ -230,6 +236,11 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
             raise
         finally:
             client = caller.iss if caller else None
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(service_id if status != 404 else "unknown", str(status)).inc()
+            LATENCY.labels(service_id if status != 404 else "unknown").observe(elapsed)
+            for card in cards:
+                CARDS.labels(card["topic"], card["indicator"]).inc()
             log.info(
                 "hook call",
                 extra={
@@ -238,7 +249,7 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
                     "service": service_id,
                     "client": client,
                     "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "latency_ms": round(elapsed * 1000, 1),
                     "topics": [c["topic"] for c in cards],
                 },
             )
@@ -260,7 +271,21 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
         evaluator.service(service_id)
         body = validate(FeedbackRequest, await json_body(request), "the feedback")
         stored = await run_in_threadpool(store.save, service_id, body.feedback)
+        for entry in body.feedback:
+            topic = await run_in_threadpool(store.topic_of, entry.card)
+            FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
         return JSONBody({"received": len(body.feedback), "stored": stored})
+
+    @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """Prometheus metrics (counts only: no patient data)."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/report", tags=["Operations"])
+    async def report(store: StoreDep, caller: Caller) -> Response:
+        """The override report: per card topic, how often cards were shown, accepted and overridden, and the
+        reasons given. This is how alert fatigue is found and fixed."""
+        return JSONBody({"topics": await run_in_threadpool(store.override_report)})
 
     @app.get("/healthz", tags=["Operations"])
     async def health(store: StoreDep) -> Response:

@@ -15,6 +15,7 @@ import orjson
 from pydantic import SecretStr
 
 from cds.errors import FHIRError, FHIRResponseError, FHIRStatusError, FHIRTimeout
+from cds.metrics import FHIR_CALLS
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,14 @@ class FHIRClient:
                 url, headers=self._headers, timeout=self._timeout, follow_redirects=False
             )
         except httpx.TimeoutException:
+            FHIR_CALLS.labels("failed").inc()
             raise FHIRTimeout(f"no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as error:
+            FHIR_CALLS.labels("failed").inc()
             raise FHIRError(f"could not reach the FHIR server ({type(error).__name__})") from None
+        FHIR_CALLS.labels(
+            "ok" if response.status_code < 300 or response.status_code in (404, 410) else "failed"
+        ).inc()
         is_read = "?" not in url and "/_search" not in url
         if response.status_code in (404, 410) and is_read:
             return None

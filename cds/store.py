@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
     text,
 )
@@ -74,6 +75,18 @@ audit = Table(
     Column("status", Integer, nullable=False),
     Column("cards", Text),  # JSON: [{"uuid": ..., "topic": ...}]
     Index("ix_audit_hook_instance", "hook_instance"),
+)
+
+
+audit_card = Table(
+    "audit_card",
+    metadata,
+    Column("card_uuid", String(200), primary_key=True),
+    Column("audit_id", Integer, nullable=False),
+    Column("service_id", String(200), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("indicator", String(20), nullable=False),
+    Index("ix_audit_card_topic", "topic"),
 )
 
 
@@ -151,6 +164,7 @@ class Store:
         status: int,
         cards: list[dict[str, str]],
     ) -> None:
+        """Audit one call; each card is kept by uuid with its topic so feedback can be traced to it."""
         row = {
             "at": datetime.now(UTC),
             "client": client,
@@ -160,7 +174,66 @@ class Store:
             "cards": orjson.dumps(cards).decode() if cards else None,
         }
         with self.engine.begin() as connection:
-            connection.execute(audit.insert(), row)
+            audit_id = connection.execute(audit.insert().returning(audit.c.id), row).scalar_one()
+            if cards:
+                connection.execute(
+                    audit_card.insert(),
+                    [
+                        {
+                            "card_uuid": c["uuid"],
+                            "audit_id": audit_id,
+                            "service_id": service_id,
+                            "topic": c["topic"],
+                            "indicator": c["indicator"],
+                        }
+                        for c in cards
+                    ],
+                )
+
+    def topic_of(self, card_uuid: str) -> str:
+        """The topic of a card this service returned, or '' when it is unknown."""
+        with self.engine.connect() as connection:
+            topic = connection.execute(
+                select(audit_card.c.topic).where(audit_card.c.card_uuid == card_uuid)
+            ).scalar()
+        return str(topic or "")
+
+    def override_report(self) -> list[dict[str, Any]]:
+        """Per card topic: how often cards were shown, accepted and overridden, and the reasons given."""
+        with self.engine.connect() as connection:
+            counts = connection.execute(select(audit_card.c.topic, func.count()).group_by(audit_card.c.topic))
+            shown: dict[str, int] = {str(topic): int(count) for topic, count in counts.all()}
+            rows = connection.execute(
+                select(
+                    audit_card.c.topic,
+                    feedback.c.outcome,
+                    feedback.c.override_code,
+                    feedback.c.override_display,
+                    feedback.c.user_comment,
+                ).join(audit_card, audit_card.c.card_uuid == feedback.c.card_uuid)
+            ).all()
+        report: dict[str, dict[str, Any]] = {
+            topic: {
+                "topic": topic,
+                "shown": int(count),
+                "accepted": 0,
+                "overridden": 0,
+                "reasons": {},
+                "comments": 0,
+            }
+            for topic, count in shown.items()
+        }
+        for topic, outcome, code, display, comment in rows:
+            entry = report[topic]
+            entry[outcome] += 1
+            if outcome == "overridden" and (code or display):
+                reason = str(display or code)
+                entry["reasons"][reason] = entry["reasons"].get(reason, 0) + 1
+            if comment:
+                entry["comments"] += 1
+        for entry in report.values():
+            entry["override_rate"] = round(entry["overridden"] / entry["shown"], 3) if entry["shown"] else 0.0
+        return sorted(report.values(), key=lambda e: (-e["override_rate"], e["topic"]))
 
     def calls(self, hook_instance: str | None = None) -> list[dict[str, Any]]:
         query = select(audit).order_by(audit.c.id)

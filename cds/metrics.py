@@ -1,0 +1,39 @@
+"""Prometheus metrics: requests and latency by service and status, cards by topic and indicator, FHIR
+fallback calls by outcome, feedback by outcome and topic. Served at /metrics.
+
+Each worker process keeps its own counters; with several workers, scrape each, or run one worker per
+container (the compose replicas), as prometheus-client's multiprocess mode is not used.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "cds_requests",
+    "Hook calls answered, by service and HTTP status.",
+    ["service", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "cds_request_seconds",
+    "Time to answer a hook call, by service.",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+CARDS = Counter(
+    "cds_cards", "Cards returned, by topic and indicator.", ["topic", "indicator"], registry=REGISTRY
+)
+FHIR_CALLS = Counter(
+    "cds_fhir_calls",
+    "Calls to the EHR's FHIR server, by outcome (ok, failed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+FEEDBACK = Counter(
+    "cds_feedback",
+    "Feedback entries stored, by outcome and card topic.",
+    ["outcome", "topic"],
+    registry=REGISTRY,
+)
