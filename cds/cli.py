@@ -4,6 +4,8 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import shutil
+import signal
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -51,19 +53,33 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_cards(response: CDSResponse) -> None:
+COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;34m"}
+RESET = "\033[0m"
+
+
+def print_cards(response: CDSResponse, colour: bool | None = None) -> None:
+    """Cards as a clinician would read them: indicator (coloured on a terminal), summary, wrapped detail,
+    suggestions, links and override reasons."""
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR") if colour is None else colour
     if not response.cards:
         print("No cards.")
+    width = min(shutil.get_terminal_size((100, 20)).columns, 110)
     for card in response.cards:
+        label = f"[{card.indicator.upper()}]"
+        if colour:
+            label = f"{COLOURS[card.indicator]}{label}{RESET}"
         topic = card.source.topic.code if card.source.topic else "-"
-        print(f"[{card.indicator.upper()}] {card.summary}")
+        print(f"{label} {card.summary}")
         print(f"  topic: {topic}   source: {card.source.label} <{card.source.url or ''}>")
         for line in (card.detail or "").splitlines():
-            print(textwrap.fill(line, width=100, initial_indent="  ", subsequent_indent="    ") or "")
+            indent = "    " if line.startswith("- ") else "  "
+            print(textwrap.fill(line, width=width, initial_indent="  ", subsequent_indent=indent) or "")
         for suggestion in card.suggestions or ():
-            print(f"  suggestion: {suggestion.label}")
+            print(f"  > suggestion: {suggestion.label}")
         for link in card.links or ():
-            print(f"  link: {link.label} <{link.url}>")
+            print(f"  > link: {link.label} <{link.url}>")
+        if card.overrideReasons:
+            print("  override reasons: " + "; ".join(r.display or r.code for r in card.overrideReasons))
         print()
 
 
@@ -100,6 +116,28 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def report(args: argparse.Namespace) -> int:
+    from cds.store import Store
+
+    rows = Store(get_settings().database_url).override_report()
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if not rows:
+        print("No cards recorded yet.")
+        return 0
+    print(f"{'topic':28} {'shown':>7} {'accepted':>9} {'overridden':>11} {'rate':>6}  reasons")
+    for row in rows:
+        reasons = ", ".join(
+            f"{reason} ({count})" for reason, count in sorted(row["reasons"].items(), key=lambda r: -r[1])
+        )
+        print(
+            f"{row['topic']:28} {row['shown']:>7} {row['accepted']:>9} {row['overridden']:>11}"
+            f" {row['override_rate']:>6.0%}  {reasons or '-'}"
+        )
+    return 0
+
+
 def list_services(_: argparse.Namespace) -> int:
     for service in main_services():
         print(f"{service.id:28} {service.hook:14} {service.title}")
@@ -122,10 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.set_defaults(handler=evaluate)
 
+    overrides = commands.add_parser("report", help="the override report: cards shown, accepted, overridden")
+    overrides.add_argument("--json", action="store_true", help="print JSON")
+    overrides.set_defaults(handler=report)
+
     listing = commands.add_parser("services", help="list the services")
     listing.set_defaults(handler=list_services)
 
     args = parser.parse_args(argv)
+    if args.handler is not serve and hasattr(signal, "SIGPIPE"):
+        # `evaluate ... | head` ends quietly; never for serve, where a closed socket must not kill the server
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         result: int = args.handler(args)
     except (KnowledgeError, ConfigError) as error:
