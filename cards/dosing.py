@@ -18,7 +18,7 @@ from cards.drugs import DrugIdentifier
 from cards.indication import UC, Indication, indications, population, regimen
 from cards.knowledge import Knowledge, Phenotype
 from cards.text import CardMaker, coded_as, word_pattern
-from cards.therapy import Therapy
+from cards.therapy import ORDER_HOOKS, Therapy
 from cds.models import Card
 from cds.record import MedicationUse, PatientRecord
 
@@ -41,6 +41,7 @@ def mg(value: float) -> str:
 
 class DosingFamily:
     title = "starting dose"
+    hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

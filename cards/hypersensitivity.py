@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
 from cards.text import CardMaker, clip, word_pattern
-from cards.therapy import Therapy
+from cards.therapy import ORDER_HOOKS, Therapy
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import Allergy, MedicationUse, PatientRecord
@@ -16,6 +16,7 @@ TOPIC = "hypersensitivity"
 
 class HypersensitivityFamily:
     title = "hypersensitivity"
+    hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests", "allergies"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

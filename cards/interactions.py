@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Interaction, Knowledge
 from cards.text import references
-from cards.therapy import Therapy, level_order
+from cards.therapy import ALL_HOOKS, Therapy, level_order
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -55,6 +55,7 @@ def describe(medication: MedicationUse) -> str:
 
 class InteractionFamily:
     title = "drug interactions"
+    hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

@@ -39,6 +39,7 @@ class Level:
 
 class LevelFamily:
     title = "tacrolimus levels"
+    hooks = frozenset({"patient-view"})
     needs = frozenset({"medicationRequests", "observations"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
 from cards.text import CardMaker, coded_as
-from cards.therapy import Therapy
+from cards.therapy import ALL_HOOKS, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -16,6 +16,7 @@ TOPIC = "organ-function"
 
 class OrganFunctionFamily:
     title = "hepatic and renal function"
+    hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

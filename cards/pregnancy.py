@@ -9,7 +9,7 @@ from datetime import datetime
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge, StatusRule
 from cards.text import CardMaker, coded_as
-from cards.therapy import Therapy
+from cards.therapy import ALL_HOOKS, Therapy
 from cds.fhirjson import Concept
 from cds.models import Card
 from cds.record import PatientRecord
@@ -48,6 +48,7 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
 
 class PregnancyFamily:
     title = "pregnancy and breast feeding"
+    hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

@@ -4,6 +4,8 @@ Prefetch is kept to a few tight templates using only CDS Hooks 2.0 tokens. A DST
 MedicationOrder rather than MedicationRequest: that query is tried when the server rejects the first.
 """
 
+from typing import Protocol
+
 from cards.data_incomplete import gap_card
 from cards.dosing import DosingFamily
 from cards.drugs import DrugIdentifier
@@ -17,6 +19,14 @@ from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
 from cds.prefetch import PrefetchTemplate
 from cds.service import CardFamily, Service
+
+
+class HookFamily(CardFamily, Protocol):
+    """A card family that names the hooks it serves: a service runs (and reports as not run) only those."""
+
+    @property
+    def hooks(self) -> frozenset[str]: ...
+
 
 PATIENT = "{{context.patientId}}"
 
@@ -50,8 +60,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, PrefetchTemplate]:
 REQUIRED = frozenset({"medicationRequests"})
 
 
-def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[CardFamily, ...]:
-    """The card families, run for every hook; each decides what is news at its hook."""
+def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[HookFamily, ...]:
+    """Every card family; each names the hooks it serves and decides what is news at them."""
     return (
         InteractionFamily(knowledge, drugs),
         VaccineFamily(knowledge, drugs),
@@ -102,7 +112,7 @@ def services(knowledge: Knowledge) -> list[Service]:
             description=description,
             prefetch=templates,
             required=REQUIRED,
-            families=shared,
+            families=tuple(family for family in shared if hook in family.hooks),
             gap_card=incomplete,
         )
         for service_id, hook, title, description in SERVICES

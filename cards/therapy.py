@@ -8,6 +8,8 @@ from cards.text import word_pattern
 from cds.record import MedicationUse, PatientRecord
 from cds.resources import checked
 
+ALL_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 _INTRAVENOUS = word_pattern(
     ("intravenous", "intravenously", "injection", "injectable", "infusion", "iv", "concentrate for solution")
 )

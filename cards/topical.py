@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Caution, Knowledge
 from cards.text import CardMaker, coded_as, word_pattern
-from cards.therapy import Therapy
+from cards.therapy import ALL_HOOKS, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -17,6 +17,7 @@ TOPIC = "topical-use"
 
 class TopicalFamily:
     title = "topical tacrolimus cautions"
+    hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests", "conditions"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

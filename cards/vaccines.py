@@ -13,7 +13,7 @@ from typing import Literal
 from cards.drugs import DrugIdentifier
 from cards.knowledge import CardText, Knowledge
 from cards.text import CardMaker, clip, word_pattern
-from cards.therapy import Therapy
+from cards.therapy import ORDER_HOOKS, Therapy
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import PatientRecord
@@ -32,6 +32,7 @@ class Vaccine:
 
 class VaccineFamily:
     title = "live vaccines"
+    hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:

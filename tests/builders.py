@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parent.parent / "cards" / "examples"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 PATIENT_ID = "pat-1"
