@@ -7,6 +7,7 @@
 from pathlib import Path
 
 from cards import knowledge
+from cards.examples import load_examples
 from cards.services import services
 from cds.service import Service
 
@@ -15,4 +16,4 @@ def load_services(knowledge_dir: Path = knowledge.KNOWLEDGE_DIR) -> list[Service
     return services(knowledge.load(knowledge_dir))
 
 
-__all__ = ["load_services"]
+__all__ = ["load_examples", "load_services"]

@@ -23,6 +23,7 @@ from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Una
 from cds.evaluate import Evaluator, validate
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REGISTRY, REQUESTS
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
+from cds.preview import Example, add_preview
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import Store
@@ -116,8 +117,9 @@ async def json_body(request: Request) -> object:
         raise RequestError(f"the request body is not valid JSON: {error}") from None
 
 
-def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
-    """The ASGI app. Raises ConfigError when the settings or the clients file are wrong."""
+def build_app(services: Sequence[Service], settings: Settings, examples: Sequence[Example] = ()) -> FastAPI:
+    """The ASGI app, with the preview page at /. Raises ConfigError when the settings or the clients file
+    are wrong."""
     clients = registered_clients(settings)
 
     @asynccontextmanager
@@ -192,10 +194,6 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
     async def _unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONBody({"error": "internal_error", "message": "the service failed; see its log"}, 500)
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> Response:
-        return JSONBody({"discovery": "/cds-services", "documentation": "/docs", "health": "/healthz"})
 
     @app.get("/cds-services", response_model=DiscoveryResponse, tags=["CDS Hooks"])
     async def discovery(evaluator: EvaluatorDep, caller: Caller) -> Response:
@@ -296,6 +294,8 @@ def build_app(services: Sequence[Service], settings: Settings) -> FastAPI:
             log.exception("health check: database unavailable")
             return JSONBody({"status": "unavailable", "database": "unavailable"}, status_code=503)
         return JSONBody({"status": "ok", "database": "ok"})
+
+    add_preview(app, services, examples, Evaluator(services, settings, http=None))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -16,6 +16,9 @@ def services() -> list[Service]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from cards import load_examples
+
     settings = settings or get_settings()
     configure(settings.log_level, settings.log_format)
-    return build_app(services(), settings)
+    offered = services()
+    return build_app(offered, settings, load_examples(offered))

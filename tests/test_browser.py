@@ -1,0 +1,111 @@
+"""The preview page in a real browser: headless Chromium (Debian's package) driven by Selenium through
+Debian's chromedriver, so nothing is downloaded. Skipped, saying why, where Chromium is not installed;
+.ci/run installs it. UPDATE_SCREENSHOTS=1 also writes the screenshots to docs/screenshots/."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from cds.main import create_app
+from cds.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+DOCS = Path(__file__).parent.parent / "docs" / "screenshots"
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Chromium not installed: apt-get install chromium chromium-driver (.ci/run does)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("browser") / "db.sqlite"
+    app = create_app(Settings(database_url=f"sqlite:///{database}", auth="off", log_format="text"))
+    port = free_port()
+    config = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=config.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if config.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    config.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a browser or driver online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,1400",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=DriverService(executable_path=str(DRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def save(browser: object, tmp_path: Path, name: str) -> None:
+    browser.save_screenshot(str(tmp_path / name))  # type: ignore[attr-defined]
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, DOCS / name)
+
+
+def test_open_the_page_then_a_patient_and_read_the_cards(
+    server: str, browser: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/")  # type: ignore[attr-defined]
+    assert "card preview" in browser.title  # type: ignore[attr-defined]
+    save(browser, tmp_path, "preview-index.png")
+    browser.find_element(By.LINK_TEXT, "Live vaccine ordered").click()  # type: ignore[attr-defined]
+    summary = browser.find_element(By.CSS_SELECTOR, "article.card.critical h3.summary")  # type: ignore[attr-defined]
+    assert summary.text == "Live vaccine (MMR) ordered for a patient on tacrolimus: avoid it"
+    badge = browser.find_element(By.CSS_SELECTOR, "article.card.critical .badge")  # type: ignore[attr-defined]
+    assert badge.value_of_css_property("background-color") in ("rgba(198, 40, 40, 1)", "rgb(198, 40, 40)")
+    buttons = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "article.card .actions button")]  # type: ignore[attr-defined]
+    assert "Remove the vaccine order" in buttons
+    save(browser, tmp_path, "preview-live-vaccine.png")
+    assert (tmp_path / "preview-live-vaccine.png").stat().st_size > 10_000
+
+
+def test_a_level_above_target_in_the_browser(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/preview/level-above-target")  # type: ignore[attr-defined]
+    summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.summary")]  # type: ignore[attr-defined]
+    assert "Tacrolimus 14.8 ng/mL on 2026-11-20: above target 4 to 11 ng/mL" in summaries
+    save(browser, tmp_path, "preview-level.png")
