@@ -1,6 +1,9 @@
 """The patient's tacrolimus therapy as the card families see it: what is current, what is being ordered."""
 
 from dataclasses import dataclass
+from functools import lru_cache
+
+import orjson
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
@@ -26,13 +29,19 @@ class Therapy:
 
     @classmethod
     def of(cls, record: PatientRecord, drugs: DrugIdentifier) -> "Therapy":
+        """The therapy of a record, built once and shared by every family that asks."""
+        found = record.memo.get("therapy")
+        if isinstance(found, Therapy):
+            return found
         current = tuple((m, drugs.identify(m)) for m in record.medications if m.current)
-        return cls(
+        therapy = cls(
             record=record,
             current=current,
             systemic=tuple(m for m, i in current if i.tacrolimus and i.systemic),
             topical=tuple(m for m, i in current if i.tacrolimus and not i.systemic),
         )
+        record.memo["therapy"] = therapy
+        return therapy
 
     @property
     def on_systemic(self) -> bool:
@@ -67,22 +76,27 @@ LEVEL_LOINC = "11253-2"
 
 
 def level_order(knowledge: Knowledge, patient_id: str) -> dict[str, object]:
-    """A draft order for a tacrolimus whole-blood level, checked against FHIR R4B."""
-    return checked(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "code": {
-                "coding": [
-                    {
-                        "system": knowledge.observation_system,
-                        "code": LEVEL_LOINC,
-                        "display": knowledge.observations[LEVEL_LOINC].display,
-                    }
-                ],
-                "text": "Tacrolimus level (trough, drawn just before the next dose)",
-            },
-        }
+    """A draft order for a tacrolimus whole-blood level, checked against FHIR R4B (once per patient)."""
+    display = knowledge.observations[LEVEL_LOINC].display
+    order: dict[str, object] = orjson.loads(
+        _checked_level_order(knowledge.observation_system, display, patient_id)
+    )
+    return order
+
+
+@lru_cache(maxsize=4096)
+def _checked_level_order(system: str, display: str, patient_id: str) -> bytes:
+    return orjson.dumps(
+        checked(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "code": {
+                    "coding": [{"system": system, "code": LEVEL_LOINC, "display": display}],
+                    "text": "Tacrolimus level (trough, drawn just before the next dose)",
+                },
+            }
+        )
     )

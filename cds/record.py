@@ -196,6 +196,8 @@ class PatientRecord:
     skipped: tuple[str, ...]
     unidentified: tuple[str, ...]
     _by_code: Mapping[tuple[str, str], tuple[Observation, ...]] = field(repr=False, compare=False)
+    # what card families derive from the record once and share (e.g. the medications identified)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def current_medications(self) -> tuple[MedicationUse, ...]:
