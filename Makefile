@@ -9,7 +9,7 @@ PORT   ?= 8000
 CDS_AUTH ?= sandbox
 export CDS_AUTH
 
-.PHONY: setup run test lint typecheck pytest bench lock clean
+.PHONY: setup run test lint typecheck pytest bench load lock clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.evaluation
+
+# A bounded load test on loopback: starts its own service (WORKERS workers, default 2) and stops it.
+load: $(STAMP)
+	$(BIN)/python -m bench.load
 
 # Re-pin every dependency after changing pyproject.toml: installs the newest versions into a
 # throw-away environment and writes what was installed to constraints.txt.
