@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from cards.drugs import DrugIdentifier
 from cards.indication import UC, Indication, indications, population, regimen
 from cards.knowledge import Knowledge, Phenotype
-from cards.text import CardMaker, coded_as, word_pattern
-from cards.therapy import ORDER_HOOKS, Therapy
+from cards.text import coded_as, word_pattern
+from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import MedicationUse, PatientRecord
 
@@ -39,15 +39,13 @@ def mg(value: float) -> str:
     return f"{round(value, 2):g} mg"
 
 
-class DosingFamily:
+class DosingFamily(Family):
     title = "starting dose"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
+        super().__init__(knowledge, drugs)
         self._extended = word_pattern(knowledge.dosing.extended_release_words)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:

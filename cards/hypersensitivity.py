@@ -5,8 +5,8 @@ from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
-from cards.text import CardMaker, clip, word_pattern
-from cards.therapy import ORDER_HOOKS, Therapy
+from cards.text import clip, word_pattern
+from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import Allergy, MedicationUse, PatientRecord
@@ -14,15 +14,13 @@ from cds.record import Allergy, MedicationUse, PatientRecord
 TOPIC = "hypersensitivity"
 
 
-class HypersensitivityFamily:
+class HypersensitivityFamily(Family):
     title = "hypersensitivity"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests", "allergies"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
+        super().__init__(knowledge, drugs)
         data = knowledge.cautions
         self._macrolides = frozenset(data.macrolide_allergy.ingredients)
         self._macrolide_classes = frozenset(data.macrolide_allergy.classes)

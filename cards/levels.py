@@ -15,8 +15,8 @@ from cards.drugs import DrugIdentifier
 from cards.indication import UC, Indication, Target, indications, target
 from cards.knowledge import Knowledge
 from cards.organ_function import latest_results
-from cards.text import CardMaker, word_pattern
-from cards.therapy import Therapy, level_order
+from cards.text import word_pattern
+from cards.therapy import Family, Therapy, level_order
 from cds.models import Action, Card, Suggestion
 from cds.record import Observation, PatientRecord
 
@@ -37,15 +37,13 @@ class Level:
     when: datetime | None
 
 
-class LevelFamily:
+class LevelFamily(Family):
     title = "tacrolimus levels"
     hooks = frozenset({"patient-view"})
     needs = frozenset({"medicationRequests", "observations"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
+        super().__init__(knowledge, drugs)
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
         self._by_name = word_pattern(["tacrolimus", "fk506", "fk-506", "prograf"])
         self._diarrhoea = word_pattern(knowledge.dosing.monitoring.diarrhoea_words)

@@ -4,25 +4,19 @@ and hepatic tests and potassium with their dates. No thresholds are applied: the
 
 from collections.abc import Iterable
 
-from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
-from cards.text import CardMaker, coded_as
-from cards.therapy import ALL_HOOKS, Therapy
+from cards.text import coded_as
+from cards.therapy import ALL_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
 TOPIC = "organ-function"
 
 
-class OrganFunctionFamily:
+class OrganFunctionFamily(Family):
     title = "hepatic and renal function"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
-
-    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)

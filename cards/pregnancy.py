@@ -6,10 +6,9 @@ later 'not' supersedes an earlier 'yes'. Nothing for a man."""
 from collections.abc import Iterable
 from datetime import datetime
 
-from cards.drugs import DrugIdentifier
-from cards.knowledge import Knowledge, StatusRule
-from cards.text import CardMaker, coded_as
-from cards.therapy import ALL_HOOKS, Therapy
+from cards.knowledge import StatusRule
+from cards.text import coded_as
+from cards.therapy import ALL_HOOKS, Family, Therapy
 from cds.fhirjson import Concept
 from cds.models import Card
 from cds.record import PatientRecord
@@ -46,15 +45,10 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
     return answer, when
 
 
-class PregnancyFamily:
+class PregnancyFamily(Family):
     title = "pregnancy and breast feeding"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
-
-    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         if record.patient is not None and record.patient.gender == "male":

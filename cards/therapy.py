@@ -7,7 +7,7 @@ import orjson
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
-from cards.text import word_pattern
+from cards.text import CardMaker, word_pattern
 from cds.record import MedicationUse, PatientRecord
 from cds.resources import checked
 
@@ -16,6 +16,15 @@ ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 _INTRAVENOUS = word_pattern(
     ("intravenous", "intravenously", "injection", "injectable", "infusion", "iv", "concentrate for solution")
 )
+
+
+class Family:
+    """The base of the card families: the knowledge, the drug identifier and a card maker."""
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._maker = CardMaker(knowledge)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,23 +7,21 @@ from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Caution, Knowledge
-from cards.text import CardMaker, coded_as, word_pattern
-from cards.therapy import ALL_HOOKS, Therapy
+from cards.text import coded_as, word_pattern
+from cards.therapy import ALL_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
 TOPIC = "topical-use"
 
 
-class TopicalFamily:
+class TopicalFamily(Family):
     title = "topical tacrolimus cautions"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests", "conditions"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
-        self._maker = CardMaker(knowledge)
+        super().__init__(knowledge, drugs)
         topical = knowledge.cautions.topical
         self._patterns = {
             name: word_pattern(caution.words)

@@ -12,8 +12,8 @@ from typing import Literal
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import CardText, Knowledge
-from cards.text import CardMaker, clip, word_pattern
-from cards.therapy import ORDER_HOOKS, Therapy
+from cards.text import clip, word_pattern
+from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import PatientRecord
@@ -30,14 +30,13 @@ class Vaccine:
     draft: bool
 
 
-class VaccineFamily:
+class VaccineFamily(Family):
     title = "live vaccines"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
+        super().__init__(knowledge, drugs)
         data = knowledge.vaccines
         self._system = data.system
         self._live = {code.lstrip("0"): name for code, name in data.live.items()}
@@ -45,7 +44,6 @@ class VaccineFamily:
         self._live_names = word_pattern(data.live_names)
         self._unspecified_names = word_pattern(data.unspecified_names)
         self._not_live = word_pattern(data.not_live_words)
-        self._maker = CardMaker(knowledge)
         self._override = [
             Coding(system=knowledge.interactions.override_reasons.system, code=code, display=display)
             for code, display in data.override_reasons.items()
