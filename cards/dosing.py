@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from cards.drugs import DrugIdentifier
 from cards.indication import UC, Indication, indications, population, regimen
 from cards.knowledge import Knowledge, Phenotype
-from cards.text import coded_as, word_pattern
+from cards.organ_function import hepatic_conditions
+from cards.text import word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import MedicationUse, PatientRecord
@@ -172,7 +173,7 @@ class DosingFamily(Family):
                 lines.append(
                     "The order's daily dose could not be read (dose in mg and a frequency are needed)."
                 )
-        if self._hepatic(record):
+        if hepatic_conditions(record, self._knowledge):
             lines.append("Hepatic impairment is recorded: dosage reduction may be necessary.")
         lines.append("Then adjust the dose to trough levels.")
         text = dosing.cards["start"].model_copy(update={"indicator": "warning" if warn else "info"})
@@ -238,7 +239,3 @@ class DosingFamily(Family):
         if dose.frequency is None or not dose.period or dose.period_unit not in PERIOD_DAYS:
             return None
         return dose.quantity.value * dose.frequency / (dose.period * PERIOD_DAYS[dose.period_unit])
-
-    def _hepatic(self, record: PatientRecord) -> bool:
-        prefixes = self._knowledge.cautions.organ_function.hepatic_conditions
-        return any(c.active and coded_as(c.code, prefixes) for c in record.conditions)

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Interaction, Knowledge
-from cards.text import references
-from cards.therapy import ALL_HOOKS, Therapy, level_order
+from cards.therapy import ALL_HOOKS, Family, Therapy, level_order
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -53,21 +52,19 @@ def describe(medication: MedicationUse) -> str:
     return f"{name} ({kind[medication.origin]}{selected})"
 
 
-class InteractionFamily:
+class InteractionFamily(Family):
     title = "drug interactions"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
-        self._knowledge = knowledge
-        self._drugs = drugs
+        super().__init__(knowledge, drugs)
         data = knowledge.interactions
         self._order = {entry_id: n for n, entry_id in enumerate(data.interactions)}
         self._by_drug: dict[str, list[str]] = {}
         for entry_id, entry in data.interactions.items():
             for key in (*entry.drugs, *entry.classes):
                 self._by_drug.setdefault(key, []).append(entry_id)
-        self._labels = {key: source.label for key, source in knowledge.sources.items()}
         reasons = data.override_reasons
         self._override = [
             Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
@@ -151,7 +148,7 @@ class InteractionFamily:
             lines.append(
                 "- A tacrolimus level has been drawn since both were started: this card is shown quieter."
             )
-        lines += ["", "**References**", *references(entry.citations, self._labels)]
+        lines += ["", "**References**", *self._maker.references(entry.citations)]
         suggestions = self._suggestions(record, finding, entry)
         summary = entry.summary.replace("{drug}", finding.display)
         if (
@@ -203,7 +200,7 @@ class InteractionFamily:
     def _counselling(self) -> Card:
         counselling = self._knowledge.interactions.counselling
         lines = [f"- {line}" for line in counselling.detail]
-        lines += ["", "**References**", *references(counselling.citations, self._labels)]
+        lines += ["", "**References**", *self._maker.references(counselling.citations)]
         return Card(
             summary=counselling.summary,
             detail="\n".join(lines),

@@ -25,7 +25,7 @@ class OrganFunctionFamily(Family):
             return []
         data = self._knowledge.cautions.organ_function
         labs = latest_results(record, self._knowledge, self._knowledge.cautions.organ_function.labs)
-        hepatic = self._hepatic(record)
+        hepatic = hepatic_conditions(record, self._knowledge)
         if hepatic:
             extra = [f"Recorded: {', '.join(hepatic)}.", *labs]
             return [self._maker.card(data.hepatic_card, TOPIC, data.citations, extra=extra)]
@@ -36,14 +36,6 @@ class OrganFunctionFamily(Family):
                 )
             ]
         return []
-
-    def _hepatic(self, record: PatientRecord) -> list[str]:
-        prefixes = self._knowledge.cautions.organ_function.hepatic_conditions
-        return [
-            condition.code.names[0] if condition.code.names else condition.ref
-            for condition in record.conditions
-            if condition.active and coded_as(condition.code, prefixes)
-        ]
 
 
 def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable[str]) -> list[str]:
@@ -60,3 +52,13 @@ def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable
             lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
             break
     return lines
+
+
+def hepatic_conditions(record: PatientRecord, knowledge: Knowledge) -> list[str]:
+    """The names of the patient's active hepatic impairment conditions (codes in cautions.json)."""
+    prefixes = knowledge.cautions.organ_function.hepatic_conditions
+    return [
+        condition.code.names[0] if condition.code.names else condition.ref
+        for condition in record.conditions
+        if condition.active and coded_as(condition.code, prefixes)
+    ]

@@ -27,9 +27,6 @@ class Concept(NamedTuple):
     def of(cls, codings: tuple[Code, ...], text: str) -> "Concept":
         return cls(codings, text, tuple(n for n in (text, *(c.display for c in codings)) if n))
 
-    def has(self, system: str, codes: frozenset[str] | set[str]) -> bool:
-        return any(c.system == system and c.code in codes for c in self.codings)
-
 
 EMPTY_CONCEPT = Concept.of((), "")
 

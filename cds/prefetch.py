@@ -50,7 +50,6 @@ class KeyData:
     resources: list[Any] = field(default_factory=list)
     unavailable: str = ""
     incomplete: str = ""
-    source: str = "prefetch"
 
 
 def render(query: str, context: Mapping[str, Any]) -> str | None:
@@ -122,7 +121,7 @@ async def resolve(
         fetched = await gather_until(jobs, deadline)
         for key, outcome in fetched.items():
             if isinstance(outcome, SearchResult):
-                results[key] = KeyData(outcome.resources, incomplete=outcome.incomplete, source="fhir")
+                results[key] = KeyData(outcome.resources, incomplete=outcome.incomplete)
             else:
                 results[key] = KeyData(unavailable=outcome)
     return {key: results[key] for key in templates}

@@ -203,10 +203,6 @@ class PatientRecord:
     def current_medications(self) -> tuple[MedicationUse, ...]:
         return tuple(m for m in self.medications if m.current)
 
-    @property
-    def drafts(self) -> tuple[MedicationUse, ...]:
-        return tuple(m for m in self.medications if m.origin == "draft")
-
     def observations_coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
         """Valid observations with any of the codes, newest first (undated last)."""
         found = {o.ref: o for c in codes for o in self._by_code.get((system, c), ()) if o.valid}
