@@ -3,6 +3,7 @@ card from a knowledge text with its references."""
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 from cards.knowledge import CardText, Citation, CodePrefix, Knowledge
 from cds.fhirjson import Concept
@@ -12,7 +13,13 @@ LABEL = 60  # characters of a name put into a summary
 
 
 def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
-    """A pattern matching any of the words as whole words in lower-case text (longest first)."""
+    """A pattern matching any of the words as whole words in lower-case text (longest first); built once
+    per list of words."""
+    return _word_pattern(tuple(words))
+
+
+@lru_cache(maxsize=256)
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
     return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
 
