@@ -59,9 +59,7 @@ class LevelFamily(Family):
         coded = {
             o.ref: o for o in record.observations_coded(self._knowledge.observation_system, self._level_codes)
         }
-        named = [
-            o for o in record.observations if o.valid and self._by_name.search(" ".join(o.code.names).lower())
-        ]
+        named = record.observations_named(self._by_name)
         found = list(coded.values()) + [o for o in named if o.ref not in coded]
         found.sort(key=lambda o: o.effective.timestamp() if o.effective else float("-inf"), reverse=True)
         return [level for o in found if (level := self._level(o)) is not None]

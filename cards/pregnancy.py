@@ -26,16 +26,13 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
     findings = {(c.system, c.code) for c in rule.findings}
     conditions = {(c.system, c.code) for c in rule.conditions}
     records: list[tuple[datetime | None, bool]] = []
-    for observation in record.observations:
-        if not observation.valid:
-            continue
-        if _has(observation.code, [(rule.observation.system, rule.observation.code)]):
-            if _has(observation.value_concept, yes):
-                records.append((observation.effective, True))
-            elif _has(observation.value_concept, no):
-                records.append((observation.effective, False))
-        elif _has(observation.code, findings):
+    for observation in record.observations_coded(rule.observation.system, [rule.observation.code]):
+        if _has(observation.value_concept, yes):
             records.append((observation.effective, True))
+        elif _has(observation.value_concept, no):
+            records.append((observation.effective, False))
+    for system, code in sorted(findings):
+        records += ((o.effective, True) for o in record.observations_coded(system, [code]))
     for condition in record.conditions:
         if _has(condition.code, conditions) or coded_as(condition.code, rule.condition_prefixes):
             records.append((condition.recorded or condition.onset, condition.active))

@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -17,16 +18,18 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from cds.audit import AuditLog
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
 from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
 from cds.evaluate import Evaluator, validate
+from cds.memory import freeze_startup_objects
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REGISTRY, REQUESTS
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
 from cds.preview import Example, add_preview
 from cds.service import Service
 from cds.settings import Settings
-from cds.store import Store
+from cds.store import AuditCard, AuditEntry, Store
 
 log = logging.getLogger("cds")
 
@@ -54,6 +57,11 @@ def get_store(request: Request) -> Store:
     return store
 
 
+def get_audit(request: Request) -> AuditLog:
+    audit: AuditLog = request.app.state.audit
+    return audit
+
+
 def public_url(request: Request, settings: Settings) -> str:
     """The URL the caller used, as tokens name it in aud: the public base URL when one is set."""
     base = settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}"
@@ -77,6 +85,7 @@ async def authenticate(request: Request) -> Client | None:
 
 EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
 StoreDep = Annotated[Store, Depends(get_store)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 Caller = Annotated[Client | None, Depends(authenticate)]
 
 
@@ -133,6 +142,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
             app.state.settings = settings
             app.state.store = store
+            app.state.audit = AuditLog(store)
             app.state.evaluator = Evaluator(services, settings, http)
             app.state.verifier = Verifier(
                 clients,
@@ -155,9 +165,11 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     " Its private key is public, so such a token PROVES NOTHING about who sent it:"
                     " development only, loopback only"
                 )
+            freeze_startup_objects()
             try:
                 yield
             finally:
+                await app.state.audit.close()
                 app.state.store.close()
 
     app = FastAPI(
@@ -209,25 +221,22 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         responses={400: {}, 404: {}, 412: {}},
     )
     async def call_service(
-        service_id: str, request: Request, evaluator: EvaluatorDep, store: StoreDep, caller: Caller
+        service_id: str, request: Request, evaluator: EvaluatorDep, audit: AuditDep, caller: Caller
     ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
         started = time.perf_counter()
-        status, cards, hook_instance = 500, [], None
+        status, hook_instance = 500, None
+        cards: tuple[AuditCard, ...] = ()
         try:
             body = await json_body(request)
             if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
                 hook_instance = body["hookInstance"][:200]
             response = await evaluator.evaluate(service_id, body, caller)
             status = 200
-            cards = [
-                {
-                    "uuid": c.uuid,
-                    "topic": c.source.topic.code if c.source.topic else "",
-                    "indicator": c.indicator,
-                }
+            cards = tuple(
+                AuditCard(c.uuid, c.source.topic.code if c.source.topic else "", c.indicator)
                 for c in response.cards
-            ]
+            )
             return JSONBody(response.to_json())
         except CDSError as error:
             status = error.status_code
@@ -238,7 +247,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             REQUESTS.labels(service_id if status != 404 else "unknown", str(status)).inc()
             LATENCY.labels(service_id if status != 404 else "unknown").observe(elapsed)
             for card in cards:
-                CARDS.labels(card["topic"], card["indicator"]).inc()
+                CARDS.labels(card.topic, card.indicator).inc()
             log.info(
                 "hook call",
                 extra={
@@ -248,13 +257,10 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     "client": client,
                     "status": status,
                     "latency_ms": round(elapsed * 1000, 1),
-                    "topics": [c["topic"] for c in cards],
+                    "topics": [c.topic for c in cards],
                 },
             )
-            try:
-                await run_in_threadpool(store.record_call, client, service_id, hook_instance, status, cards)
-            except Exception:
-                log.exception("audit record failed", extra={"hookInstance": hook_instance})
+            audit.record(AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards))
 
     @app.post(
         "/cds-services/{service_id}/feedback",
@@ -263,12 +269,18 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         responses={400: {}, 404: {}},
     )
     async def feedback(
-        service_id: str, request: Request, evaluator: EvaluatorDep, store: StoreDep, caller: Caller
+        service_id: str,
+        request: Request,
+        evaluator: EvaluatorDep,
+        store: StoreDep,
+        audit: AuditDep,
+        caller: Caller,
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
         evaluator.service(service_id)
         body = validate(FeedbackRequest, await json_body(request), "the feedback")
         stored = await run_in_threadpool(store.save, service_id, body.feedback)
+        await audit.flush()  # the cards' topics come from the audit
         for entry in body.feedback:
             topic = await run_in_threadpool(store.topic_of, entry.card)
             FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
@@ -280,9 +292,10 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/report", tags=["Operations"])
-    async def report(store: StoreDep, caller: Caller) -> Response:
+    async def report(store: StoreDep, audit: AuditDep, caller: Caller) -> Response:
         """The override report: per card topic, how often cards were shown, accepted and overridden, and the
         reasons given. This is how alert fatigue is found and fixed."""
+        await audit.flush()
         return JSONBody({"topics": await run_in_threadpool(store.override_report)})
 
     @app.get("/healthz", tags=["Operations"])

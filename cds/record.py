@@ -2,10 +2,13 @@
 
 Built from plain JSON (orjson output), not from fhir.resources models: real payloads are not strictly
 valid R4 (DSTU2 ``MedicationOrder``, ``category`` as an object, ``intent`` missing, extensions), and full
-validation would cost far more than the cards do. Only what card families read is extracted. A resource
-that cannot be read is skipped and named in ``skipped``; it never fails the request.
+validation would cost far more than the cards do. Only what card families read is extracted, and
+observations (the bulk of a chart) only when a card family asks for them: the builder indexes them by
+code, and each is read into an ``Observation`` the first time a lookup returns it. A resource that cannot
+be read is skipped and named in ``skipped``; it never fails the request.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,6 +18,7 @@ from cds.fhirjson import (
     EMPTY_CONCEPT,
     Code,
     Concept,
+    coding,
     concept,
     first_when,
     number,
@@ -189,13 +193,12 @@ class PatientRecord:
     patient: Patient | None
     medications: tuple[MedicationUse, ...]
     conditions: tuple[Condition, ...]
-    observations: tuple[Observation, ...]
     immunizations: tuple[Immunization, ...]
     allergies: tuple[Allergy, ...]
     service_orders: tuple[ServiceOrder, ...]
     skipped: tuple[str, ...]
     unidentified: tuple[str, ...]
-    _by_code: Mapping[tuple[str, str], tuple[Observation, ...]] = field(repr=False, compare=False)
+    _observations: "ObservationIndex" = field(repr=False, compare=False)
     # what card families derive from the record once and share (e.g. the medications identified)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -203,10 +206,19 @@ class PatientRecord:
     def current_medications(self) -> tuple[MedicationUse, ...]:
         return tuple(m for m in self.medications if m.current)
 
+    @property
+    def observations(self) -> tuple[Observation, ...]:
+        """Every observation, in the order received. Reads them all: prefer the lookups below."""
+        return self._observations.all()
+
     def observations_coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
         """Valid observations with any of the codes, newest first (undated last)."""
-        found = {o.ref: o for c in codes for o in self._by_code.get((system, c), ()) if o.valid}
-        return tuple(sorted(found.values(), key=_newest_first))
+        return self._observations.coded(system, codes)
+
+    def observations_named(self, pattern: re.Pattern[str]) -> tuple[Observation, ...]:
+        """Valid observations whose code's text or a coding's display matches `pattern` (searched in lower
+        case), newest first: for results an EHR codes locally but names plainly."""
+        return self._observations.named(pattern)
 
 
 def _newest_first(observation: Observation) -> tuple[int, float]:
@@ -267,7 +279,7 @@ class RecordBuilder:
         self._patient: Patient | None = None
         self._medications: list[MedicationUse] = []
         self._conditions: list[Condition] = []
-        self._observations: list[Observation] = []
+        self._observations = ObservationIndex()
         self._immunizations: list[Immunization] = []
         self._allergies: list[Allergy] = []
         self._orders: list[ServiceOrder] = []
@@ -300,7 +312,7 @@ class RecordBuilder:
             if use is not None:
                 self._medications.append(use)
         elif kind == "Observation":
-            self._observations.append(_observation(ref, raw))
+            self._observations.add(ref, raw)
         elif kind == "Condition":
             self._conditions.append(_condition(ref, raw))
         elif kind == "Immunization":
@@ -378,10 +390,6 @@ class RecordBuilder:
         )
 
     def build(self) -> PatientRecord:
-        by_code: dict[tuple[str, str], list[Observation]] = {}
-        for observation in self._observations:
-            for c in observation.code.codings:
-                by_code.setdefault((c.system, c.code), []).append(observation)
         return PatientRecord(
             hook=self._hook,
             now=self._now,
@@ -389,14 +397,97 @@ class RecordBuilder:
             patient=self._patient,
             medications=tuple(self._medications),
             conditions=tuple(self._conditions),
-            observations=tuple(self._observations),
             immunizations=tuple(self._immunizations),
             allergies=tuple(self._allergies),
             service_orders=tuple(self._orders),
             skipped=tuple(self._skipped),
             unidentified=tuple(self._unidentified),
-            _by_code={k: tuple(v) for k, v in by_code.items()},
+            _observations=self._observations,
         )
+
+
+class ObservationIndex:
+    """Observations by (system, code), each read into an ``Observation`` on first use.
+
+    Adding one costs a look at its codings; reading one (dates, values, components) happens only for the
+    observations a lookup returns. Nothing else in a large chart is read."""
+
+    __slots__ = ("_by_code", "_raws", "_read")
+
+    def __init__(self) -> None:
+        self._raws: list[tuple[str, dict[str, Any]]] = []
+        self._read: list[Observation | None] = []
+        self._by_code: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, ref: str, raw: dict[str, Any]) -> None:
+        keys = _keys(raw.get("code"))
+        if keys is None:
+            raise _Skip("has no code")
+        position = len(self._raws)
+        self._raws.append((ref, raw))
+        self._read.append(None)
+        for key in keys:
+            self._by_code.setdefault(key, []).append(position)
+
+    def _at(self, position: int) -> Observation:
+        read = self._read[position]
+        if read is None:
+            read = self._read[position] = _observation(*self._raws[position])
+        return read
+
+    def all(self) -> tuple[Observation, ...]:
+        return tuple(self._at(p) for p in range(len(self._raws)))
+
+    def coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
+        positions = {p for c in codes for p in self._by_code.get((system, c), ())}
+        return _newest(self._at(p) for p in positions)
+
+    def named(self, pattern: re.Pattern[str]) -> tuple[Observation, ...]:
+        found = (
+            p
+            for p, (_, raw) in enumerate(self._raws)
+            if pattern.search(" ".join(_names(raw.get("code"))).lower())
+        )
+        return _newest(self._at(p) for p in found)
+
+
+def _newest(observations: Iterable[Observation]) -> tuple[Observation, ...]:
+    return tuple(sorted((o for o in observations if o.valid), key=_newest_first))
+
+
+def _keys(value: object) -> tuple[tuple[str, str], ...] | None:
+    """The (system, code) pairs of a CodeableConcept, or None when it has neither a coding nor a text.
+    Reads the usual shape (a list of codings with string system and code) directly and hands anything
+    else to `concept`, so that both give the same pairs."""
+    if isinstance(value, dict):
+        codings = value.get("coding")
+        if isinstance(codings, list):
+            keys: list[tuple[str, str]] = []
+            for item in codings:
+                if not isinstance(item, dict):
+                    continue
+                system, code = item.get("system"), item.get("code")
+                if isinstance(system, str) and isinstance(code, str) and code.strip():
+                    keys.append((system.strip(), code.strip()))
+                elif (read := coding(item)) is not None:
+                    keys.append((read.system, read.code))
+            if keys or text(value.get("text")):
+                return tuple(keys)
+            return None
+    read_concept = concept(value)
+    if not read_concept.codings and not read_concept.text:
+        return None
+    return tuple((c.system, c.code) for c in read_concept.codings)
+
+
+def _names(value: object) -> list[str]:
+    """The text and each coding's display of a CodeableConcept, as `Concept.names` has them."""
+    if isinstance(value, dict):
+        names = [text(value.get("text"))]
+        for item in objs(value.get("coding")):
+            names.append(text(item.get("display")))
+        return names
+    return list(concept(value).names)
 
 
 def _quantity(value: object) -> Quantity | None:
@@ -424,12 +515,9 @@ def _dose(dosage: dict[str, Any]) -> Dose:
 
 
 def _observation(ref: str, raw: dict[str, Any]) -> Observation:
-    code = concept(raw.get("code"))
-    if not code.codings and not code.text:
-        raise _Skip("has no code")
     return Observation(
         ref=ref,
-        code=code,
+        code=concept(raw.get("code")),
         status=status_code(raw.get("status")),
         effective=first_when(raw, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
         quantity=_quantity(raw.get("valueQuantity")),

@@ -7,8 +7,10 @@ allows it) are both kept. The audit ties each card uuid to its call, so feedback
 """
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -34,6 +36,25 @@ from sqlalchemy.pool import StaticPool
 from cds.models import FeedbackEntry
 
 metadata = MetaData()
+
+
+class AuditCard(NamedTuple):
+    uuid: str
+    topic: str
+    indicator: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One hook call as the audit keeps it: caller, service, outcome and cards; no patient data."""
+
+    at: datetime
+    client: str | None
+    service_id: str
+    hook_instance: str | None
+    status: int
+    cards: tuple[AuditCard, ...]
+
 
 feedback = Table(
     "feedback",
@@ -156,39 +177,34 @@ class Store:
                 connection.execute(statement, {"iss": iss, "jti": jti, "expires_at": expires_at}).all()
             )
 
-    def record_call(
-        self,
-        client: str | None,
-        service_id: str,
-        hook_instance: str | None,
-        status: int,
-        cards: list[dict[str, str]],
-    ) -> None:
-        """Audit one call; each card is kept by uuid with its topic so feedback can be traced to it."""
-        row = {
-            "at": datetime.now(UTC),
-            "client": client,
-            "service_id": service_id,
-            "hook_instance": hook_instance,
-            "status": status,
-            "cards": orjson.dumps(cards).decode() if cards else None,
-        }
+    def record_calls(self, calls: Sequence["AuditEntry"]) -> None:
+        """Audit calls in one transaction; each card is kept by uuid with its topic so feedback can be
+        traced to it."""
         with self.engine.begin() as connection:
-            audit_id = connection.execute(audit.insert().returning(audit.c.id), row).scalar_one()
-            if cards:
-                connection.execute(
-                    audit_card.insert(),
-                    [
-                        {
-                            "card_uuid": c["uuid"],
-                            "audit_id": audit_id,
-                            "service_id": service_id,
-                            "topic": c["topic"],
-                            "indicator": c["indicator"],
-                        }
-                        for c in cards
-                    ],
-                )
+            for call in calls:
+                row = {
+                    "at": call.at,
+                    "client": call.client,
+                    "service_id": call.service_id,
+                    "hook_instance": call.hook_instance,
+                    "status": call.status,
+                    "cards": orjson.dumps([c._asdict() for c in call.cards]).decode() if call.cards else None,
+                }
+                audit_id = connection.execute(audit.insert().returning(audit.c.id), row).scalar_one()
+                if call.cards:
+                    connection.execute(
+                        audit_card.insert(),
+                        [
+                            {
+                                "card_uuid": c.uuid,
+                                "audit_id": audit_id,
+                                "service_id": call.service_id,
+                                "topic": c.topic,
+                                "indicator": c.indicator,
+                            }
+                            for c in call.cards
+                        ],
+                    )
 
     def topic_of(self, card_uuid: str) -> str:
         """The topic of a card this service returned, or '' when it is unknown."""

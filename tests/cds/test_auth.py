@@ -341,6 +341,7 @@ def test_every_call_is_audited_so_a_card_can_be_traced(secured: TestClient, tmp_
     response = call(secured, sign(), body=body)
     card_uuids = {c["uuid"] for c in response.json()["cards"]}
     refused(call(secured, None))
+    secured.portal.call(secured.app.state.audit.flush)  # type: ignore[union-attr, attr-defined, call-arg]
     [row, *_] = Store(f"sqlite:///{tmp_path / 'db.sqlite'}").calls(body["hookInstance"])
     assert (row["client"], row["service_id"], row["status"]) == (ISS, "tacrolimus-patient-view", 200)
     assert {c["uuid"] for c in json.loads(row["cards"])} == card_uuids

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from cds.models import FeedbackEntry
-from cds.store import Store
+from cds.store import AuditCard, AuditEntry, Store
 
 POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
@@ -56,3 +56,23 @@ def test_entries_survive_a_new_connection_and_keep_utc_times(url: str) -> None:
     assert stamp.replace(tzinfo=stamp.tzinfo or UTC) == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     second.ping()
     second.close()
+
+
+def test_audit_batches_keep_each_call_and_its_cards(url: str) -> None:
+    store = Store(url)
+    instance = f"batch-{datetime.now(UTC).timestamp()}"
+    a, b = f"{instance}-a", f"{instance}-b"
+    cards = (AuditCard(a, "live-vaccine", "critical"), AuditCard(b, "trough-level", "info"))
+    at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    store.record_calls(
+        [
+            AuditEntry(at, "https://ehr.example.org", "tacrolimus-order-sign", instance, 200, cards),
+            AuditEntry(at, None, "tacrolimus-order-sign", instance, 412, ()),
+        ]
+    )
+    rows = store.calls(instance)
+    assert [(r["status"], r["client"]) for r in rows] == [(200, "https://ehr.example.org"), (412, None)]
+    assert store.topic_of(a) == "live-vaccine"
+    assert store.topic_of(b) == "trough-level"
+    assert rows[1]["cards"] is None
+    store.close()
