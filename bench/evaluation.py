@@ -1,77 +1,90 @@
-"""`make bench`: the cost of evaluating a patient-view request in process (JSON bytes in, JSON bytes out)
-against the cost of `orjson.loads` of the same body, for 10 to 5,000 prefetched resources.
+"""`make bench`: the cost of evaluating a hook request in process (JSON bytes in, JSON bytes out, every
+card family on) against the cost of `orjson.loads` of the same body, for patient-view and order-select
+requests with 10 to 5,000 prefetched resources.
 
-Both are measured in the same run, interleaved, and the median of several rounds is taken, so the
-ratio holds on any machine. Card families present at the time of the run are all on."""
+Both are measured in the same run, interleaved, and the median of several rounds is taken, so the ratio
+holds on any machine. The process is set up as a worker is (start-up objects frozen out of the garbage
+collector, cds.memory), so both figures are what a serving worker pays."""
 
 import argparse
 import asyncio
-import gc
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
 
-from bench.records import patient_view
+from bench.records import order_select, patient_view
 from cds.evaluate import Evaluator
 from cds.main import services
+from cds.memory import freeze_startup_objects
 from cds.settings import Settings
 
 SIZES = (10, 100, 1000, 5000)
+HOOKS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "patient-view": patient_view,
+    "order-select": order_select,
+}
 
 
 def _per_call(run: Callable[[], object], seconds: float) -> float:
-    """Seconds per call, timing batches until about `seconds` have passed."""
+    """Seconds per call, timing calls until about `seconds` have passed."""
     run()
     calls, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
+    while (elapsed := time.perf_counter() - started) < seconds or calls < 3:
         run()
         calls += 1
     return elapsed / calls
 
 
-def measure(size: int, rounds: int, seconds: float) -> tuple[int, float, float]:
-    request = patient_view(size)
-    body = orjson.dumps(request)
-    resources = sum(
-        len(v.get("entry", [])) + (v.get("resourceType") == "Patient") for v in request["prefetch"].values()
-    )
-    evaluator = Evaluator(services(), Settings(database_url="sqlite://"), http=None)
+def resources(request: dict[str, Any]) -> int:
+    prefetched = request["prefetch"].values()
+    return sum(len(v.get("entry", [])) + (v.get("resourceType") == "Patient") for v in prefetched)
+
+
+def measure(evaluator: Evaluator, hook: str, body: bytes, rounds: int, seconds: float) -> tuple[float, float]:
+    """(orjson.loads, evaluation) in seconds per call: medians over rounds."""
     loop = asyncio.new_event_loop()
+    service = f"tacrolimus-{hook}"
 
     def evaluate() -> bytes:
-        response = loop.run_until_complete(evaluator.evaluate("tacrolimus-patient-view", orjson.loads(body)))
+        response = loop.run_until_complete(evaluator.evaluate(service, orjson.loads(body)))
         return orjson.dumps(response.to_json())
 
     def parse() -> object:
         return orjson.loads(body)
 
     loads, evals = [], []
-    gc.collect()
     for _ in range(rounds):
         loads.append(_per_call(parse, seconds))
         evals.append(_per_call(evaluate, seconds))
     loop.close()
-    return resources, statistics.median(loads), statistics.median(evals)
+    return statistics.median(loads), statistics.median(evals)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--hooks", nargs="+", choices=list(HOOKS), default=list(HOOKS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.3, help="time per measurement")
     args = parser.parse_args(argv)
+    evaluator = Evaluator(services(), Settings(database_url="sqlite://"), http=None)
+    freeze_startup_objects()
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.processor() or 'cpu'}")
-    print(f"{'resources':>9}  {'body KiB':>8}  {'orjson.loads':>12}  {'evaluate':>10}  {'ratio':>6}")
-    for size in args.sizes:
-        resources, load, evaluate = measure(size, args.rounds, args.seconds)
-        kib = len(orjson.dumps(patient_view(size))) / 1024
-        ratio = evaluate / load
-        print(
-            f"{resources:>9}  {kib:>8.0f}  {load * 1e3:>9.3f} ms  {evaluate * 1e3:>7.3f} ms  {ratio:>5.1f}x"
-        )
+    columns = ("resources", "body KiB", "orjson.loads", "evaluate", "ratio")
+    print(f"{'hook':>13}  " + "  ".join(f"{c:>{w}}" for c, w in zip(columns, (9, 8, 12, 10, 6), strict=True)))
+    for hook in args.hooks:
+        for size in args.sizes:
+            request = HOOKS[hook](size)
+            body = orjson.dumps(request)
+            load, evaluate = measure(evaluator, hook, body, args.rounds, args.seconds)
+            print(
+                f"{hook:>13}  {resources(request):>9}  {len(body) / 1024:>8.0f}  {load * 1e3:>9.3f} ms"
+                f"  {evaluate * 1e3:>7.3f} ms  {evaluate / load:>5.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -20,24 +20,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench.records import patient_view
-
-
-def order_select(size: int) -> dict[str, object]:
-    request = patient_view(size)
-    draft = {
-        "resourceType": "MedicationRequest",
-        "id": "draft-1",
-        "status": "draft",
-        "medicationCodeableConcept": {"text": "Clarithromycin 500 MG Oral Tablet [Biaxin]"},
-    }
-    request["hook"] = "order-select"
-    request["context"] = {
-        **request["context"],
-        "selections": ["MedicationRequest/draft-1"],
-        "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]},
-    }
-    return request
+from bench.records import order_select, patient_view
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ CONDITIONS = [
 
 
 def _day(rng: random.Random) -> str:
-    return f"20{rng.randint(20, 26)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return f"20{rng.randint(20, 25)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"  # all in the past
 
 
 def medication(i: int, rng: random.Random) -> dict[str, Any]:
@@ -163,3 +163,28 @@ def patient_view(size: int, seed: int = 7) -> dict[str, Any]:
         "context": {"userId": "Practitioner/bench", "patientId": PATIENT},
         "prefetch": prefetch,
     }
+
+
+def order_select(size: int, seed: int = 7) -> dict[str, Any]:
+    """An order-select request for clarithromycin, on the record of `patient_view(size)`."""
+    request = patient_view(size, seed)
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "draft-1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": RXNORM, "code": "205866", "display": "Clarithromycin 500 MG Oral Tablet [Biaxin]"}
+            ],
+            "text": "Clarithromycin 500 MG Oral Tablet [Biaxin]",
+        },
+    }
+    request["hook"] = "order-select"
+    request["context"] = {
+        **request["context"],
+        "selections": ["MedicationRequest/draft-1"],
+        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
+    }
+    return request

@@ -10,6 +10,7 @@ tacrolimus levels was started, or since diarrhoea was recorded; with no level on
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from cards.drugs import DrugIdentifier
 from cards.indication import UC, Indication, Target, indications, target
@@ -55,14 +56,11 @@ class LevelFamily(Family):
         )
 
     def levels(self, record: PatientRecord) -> list[Level]:
-        """Tacrolimus levels, newest first, by LOINC code or by name."""
-        coded = {
-            o.ref: o for o in record.observations_coded(self._knowledge.observation_system, self._level_codes)
-        }
-        named = record.observations_named(self._by_name)
-        found = list(coded.values()) + [o for o in named if o.ref not in coded]
-        found.sort(key=lambda o: o.effective.timestamp() if o.effective else float("-inf"), reverse=True)
-        return [level for o in found if (level := self._level(o)) is not None]
+        """The latest two tacrolimus levels with a value, newest first, by LOINC code or by name."""
+        found = record.observations_coded(
+            self._knowledge.observation_system, self._level_codes, or_named=self._by_name
+        )
+        return list(islice((level for o in found if (level := self._level(o)) is not None), 2))
 
     def _level(self, observation: Observation) -> Level | None:
         quantity = observation.quantity

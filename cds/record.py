@@ -9,10 +9,10 @@ be read is skipped and named in ``skipped``; it never fails the request.
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from cds.fhirjson import (
     EMPTY_CONCEPT,
@@ -35,6 +35,8 @@ INACTIVE_MEDICATION = frozenset(
     {"stopped", "completed", "cancelled", "entered-in-error", "not-taken", "revoked", "superseded"}
 )
 Origin = Literal["order", "statement", "draft"]
+INVALID_RESULT = frozenset({"entered-in-error", "cancelled"})
+EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ class Observation:
 
     @property
     def valid(self) -> bool:
-        return self.status not in ("entered-in-error", "cancelled")
+        return self.status not in INVALID_RESULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,20 +213,13 @@ class PatientRecord:
         """Every observation, in the order received. Reads them all: prefer the lookups below."""
         return self._observations.all()
 
-    def observations_coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
-        """Valid observations with any of the codes, newest first (undated last)."""
-        return self._observations.coded(system, codes)
-
-    def observations_named(self, pattern: re.Pattern[str]) -> tuple[Observation, ...]:
-        """Valid observations whose code's text or a coding's display matches `pattern` (searched in lower
-        case), newest first: for results an EHR codes locally but names plainly."""
-        return self._observations.named(pattern)
-
-
-def _newest_first(observation: Observation) -> tuple[int, float]:
-    if observation.effective is None:
-        return (1, 0.0)
-    return (0, -observation.effective.timestamp())
+    def observations_coded(
+        self, system: str, codes: Iterable[str], *, or_named: re.Pattern[str] | None = None
+    ) -> Sequence[Observation]:
+        """Valid observations with any of the codes (or, with `or_named`, whose code's text or a coding's
+        display matches it, searched in lower case: results an EHR codes locally but names plainly),
+        newest first, undated last. Each is read when the caller reaches it: take what you need."""
+        return self._observations.select(system, codes, or_named)
 
 
 class _Skip(Exception):
@@ -409,14 +404,16 @@ class RecordBuilder:
 class ObservationIndex:
     """Observations by (system, code), each read into an ``Observation`` on first use.
 
-    Adding one costs a look at its codings; reading one (dates, values, components) happens only for the
-    observations a lookup returns. Nothing else in a large chart is read."""
+    Adding one costs a look at its codings. A lookup reads the status and date of the observations it
+    matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
+    so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_raws", "_read")
+    __slots__ = ("_by_code", "_dates", "_raws", "_read")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
         self._read: list[Observation | None] = []
+        self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
@@ -426,33 +423,66 @@ class ObservationIndex:
         position = len(self._raws)
         self._raws.append((ref, raw))
         self._read.append(None)
+        self._dates.append(False)
         for key in keys:
             self._by_code.setdefault(key, []).append(position)
 
-    def _at(self, position: int) -> Observation:
+    def at(self, position: int) -> Observation:
         read = self._read[position]
         if read is None:
-            read = self._read[position] = _observation(*self._raws[position])
+            ref, raw = self._raws[position]
+            read = self._read[position] = _observation(ref, raw, self._date(position))
         return read
 
+    def _date(self, position: int) -> datetime | None:
+        found = self._dates[position]
+        if found is False:
+            found = self._dates[position] = first_when(self._raws[position][1], *EFFECTIVE)
+        return found if isinstance(found, datetime) else None
+
+    def _newest_first(self, position: int) -> tuple[int, float]:
+        effective = self._date(position)
+        return (1, 0.0) if effective is None else (0, -effective.timestamp())
+
     def all(self) -> tuple[Observation, ...]:
-        return tuple(self._at(p) for p in range(len(self._raws)))
+        return tuple(self.at(p) for p in range(len(self._raws)))
 
-    def coded(self, system: str, codes: Iterable[str]) -> tuple[Observation, ...]:
+    def select(self, system: str, codes: Iterable[str], named: re.Pattern[str] | None) -> "LazyObservations":
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
-        return _newest(self._at(p) for p in positions)
-
-    def named(self, pattern: re.Pattern[str]) -> tuple[Observation, ...]:
-        found = (
-            p
-            for p, (_, raw) in enumerate(self._raws)
-            if pattern.search(" ".join(_names(raw.get("code"))).lower())
+        if named is not None:
+            for p, (_, raw) in enumerate(self._raws):
+                if named.search(" ".join(_names(raw.get("code"))).lower()):
+                    positions.add(p)
+        valid = sorted(
+            p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT
         )
-        return _newest(self._at(p) for p in found)
+        valid.sort(key=self._newest_first)
+        return LazyObservations(self, valid)
 
 
-def _newest(observations: Iterable[Observation]) -> tuple[Observation, ...]:
-    return tuple(sorted((o for o in observations if o.valid), key=_newest_first))
+class LazyObservations(Sequence[Observation]):
+    """Observations in a fixed order, each read when first reached."""
+
+    __slots__ = ("_index", "_positions")
+
+    def __init__(self, index: ObservationIndex, positions: list[int]) -> None:
+        self._index = index
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, item: int) -> Observation: ...
+    @overload
+    def __getitem__(self, item: slice) -> Sequence[Observation]: ...
+    def __getitem__(self, item: int | slice) -> Observation | Sequence[Observation]:
+        if isinstance(item, slice):
+            return LazyObservations(self._index, self._positions[item])
+        return self._index.at(self._positions[item])
+
+    def __iter__(self) -> Iterator[Observation]:
+        return (self._index.at(p) for p in self._positions)
 
 
 def _keys(value: object) -> tuple[tuple[str, str], ...] | None:
@@ -514,12 +544,12 @@ def _dose(dosage: dict[str, Any]) -> Dose:
     )
 
 
-def _observation(ref: str, raw: dict[str, Any]) -> Observation:
+def _observation(ref: str, raw: dict[str, Any], effective: datetime | None) -> Observation:
     return Observation(
         ref=ref,
         code=concept(raw.get("code")),
         status=status_code(raw.get("status")),
-        effective=first_when(raw, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"),
+        effective=effective,
         quantity=_quantity(raw.get("valueQuantity")),
         value_concept=concept(raw.get("valueCodeableConcept")),
         value_text=text(raw.get("valueString")),

@@ -1,25 +1,48 @@
-"""The benchmark runs and its generated records are realistic (no timing is asserted here)."""
+"""The benchmark runs, and what it measures is real work: its generated records are realistic and give the
+cards a clinician would see (no timing is asserted here)."""
 
+import asyncio
+
+import orjson
 import pytest
 
-from bench.evaluation import main, measure
-from bench.records import patient_view
+from bench.evaluation import main, measure, resources
+from bench.records import order_select, patient_view
+from cds.evaluate import Evaluator
+from cds.main import services
+from cds.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def evaluator() -> Evaluator:
+    return Evaluator(services(), Settings(database_url="sqlite://"), http=None)
 
 
 def test_generated_records_have_the_size_asked_for() -> None:
     request = patient_view(1000)
-    entries = sum(
-        len(v.get("entry", [])) for v in request["prefetch"].values() if v.get("resourceType") == "Bundle"
-    )
-    assert 990 <= entries <= 1010
+    assert 990 <= resources(request) <= 1010
     kinds = {e["resource"]["resourceType"] for v in request["prefetch"].values() for e in v.get("entry", [])}
     assert kinds == {"MedicationRequest", "Observation", "Condition", "Immunization", "AllergyIntolerance"}
 
 
-def test_measure_times_both_sides(capsys: pytest.CaptureFixture[str]) -> None:
-    resources, load, evaluate = measure(10, rounds=1, seconds=0.01)
-    assert resources >= 10
-    assert load > 0
-    assert evaluate > 0
+def topics(evaluator: Evaluator, request: dict[str, object]) -> set[str]:
+    response = asyncio.run(evaluator.evaluate(f"tacrolimus-{request['hook']}", request))
+    return {c.source.topic.code for c in response.cards if c.source.topic}
+
+
+def test_the_benchmark_patient_gets_real_cards(evaluator: Evaluator) -> None:
+    # a kidney recipient on tacrolimus with clarithromycin and fluconazole, levels and creatinine on record
+    seen = topics(evaluator, patient_view(100))
+    assert {"interaction-raises-level", "trough-target"} <= seen
+    assert "interaction-raises-level" in topics(evaluator, order_select(100))
+
+
+def test_measure_times_both_sides(evaluator: Evaluator, capsys: pytest.CaptureFixture[str]) -> None:
+    for hook, make in (("patient-view", patient_view), ("order-select", order_select)):
+        load, evaluate = measure(evaluator, hook, orjson.dumps(make(10)), rounds=1, seconds=0.01)
+        assert load > 0
+        assert evaluate > load
     main(["--sizes", "10", "--rounds", "1", "--seconds", "0.01"])
-    assert "ratio" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "patient-view" in out
+    assert "order-select" in out
