@@ -24,14 +24,31 @@ def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9])({alternatives})(?![a-z0-9])")
 
 
-def coded_as(concept: Concept, prefixes: Iterable[CodePrefix]) -> bool:
+def coded_as(concept: Concept, prefixes: Sequence[CodePrefix]) -> bool:
     """Whether any coding of the concept has a code starting with one of the prefixes of its system."""
-    pairs = [(p.system, p.prefix.upper()) for p in prefixes]
-    return any(
-        c.system == system and c.code.upper().startswith(prefix)
-        for c in concept.codings
-        for system, prefix in pairs
-    )
+    by_system = _by_system(prefixes)
+    for c in concept.codings:
+        wanted = by_system.get(c.system)
+        if wanted and c.code.upper().startswith(wanted):
+            return True
+    return False
+
+
+# Prefix lists live in the knowledge for the life of the process; each is grouped by system once. The
+# entry keeps the list itself, so its id cannot be reused while the entry exists.
+_GROUPED: dict[int, tuple[Sequence[CodePrefix], dict[str, tuple[str, ...]]]] = {}
+
+
+def _by_system(prefixes: Sequence[CodePrefix]) -> dict[str, tuple[str, ...]]:
+    found = _GROUPED.get(id(prefixes))
+    if found is not None and found[0] is prefixes:
+        return found[1]
+    grouped: dict[str, tuple[str, ...]] = {}
+    for p in prefixes:
+        grouped[p.system] = (*grouped.get(p.system, ()), p.prefix.upper())
+    if len(_GROUPED) < 1024:
+        _GROUPED[id(prefixes)] = (prefixes, grouped)
+    return grouped
 
 
 def clip(text: str, limit: int = LABEL) -> str:

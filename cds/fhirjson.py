@@ -4,6 +4,7 @@ Each helper returns a sensible empty value instead of raising, so one odd field 
 """
 
 from datetime import UTC, date, datetime
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 
@@ -29,6 +30,8 @@ class Concept(NamedTuple):
 
 
 EMPTY_CONCEPT = Concept.of((), "")
+_new_code = partial(tuple.__new__, Code)
+_new_concept = partial(tuple.__new__, Concept)
 
 
 def obj(value: object) -> dict[str, Any]:
@@ -45,7 +48,7 @@ def objs(value: object) -> list[dict[str, Any]]:
 
 
 def text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return value.strip() if type(value) is str else ""
 
 
 def number(value: object) -> float | None:
@@ -61,35 +64,61 @@ def number(value: object) -> float | None:
     return None
 
 
+def _str(value: object) -> str:
+    """A code or display as text: strings stripped, integer codes (seen in the wild) as digits."""
+    if type(value) is str:
+        return value.strip()
+    if type(value) is int:
+        return str(value)
+    return ""
+
+
 def coding(value: object) -> Code | None:
-    raw = obj(value)
-    code = raw.get("code")
-    if isinstance(code, int):
-        code = str(code)
-    code_text = text(code)
-    display = text(raw.get("display"))
-    if not code_text and not display:
+    if type(value) is not dict:
         return None
-    return Code(text(raw.get("system")), code_text, display)
+    code = _str(value.get("code"))
+    display = text(value.get("display"))
+    if not code and not display:
+        return None
+    return _new_code((text(value.get("system")), code, display))
 
 
 def concept(value: object) -> Concept:
-    """Read a CodeableConcept; a bare Coding or a string is accepted too."""
-    if isinstance(value, str):
+    """Read a CodeableConcept; a bare Coding or a string is accepted too. The hot path of every card
+    family: it reads plain dicts directly and builds the tuples without NamedTuple's Python constructor."""
+    if type(value) is str:
         return Concept.of((), value.strip())
-    raw = obj(value)
-    if not raw:
+    if type(value) is not dict or not value:
         return EMPTY_CONCEPT
-    if "coding" not in raw and ("code" in raw or "system" in raw):
-        single = coding(raw)
+    items = value.get("coding")
+    if items is None and ("code" in value or "system" in value):
+        single = coding(value)
         return Concept.of((single,) if single else (), "")
-    codings = tuple(c for c in (coding(item) for item in objs(raw.get("coding"))) if c is not None)
-    return Concept.of(codings, text(raw.get("text")))
+    if type(items) is dict:
+        items = [items]
+    label = text(value.get("text"))
+    codings: list[Code] = []
+    names = [label] if label else []
+    if type(items) is list:
+        for item in items:
+            if type(item) is not dict:
+                continue
+            code = _str(item.get("code"))
+            display = item.get("display")
+            display = display.strip() if type(display) is str else ""
+            if code or display:
+                system = item.get("system")
+                codings.append(_new_code((system.strip() if type(system) is str else "", code, display)))
+                if display:
+                    names.append(display)
+    if not codings and not label:
+        return EMPTY_CONCEPT
+    return _new_concept((tuple(codings), label, tuple(names)))
 
 
 def status_code(value: object) -> str:
     """A status that is a code (DSTU2, R4 `status`) or a CodeableConcept (R4 `clinicalStatus`)."""
-    if isinstance(value, str):
+    if type(value) is str:
         return value.strip().lower()
     first = next(iter(concept(value).codings), None)
     return first.code.lower() if first else ""
@@ -97,8 +126,14 @@ def status_code(value: object) -> str:
 
 def when(value: object) -> datetime | None:
     """Parse a FHIR date, dateTime or instant ('2024', '2024-05', '2024-05-01', full) to an aware datetime."""
-    if not isinstance(value, str) or not value:
+    if type(value) is not str or not value:
         return None
+    return _when(value)
+
+
+@lru_cache(maxsize=8192)
+def _when(value: str) -> datetime | None:
+    # Cached: a chart repeats its dates (a day's results share one), and datetimes are immutable.
     raw = value.strip()
     try:
         if len(raw) == 4:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal, overload
 
 from cds.fhirjson import (
@@ -72,9 +73,10 @@ class Patient:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MedicationUse:
-    """A medication the patient takes or is being ordered: a request, a statement or a draft order."""
+    """A medication the patient takes or is being ordered: a request, a statement or a draft order.
+    The dose is read from the first dosage instruction when first asked for (few medications need it)."""
 
     ref: str
     origin: Origin
@@ -84,11 +86,15 @@ class MedicationUse:
     ingredients: tuple[Concept, ...]
     form: Concept
     route: Concept
-    dose: Dose | None
     started: datetime | None
     selected: bool
     identified: bool
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @cached_property
+    def dose(self) -> Dose | None:
+        dosages = objs(self.raw.get("dosageInstruction")) or objs(self.raw.get("dosage"))
+        return _dose(dosages[0]) if dosages else None
 
     @property
     def current(self) -> bool:
@@ -377,7 +383,6 @@ class RecordBuilder:
             ingredients=ingredients,
             form=form,
             route=concept(first.get("route")),
-            dose=_dose(first) if first else None,
             started=started,
             selected=selected,
             identified=identified,
@@ -408,13 +413,15 @@ class ObservationIndex:
     matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
     so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_dates", "_raws", "_read")
+    __slots__ = ("_by_code", "_dates", "_raws", "_read", "_selected")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
+        # a lookup already made, e.g. the levels asked for by several card families
+        self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], LazyObservations] = {}
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
         keys = _keys(raw.get("code"))
@@ -448,6 +455,15 @@ class ObservationIndex:
         return tuple(self.at(p) for p in range(len(self._raws)))
 
     def select(self, system: str, codes: Iterable[str], named: re.Pattern[str] | None) -> "LazyObservations":
+        key = (system, tuple(codes), named)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = self._select(*key)
+        return found
+
+    def _select(
+        self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None
+    ) -> "LazyObservations":
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
         if named is not None:
             for p, (_, raw) in enumerate(self._raws):
