@@ -31,7 +31,7 @@ class Family:
 class Therapy:
     """Current medications with what they are, and the tacrolimus among them, split by form."""
 
-    record: PatientRecord
+    hook: str  # not the record: the record keeps the therapy, and a cycle would outlive the request
     current: tuple[tuple[MedicationUse, Identified], ...]
     systemic: tuple[MedicationUse, ...]  # systemic tacrolimus: orders, statements, drafts
     topical: tuple[MedicationUse, ...]  # topical tacrolimus
@@ -44,7 +44,7 @@ class Therapy:
             return found
         current = tuple((m, drugs.identify(m)) for m in record.medications if m.current)
         therapy = cls(
-            record=record,
+            hook=record.hook,
             current=current,
             systemic=tuple(m for m, i in current if i.tacrolimus and i.systemic),
             topical=tuple(m for m, i in current if i.tacrolimus and not i.systemic),
@@ -60,9 +60,9 @@ class Therapy:
     def ordered(self, medications: tuple[MedicationUse, ...]) -> tuple[MedicationUse, ...]:
         """The drafts among medications that are news at this hook: selected (order-select) or any draft
         (order-sign); none on patient-view."""
-        if self.record.hook == "order-select":
+        if self.hook == "order-select":
             return tuple(m for m in medications if m.origin == "draft" and m.selected)
-        if self.record.hook == "order-sign":
+        if self.hook == "order-sign":
             return tuple(m for m in medications if m.origin == "draft")
         return ()
 

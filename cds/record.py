@@ -420,8 +420,9 @@ class ObservationIndex:
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
-        # a lookup already made, e.g. the levels asked for by several card families
-        self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], LazyObservations] = {}
+        # the positions a lookup found, for the next family that asks (e.g. the levels); positions, not
+        # LazyObservations, which point back here: a cycle would keep the request alive until a full GC
+        self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], list[int]] = {}
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
         keys = _keys(raw.get("code"))
@@ -459,11 +460,9 @@ class ObservationIndex:
         found = self._selected.get(key)
         if found is None:
             found = self._selected[key] = self._select(*key)
-        return found
+        return LazyObservations(self, found)
 
-    def _select(
-        self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None
-    ) -> "LazyObservations":
+    def _select(self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None) -> list[int]:
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
         if named is not None:
             for p, (_, raw) in enumerate(self._raws):
@@ -473,7 +472,7 @@ class ObservationIndex:
             p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT
         )
         valid.sort(key=self._newest_first)
-        return LazyObservations(self, valid)
+        return valid
 
 
 class LazyObservations(Sequence[Observation]):
