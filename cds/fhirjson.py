@@ -120,6 +120,13 @@ def status_code(value: object) -> str:
     """A status that is a code (DSTU2, R4 `status`) or a CodeableConcept (R4 `clinicalStatus`)."""
     if type(value) is str:
         return value.strip().lower()
+    if type(value) is dict and type(items := value.get("coding")) is list:
+        for item in items:  # the first coding with a code or display, as `concept` reads them
+            if type(item) is dict:
+                code = _str(item.get("code"))
+                if code or text(item.get("display")):
+                    return code.lower()
+        return ""
     first = next(iter(concept(value).codings), None)
     return first.code.lower() if first else ""
 
