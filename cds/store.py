@@ -32,10 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from cds.models import FeedbackEntry
 
 metadata = MetaData()
+SCHEMA_LOCK = 0x7AC2015  # the PostgreSQL advisory lock held while the tables are created
 
 
 class AuditCard(NamedTuple):
@@ -150,7 +152,19 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Create what is missing. Workers and replicas start together, so every statement says IF NOT
+        EXISTS, and on PostgreSQL (where even that can race on its catalogue) an advisory lock lets one
+        create while the others wait."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            for table in metadata.sorted_tables:
+                connection.execute(CreateTable(table, if_not_exists=True))
+                for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                    connection.execute(CreateIndex(index, if_not_exists=True))
 
     def save(self, service_id: str, entries: list[FeedbackEntry]) -> int:
         """Store entries; returns how many were new (the others had been stored before)."""

@@ -2,6 +2,8 @@
 (.ci/run starts a throw-away server and sets it)."""
 
 import os
+import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,4 +77,36 @@ def test_audit_batches_keep_each_call_and_its_cards(url: str) -> None:
     assert store.topic_of(a) == "live-vaccine"
     assert store.topic_of(b) == "trough-level"
     assert rows[1]["cards"] is None
+    store.close()
+
+
+def test_workers_starting_together_all_find_the_tables(url: str) -> None:
+    """Several workers (or replicas) create their Store at the same moment against a new database."""
+    if url.startswith("sqlite"):
+        fresh = url
+    else:
+        schema = f"s{uuid.uuid4().hex[:12]}"
+        admin = Store(url)
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        admin.close()
+        fresh = f"{url}?options=-csearch_path%3D{schema}"
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            Store(fresh).close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = Store(fresh)
+    assert store.calls() == []
     store.close()
