@@ -30,32 +30,76 @@ def free_port() -> int:
         return port
 
 
-async def run(url: str, body: bytes, concurrency: int, count: int, seconds: float) -> dict[str, float]:
+class Connection:
+    """One keep-alive HTTP/1.1 connection that posts the same prepared request again and again.
+
+    A deliberately small client: httpx spends more CPU per request than the service does on a small one,
+    and on a 2-core machine the load generator's CPU is taken from the service it measures."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+        self._reader, self._writer, self._request = reader, writer, request
+
+    @classmethod
+    async def open(cls, host: str, port: int, request: bytes) -> "Connection":
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        return cls(reader, writer, request)
+
+    async def post(self) -> int:
+        """Send the request and read the whole response; returns its status code."""
+        self._writer.write(self._request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self._reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def prepared(host: str, port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def run(
+    host: str, port: int, path: str, body: bytes, concurrency: int, count: int, seconds: float
+) -> dict[str, float]:
+    """`concurrency` clients, each posting as soon as its previous answer arrived (a closed loop), until
+    `count` requests were sent or `seconds` passed."""
+    request = prepared(host, port, path, body)
     latencies: list[float] = []
     errors = 0
     sent = 0
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
 
-        async def worker() -> None:
-            nonlocal errors, sent
+    async def client() -> None:
+        nonlocal errors, sent
+        connection = await Connection.open(host, port, request)
+        try:
             while sent < count and time.perf_counter() < deadline:
                 sent += 1
                 started = time.perf_counter()
                 try:
-                    response = await client.post(
-                        url, content=body, headers={"Content-Type": "application/json"}
-                    )
-                    if response.status_code != 200:
+                    if await connection.post() != 200:
                         errors += 1
-                except httpx.HTTPError:
+                except (OSError, asyncio.IncompleteReadError, ValueError):
                     errors += 1
+                    connection.close()
+                    connection = await Connection.open(host, port, request)
                 latencies.append(time.perf_counter() - started)
+        finally:
+            connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -119,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'scenario':32} " + " ".join(f"{c:>8}" for c in columns))
         for name, service, request in scenarios:
             body = orjson.dumps(request)
-            url = f"{base}/cds-services/{service}"
-            asyncio.run(run(url, body, args.concurrency, 100, 10.0))  # warm-up
-            r = asyncio.run(run(url, body, args.concurrency, args.count, args.seconds))
+            path = f"/cds-services/{service}"
+            asyncio.run(run("127.0.0.1", port, path, body, args.concurrency, 200, 10.0))  # warm-up
+            r = asyncio.run(run("127.0.0.1", port, path, body, args.concurrency, args.count, args.seconds))
             values = (r["requests"], r["errors"], r["rps"], r["p50"], r["p95"], r["p99"])
             print(f"{name:32} " + " ".join(f"{v:>8.1f}" for v in values))
     finally:

@@ -47,17 +47,17 @@ def error_response(error: CDSError) -> JSONBody:
     return JSONBody(error.body(), status_code=error.status_code)
 
 
-def get_evaluator(request: Request) -> Evaluator:
+async def get_evaluator(request: Request) -> Evaluator:
     evaluator: Evaluator = request.app.state.evaluator
     return evaluator
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:
     audit: AuditLog = request.app.state.audit
     return audit
 

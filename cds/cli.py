@@ -46,10 +46,18 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     app = create_app(settings)  # checks the configuration and the knowledge before listening
+    # uvicorn's access log is off: each hook call is logged once by the service, with its outcome
     if args.workers > 1:
-        uvicorn.run("cds.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+        uvicorn.run(
+            "cds.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,
+        )
     else:
-        uvicorn.run(app, host=args.host, port=args.port)
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 
 
