@@ -1,9 +1,17 @@
-"""`make load`: a bounded load test against a service running on loopback.
+"""`make load`: a bounded load test against a service it starts on loopback.
 
-Starts the service (WORKERS workers, CDS_AUTH=off, a throw-away SQLite file) on 127.0.0.1, sends requests
-from CONCURRENCY concurrent clients until COUNT requests or SECONDS have passed, and prints p50, p95, p99,
-requests a second and errors for a 1,000-resource patient-view and a 100-resource order-select. Traffic goes
-to loopback only, and every loop is bounded in count and time."""
+Starts the service (WORKERS workers, CDS_AUTH=off, a throw-away SQLite file) on 127.0.0.1 and measures:
+
+- closed loop: CONCURRENCY clients each sending its next request as soon as the last was answered, for a
+  1,000-resource patient-view and a 100-resource order-select. This gives the most the workers can answer
+  a second; latency is then queueing (Little's law: latency = clients / throughput).
+- paced: the 1,000-resource patient-view offered at a fixed rate (by default 60% of what the closed loop
+  answered) over the same number of connections. Latency is counted from when each request was due, so a
+  slow answer delaying the next ones is counted too (no coordinated omission).
+- with --soak N: N order-select requests, printing each worker's resident memory every N/10 requests.
+
+Prints requests, errors, requests a second, p50, p95 and p99. Traffic goes to loopback only, and every
+loop is bounded in count and time."""
 
 import argparse
 import asyncio
@@ -22,12 +30,7 @@ import orjson
 
 from bench.records import order_select, patient_view
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+HOST = "127.0.0.1"
 
 
 class Connection:
@@ -40,8 +43,8 @@ class Connection:
         self._reader, self._writer, self._request = reader, writer, request
 
     @classmethod
-    async def open(cls, host: str, port: int, request: bytes) -> "Connection":
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    async def open(cls, port: int, request: bytes) -> "Connection":
+        reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 20)
         return cls(reader, writer, request)
 
     async def post(self) -> int:
@@ -60,70 +63,120 @@ class Connection:
         self._writer.close()
 
 
-def prepared(host: str, port: int, path: str, body: bytes) -> bytes:
+def prepared(port: int, path: str, body: bytes) -> bytes:
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
 
-async def run(
-    host: str, port: int, path: str, body: bytes, concurrency: int, count: int, seconds: float
+class Tally:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.started = time.perf_counter()
+
+    def summary(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        latencies = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+        return {
+            "requests": len(latencies),
+            "errors": self.errors,
+            "rps": len(latencies) / elapsed,
+            "p50": pct(0.50),
+            "p95": pct(0.95),
+            "p99": pct(0.99),
+            "mean": statistics.mean(latencies) * 1000,
+        }
+
+
+async def _send(connection: Connection, port: int, request: bytes, tally: Tally, due: float) -> Connection:
+    try:
+        if await connection.post() != 200:
+            tally.errors += 1
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        tally.errors += 1
+        connection.close()
+        connection = await Connection.open(port, request)
+    tally.latencies.append(time.perf_counter() - due)
+    return connection
+
+
+async def closed_loop(
+    port: int, path: str, body: bytes, concurrency: int, count: int, seconds: float
 ) -> dict[str, float]:
-    """`concurrency` clients, each posting as soon as its previous answer arrived (a closed loop), until
-    `count` requests were sent or `seconds` passed."""
-    request = prepared(host, port, path, body)
-    latencies: list[float] = []
-    errors = 0
-    sent = 0
+    """`concurrency` clients, each posting as soon as its previous answer arrived, until `count` requests
+    were sent or `seconds` passed."""
+    request = prepared(port, path, body)
+    tally, sent = Tally(), 0
     deadline = time.perf_counter() + seconds
 
     async def client() -> None:
-        nonlocal errors, sent
-        connection = await Connection.open(host, port, request)
-        try:
-            while sent < count and time.perf_counter() < deadline:
-                sent += 1
-                started = time.perf_counter()
-                try:
-                    if await connection.post() != 200:
-                        errors += 1
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    errors += 1
-                    connection.close()
-                    connection = await Connection.open(host, port, request)
-                latencies.append(time.perf_counter() - started)
-        finally:
-            connection.close()
+        nonlocal sent
+        connection = await Connection.open(port, request)
+        while sent < count and time.perf_counter() < deadline:
+            sent += 1
+            connection = await _send(connection, port, request, tally, time.perf_counter())
+        connection.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "rps": len(latencies) / elapsed,
-        "p50": pct(0.50),
-        "p95": pct(0.95),
-        "p99": pct(0.99),
-        "mean": statistics.mean(latencies) * 1000,
-    }
+    return tally.summary()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--count", type=int, default=3000, help="requests per scenario at most")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per scenario at most")
-    args = parser.parse_args(argv)
-    port = free_port()
+async def paced(
+    port: int, path: str, body: bytes, concurrency: int, rate: float, count: int, seconds: float
+) -> dict[str, float]:
+    """Requests due at a steady `rate` a second, sent over `concurrency` connections; each latency runs
+    from when the request was due, so time spent waiting for a free connection counts."""
+    request = prepared(port, path, body)
+    total = min(count, int(rate * seconds))
+    due_times: asyncio.Queue[float] = asyncio.Queue()
+    start = time.perf_counter() + 0.05
+    for i in range(total):
+        due_times.put_nowait(start + i / rate)
+    tally = Tally()
+
+    async def client() -> None:
+        connection = await Connection.open(port, request)
+        while not due_times.empty():
+            due = due_times.get_nowait()
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            connection = await _send(connection, port, request, tally, due)
+        connection.close()
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return tally.summary()
+
+
+def worker_memory(server: int) -> list[int]:
+    """Resident memory in KiB of the server's processes (the workers, or the one process), from /proc."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(server) or status.parent.name == str(server):
+            found.append((status.parent.name, int(fields.get("VmRSS", "0 kB").split()[0])))
+    children = [kib for pid, kib in found if pid != str(server)]
+    return children or [kib for _, kib in found]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
     database = Path(tempfile.mkdtemp()) / "load.db"
     env = {
         **os.environ,
@@ -131,47 +184,80 @@ def main(argv: Sequence[str] | None = None) -> int:
         "CDS_DATABASE_URL": f"sqlite:///{database}",
         "CDS_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "cds.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-    ]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    command = [sys.executable, "-m", "cds.cli", "serve", "--host", HOST, "--port", str(port)]
+    server = subprocess.Popen(  # noqa: S603
+        [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.terminate()
+    raise SystemExit("the service did not start within 30 s")
+
+
+def row(name: str, r: dict[str, float]) -> str:
+    values = (r["requests"], r["errors"], r["rps"], r["p50"], r["p95"], r["p99"])
+    return f"{name:44} " + " ".join(f"{v:>8.1f}" for v in values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--count", type=int, default=5000, help="requests per scenario at most")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per scenario at most")
+    parser.add_argument(
+        "--rate", type=float, help="paced patient-view requests a second (default: 60%% of capacity)"
+    )
+    parser.add_argument("--soak", type=int, default=0, help="then send this many order-select requests")
+    args = parser.parse_args(argv)
+    port = free_port()
+    server = start_server(args.workers, port)
+    view = ("/cds-services/tacrolimus-patient-view", orjson.dumps(patient_view(1000)))
+    order = ("/cds-services/tacrolimus-order-select", orjson.dumps(order_select(100)))
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        scenarios = [
-            ("patient-view, 1,000 resources", "tacrolimus-patient-view", patient_view(1000)),
-            ("order-select, 100 resources", "tacrolimus-order-select", order_select(100)),
-        ]
+        for path, body in (view, order):  # warm-up
+            asyncio.run(closed_loop(port, path, body, args.concurrency, 200, 10.0))
         limits = f"at most {args.count} requests or {args.seconds:g} s each"
-        print(f"{args.workers} workers, {args.concurrency} concurrent clients, {limits}")
+        print(f"{args.workers} workers, {args.concurrency} connections, {limits}")
         columns = ("requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms")
-        print(f"{'scenario':32} " + " ".join(f"{c:>8}" for c in columns))
-        for name, service, request in scenarios:
-            body = orjson.dumps(request)
-            path = f"/cds-services/{service}"
-            asyncio.run(run("127.0.0.1", port, path, body, args.concurrency, 200, 10.0))  # warm-up
-            r = asyncio.run(run("127.0.0.1", port, path, body, args.concurrency, args.count, args.seconds))
-            values = (r["requests"], r["errors"], r["rps"], r["p50"], r["p95"], r["p99"])
-            print(f"{name:32} " + " ".join(f"{v:>8.1f}" for v in values))
+        print(f"{'scenario':44} " + " ".join(f"{c:>8}" for c in columns))
+        most = asyncio.run(closed_loop(port, *view, args.concurrency, args.count, args.seconds))
+        print(row("patient-view, 1,000 resources, closed loop", most))
+        rate = args.rate or round(most["rps"] * 0.6)
+        steady = asyncio.run(paced(port, *view, args.concurrency, rate, args.count, args.seconds))
+        print(row(f"patient-view, 1,000 resources, {rate:g}/s paced", steady))
+        print(
+            row(
+                "order-select, 100 resources, closed loop",
+                asyncio.run(closed_loop(port, *order, args.concurrency, args.count, args.seconds)),
+            )
+        )
+        if args.soak:
+            soak(port, order, args, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
     return 0
+
+
+def soak(port: int, order: tuple[str, bytes], args: argparse.Namespace, server: int) -> None:
+    step = max(1, args.soak // 10)
+    print(f"\nsoak: {args.soak} order-select requests; resident memory of each worker (MiB)")
+    print(f"{'requests':>9}  {'errors':>6}  memory")
+    done, errors = 0, 0
+    print(f"{done:>9}  {errors:>6}  " + "  ".join(f"{kib / 1024:.1f}" for kib in worker_memory(server)))
+    while done < args.soak:
+        r = asyncio.run(closed_loop(port, *order, args.concurrency, step, 3600.0))
+        done += int(r["requests"])
+        errors += int(r["errors"])
+        print(f"{done:>9}  {errors:>6}  " + "  ".join(f"{kib / 1024:.1f}" for kib in worker_memory(server)))
 
 
 if __name__ == "__main__":

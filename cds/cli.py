@@ -35,6 +35,8 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds.main import create_app
+    from cds.workers import reuse_port_supported
+    from cds.workers import serve as serve_workers
 
     settings = get_settings()
     if settings.auth != "required" and not is_loopback(args.host):
@@ -47,7 +49,15 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     app = create_app(settings)  # checks the configuration and the knowledge before listening
     # uvicorn's access log is off: each hook call is logged once by the service, with its outcome
-    if args.workers > 1:
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+    elif reuse_port_supported():
+        try:
+            serve_workers("cds.main:create_app", args.host, args.port, args.workers, access_log=False)
+        except OSError as error:
+            print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+            return 1
+    else:  # one shared socket: connections may not spread evenly over the workers (cds/workers.py)
         uvicorn.run(
             "cds.main:create_app",
             factory=True,
@@ -56,8 +66,6 @@ def serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             access_log=False,
         )
-    else:
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 
 

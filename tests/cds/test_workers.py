@@ -1,0 +1,128 @@
+"""Several workers share the connections evenly, even keep-alive connections opened at a quiet moment
+(Linux, SO_REUSEPORT); a port already taken is a clear error, not a hang."""
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cds.cli import main
+from cds.workers import ReusePortSocket, reuse_port_supported
+
+linux_only = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT spreads load on Linux only")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@linux_only
+def test_each_worker_unpickles_its_own_listening_socket_on_the_port() -> None:
+    port = free_port()
+    stand_in = ReusePortSocket("127.0.0.1", port)
+    first, second = pickle.loads(pickle.dumps(stand_in)), pickle.loads(pickle.dumps(stand_in))  # noqa: S301
+    try:
+        assert first.fileno() != second.fileno()
+        assert first.getsockname() == second.getsockname() == ("127.0.0.1", port)
+        assert first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # the kernel accepts for one of them
+    finally:
+        for sock in (first, second, stand_in):
+            sock.close()
+
+
+@linux_only
+def test_a_port_in_use_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDS_AUTH", "off")
+    monkeypatch.setenv("CDS_DATABASE_URL", "sqlite://")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"])
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def established(pid: int, port: int) -> int:
+    """Connections the process holds on the local port, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    env = {**os.environ, "CDS_AUTH": "off", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    command = [sys.executable, "-m", "cds.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@linux_only
+def test_keep_alive_connections_spread_over_the_workers(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    server, port = two_workers
+    # an EHR's connection pool: all opened at once, then used
+    pool = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+    try:
+        for connection in pool:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for connection in pool:
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+        children = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (p / "stat").exists() and _parent(p) == server.pid
+        ]
+        counts = sorted(n for pid in children if (n := established(pid, port)))
+        assert len(counts) == 2, counts
+        assert sum(counts) == 32
+        assert counts[0] >= 4  # with one shared socket this was 1 and 31
+    finally:
+        for connection in pool:
+            connection.close()
+
+
+def _parent(process: Path) -> int:
+    try:
+        return int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
