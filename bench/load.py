@@ -165,8 +165,16 @@ def worker_memory(server: int) -> list[int]:
             continue
         if fields.get("PPid", "").strip() == str(server) or status.parent.name == str(server):
             found.append((status.parent.name, int(fields.get("VmRSS", "0 kB").split()[0])))
-    children = [kib for pid, kib in found if pid != str(server)]
+    children = [kib for pid, kib in found if pid != str(server) and not _helper(pid)]
     return children or [kib for _, kib in found]
+
+
+def _helper(pid: str) -> bool:
+    """multiprocessing's resource tracker, a child of the supervisor that serves nothing."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def free_port() -> int:
