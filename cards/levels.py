@@ -56,7 +56,8 @@ class LevelFamily(Family):
         )
 
     def levels(self, record: PatientRecord) -> list[Level]:
-        """The latest two tacrolimus levels with a value, newest first, by LOINC code or by name."""
+        """The latest two tacrolimus levels with a value, newest first: by LOINC code, or by name when a
+        result has no LOINC code."""
         found = record.observations_coded(
             self._knowledge.observation_system, self._level_codes, or_named=self._by_name
         )

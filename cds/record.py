@@ -222,9 +222,11 @@ class PatientRecord:
     def observations_coded(
         self, system: str, codes: Iterable[str], *, or_named: re.Pattern[str] | None = None
     ) -> Sequence[Observation]:
-        """Valid observations with any of the codes (or, with `or_named`, whose code's text or a coding's
-        display matches it, searched in lower case: results an EHR codes locally but names plainly),
-        newest first, undated last. Each is read when the caller reaches it: take what you need."""
+        """Valid observations with any of the codes, newest first, undated last. With `or_named`, also
+        those with no coding in `system` whose text or a coding's display matches it (searched in lower
+        case): results an EHR codes only locally but names plainly. One coded in `system` with another
+        code is another test (a 2-hour post-dose level is not a trough), whatever its name says. Each is
+        read when the caller reaches it: take what you need."""
         return self._observations.select(system, codes, or_named)
 
 
@@ -413,10 +415,11 @@ class ObservationIndex:
     matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
     so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_dates", "_raws", "_read", "_selected")
+    __slots__ = ("_by_code", "_dates", "_keys", "_raws", "_read", "_selected")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
+        self._keys: list[tuple[tuple[str, str], ...]] = []
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
@@ -430,6 +433,7 @@ class ObservationIndex:
             raise _Skip("has no code")
         position = len(self._raws)
         self._raws.append((ref, raw))
+        self._keys.append(keys)
         self._read.append(None)
         self._dates.append(False)
         for key in keys:
@@ -464,9 +468,10 @@ class ObservationIndex:
 
     def _select(self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None) -> list[int]:
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
-        if named is not None:
-            for p, (_, raw) in enumerate(self._raws):
-                if named.search(" ".join(_names(raw.get("code"))).lower()):
+        if named is not None:  # only observations the system does not code: the others are known by code
+            for p, keys in enumerate(self._keys):
+                raw_code = self._raws[p][1].get("code")
+                if all(k[0] != system for k in keys) and named.search(" ".join(_names(raw_code)).lower()):
                     positions.add(p)
         valid = sorted(
             p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT

@@ -168,6 +168,45 @@ def test_a_level_known_by_name_only(client: TestClient) -> None:
     assert level_card(cards(client, [named]))["indicator"] == "warning"
 
 
+def test_a_locally_coded_level_is_known_by_its_name(client: TestClient) -> None:
+    local = {
+        "resourceType": "Observation",
+        "id": "n2",
+        "status": "final",
+        "code": {
+            "coding": [{"system": "https://lab.example.org/codes", "code": "TAC", "display": "Tacrolimus"}]
+        },
+        "effectiveDateTime": ago(1),
+        "valueQuantity": {"value": 25.0, "unit": "ng/mL"},
+    }
+    assert level_card(cards(client, [local]))["summary"].startswith("Tacrolimus 25 ng/mL")
+
+
+def test_a_loinc_coded_tacrolimus_test_not_listed_as_a_level_is_not_judged_as_one(client: TestClient) -> None:
+    # LOINC codes tacrolimus tests that are not trough levels (a post-dose level, say): the code says what it
+    # is, and a code this service does not list as a level is not judged against a trough target by name.
+    # "X-UNLISTED" stands for such a code; it is not a real LOINC code.
+    other = {
+        "resourceType": "Observation",
+        "id": "n3",
+        "status": "final",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://loinc.org",
+                    "code": "X-UNLISTED",
+                    "display": "Tacrolimus 2 hours post dose",
+                }
+            ]
+        },
+        "effectiveDateTime": ago(1),
+        "valueQuantity": {"value": 25.0, "unit": "ng/mL"},
+    }
+    summaries = [c["summary"] for c in cards(client, [other])]
+    assert "Tacrolimus level due: no tacrolimus level on record" in summaries
+    assert not [s for s in summaries if s.startswith("Tacrolimus 25")]
+
+
 def test_ulcerative_colitis_initial_and_maintenance(client: TestClient) -> None:
     colitis = [transplant("K51.90", None)]
     card = level_card(cards(client, [level(12.0, 1)], colitis))
