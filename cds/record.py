@@ -291,10 +291,9 @@ class RecordBuilder:
 
     def add(self, resources: Iterable[object], *, where: str, draft: bool = False) -> None:
         for position, resource in enumerate(resources):
-            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            if not isinstance(resource, dict) or not isinstance(kind := resource.get("resourceType"), str):
                 self._skipped.append(f"{where}: entry {position} is not a FHIR resource")
                 continue
-            kind = resource["resourceType"]
             rid = text(resource.get("id"))
             ref = f"{kind}/{rid}" if rid else f"{kind} (entry {position} of {where})"
             if rid:
@@ -309,13 +308,14 @@ class RecordBuilder:
                 self._skipped.append(f"{ref}: could not be read")
 
     def _add_one(self, kind: str, ref: str, raw: dict[str, Any], *, draft: bool) -> None:
+        if kind == "Observation":  # most of a chart: indexed now, read when asked for
+            self._observations.add(ref, raw)
+            return
         selected = ref in self._selections
         if kind in MEDICATION_TYPES:
             use = self._medication(kind, ref, raw, draft=draft, selected=selected)
             if use is not None:
                 self._medications.append(use)
-        elif kind == "Observation":
-            self._observations.add(ref, raw)
         elif kind == "Condition":
             self._conditions.append(_condition(ref, raw))
         elif kind == "Immunization":
