@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import orjson
 
-from bench.records import order_select, patient_view
+from bench.records import PATIENT, order_select, patient_view
 from cds.evaluate import Evaluator
 from cds.main import services
 from cds.memory import freeze_startup_objects
@@ -64,12 +65,48 @@ def measure(evaluator: Evaluator, hook: str, body: bytes, rounds: int, seconds: 
     return statistics.median(loads), statistics.median(evals)
 
 
+def fallback(
+    evaluator_for: Callable[[httpx.AsyncClient], Evaluator], delays: Sequence[float]
+) -> tuple[int, float]:
+    """A patient-view with no prefetch: every key is fetched from a mocked FHIR server that answers the
+    n-th request after delays[n % len(delays)] seconds. Returns (requests made, seconds taken)."""
+    made = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal made
+        delay = delays[made % len(delays)]
+        made += 1
+        await asyncio.sleep(delay)
+        if request.url.path.startswith("/fhir/Patient/"):
+            return httpx.Response(200, json={"resourceType": "Patient", "id": PATIENT})
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+
+    request = {
+        "hook": "patient-view",
+        "hookInstance": "0b5b3e0e-3c5e-4d0b-9d59-7f1f1e0c2a55",
+        "fhirServer": "https://ehr.example.org/fhir",
+        "context": {"userId": "Practitioner/bench", "patientId": PATIENT},
+    }
+
+    async def run() -> float:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            started = time.perf_counter()
+            await evaluator_for(http).evaluate("tacrolimus-patient-view", request)
+            return time.perf_counter() - started
+
+    took = asyncio.run(run())
+    return made, took
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--hooks", nargs="+", choices=list(HOOKS), default=list(HOOKS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.3, help="time per measurement")
+    parser.add_argument(
+        "--delays", type=float, nargs="+", default=[0.05, 0.1, 0.15, 0.2], help="FHIR answer delays"
+    )
     args = parser.parse_args(argv)
     evaluator = Evaluator(services(), Settings(database_url="sqlite://"), http=None)
     freeze_startup_objects()
@@ -85,6 +122,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{hook:>13}  {resources(request):>9}  {len(body) / 1024:>8.0f}  {load * 1e3:>9.3f} ms"
                 f"  {evaluate * 1e3:>7.3f} ms  {evaluate / load:>5.1f}x"
             )
+    settings = Settings(database_url="sqlite://", fhir_deadline=10.0, fhir_request_timeout=10.0)
+    made, took = fallback(lambda http: Evaluator(services(), settings, http), args.delays)
+    answers = [args.delays[n % len(args.delays)] for n in range(made)]
+    print(
+        f"\nFHIR fallback, no prefetch: {made} requests answered after {min(answers) * 1e3:.0f} to"
+        f" {max(answers) * 1e3:.0f} ms each (sum {sum(answers) * 1e3:.0f} ms):"
+        f" evaluation took {took * 1e3:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

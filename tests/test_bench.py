@@ -6,7 +6,7 @@ import asyncio
 import orjson
 import pytest
 
-from bench.evaluation import main, measure, resources
+from bench.evaluation import fallback, main, measure, resources
 from bench.records import order_select, patient_view
 from cds.evaluate import Evaluator
 from cds.main import services
@@ -42,7 +42,15 @@ def test_measure_times_both_sides(evaluator: Evaluator, capsys: pytest.CaptureFi
         load, evaluate = measure(evaluator, hook, orjson.dumps(make(10)), rounds=1, seconds=0.01)
         assert load > 0
         assert evaluate > load
-    main(["--sizes", "10", "--rounds", "1", "--seconds", "0.01"])
+    main(["--sizes", "10", "--rounds", "1", "--seconds", "0.01", "--delays", "0.001", "0.002"])
     out = capsys.readouterr().out
     assert "patient-view" in out
     assert "order-select" in out
+    assert "FHIR fallback, no prefetch: 7 requests answered after 1 to 2 ms each" in out
+
+
+def test_the_fallback_benchmark_fetches_every_prefetch_key() -> None:
+    settings = Settings(database_url="sqlite://", fhir_deadline=10.0, fhir_request_timeout=10.0)
+    made, took = fallback(lambda http: Evaluator(services(), settings, http), [0.001])
+    assert made == 7  # patient, medication requests and statements, conditions, observations, ...
+    assert took > 0
