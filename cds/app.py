@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
 from cds.audit import AuditLog
@@ -24,7 +24,7 @@ from cds.clients import Client, load_clients, sandbox_client
 from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
 from cds.evaluate import Evaluator, validate
 from cds.memory import freeze_startup_objects
-from cds.metrics import CARDS, FEEDBACK, LATENCY, REGISTRY, REQUESTS
+from cds.metrics import CARDS, FEEDBACK, LATENCY, REQUESTS, exposition
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
 from cds.preview import Example, add_preview
 from cds.service import Service
@@ -289,7 +289,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics (counts only: no patient data)."""
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/report", tags=["Operations"])
     async def report(store: StoreDep, audit: AuditDep, caller: Caller) -> Response:

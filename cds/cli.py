@@ -7,8 +7,10 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ import orjson
 from cds.errors import CDSError, ConfigError, KnowledgeError
 from cds.evaluate import Evaluator
 from cds.main import services as main_services
+from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
 from cds.service import Service
 from cds.settings import get_settings
@@ -31,12 +34,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@contextmanager
+def shared_metrics() -> Iterator[None]:
+    """A directory where every worker writes its metrics (cds/metrics.py), unless one is set already;
+    emptied for each start, removed at exit."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cds.main import create_app
-    from cds.workers import reuse_port_supported
-    from cds.workers import serve as serve_workers
 
     settings = get_settings()
     if settings.auth != "required" and not is_loopback(args.host):
@@ -51,7 +68,18 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn's access log is off: each hook call is logged once by the service, with its outcome
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, access_log=False)
-    elif reuse_port_supported():
+        return 0
+    with shared_metrics():
+        return _serve_workers(args)
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cds.workers import reuse_port_supported
+    from cds.workers import serve as serve_workers
+
+    if reuse_port_supported():
         try:
             serve_workers("cds.main:create_app", args.host, args.port, args.workers, access_log=False)
         except OSError as error:

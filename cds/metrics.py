@@ -1,11 +1,16 @@
 """Prometheus metrics: requests and latency by service and status, cards by topic and indicator, FHIR
 fallback calls by outcome, feedback by outcome and topic. Served at /metrics.
 
-Each worker process keeps its own counters; with several workers, scrape each, or run one worker per
-container (the compose replicas), as prometheus-client's multiprocess mode is not used.
+With several workers `serve` sets PROMETHEUS_MULTIPROC_DIR before they start: each worker then writes its
+counts to files there, and whichever worker answers a scrape sums them all (prometheus-client's
+multiprocess mode). One worker keeps them in memory. Replicas are scraped each.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 REGISTRY = CollectorRegistry()
 
@@ -37,3 +42,12 @@ FEEDBACK = Counter(
     ["outcome", "topic"],
     registry=REGISTRY,
 )
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus's text format: of every worker when several share a directory."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -15,6 +15,7 @@ import pytest
 
 from cds.cli import main
 from cds.workers import ReusePortSocket, reuse_port_supported
+from tests.builders import full_prefetch, hook_request, tacrolimus
 
 linux_only = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT spreads load on Linux only")
 
@@ -126,3 +127,16 @@ def _parent(process: Path) -> int:
         return int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def test_metrics_count_every_worker(two_workers: tuple[subprocess.Popen[bytes], int]) -> None:
+    """Whichever worker answers the scrape, the counts are of all of them (prometheus multiprocess)."""
+    _, port = two_workers
+    request = hook_request(prefetch=full_prefetch([tacrolimus()]))
+    for _ in range(20):  # a new connection each: both workers answer some
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.post("/cds-services/tacrolimus-patient-view", json=request).status_code == 200
+    line = 'cds_requests_total{service="tacrolimus-patient-view",status="200"} 20.0'
+    for _ in range(6):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert line in client.get("/metrics").text.splitlines()
