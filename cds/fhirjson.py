@@ -85,7 +85,7 @@ def coding(value: object) -> Code | None:
 
 def concept(value: object) -> Concept:
     """Read a CodeableConcept; a bare Coding or a string is accepted too. The hot path of every card
-    family: it reads plain dicts directly and builds the tuples without NamedTuple's Python constructor."""
+    family: it builds the tuples without NamedTuple's Python constructor."""
     if type(value) is str:
         return Concept.of((), value.strip())
     if type(value) is not dict or not value:
@@ -101,16 +101,11 @@ def concept(value: object) -> Concept:
     names = [label] if label else []
     if type(items) is list:
         for item in items:
-            if type(item) is not dict:
-                continue
-            code = _str(item.get("code"))
-            display = item.get("display")
-            display = display.strip() if type(display) is str else ""
-            if code or display:
-                system = item.get("system")
-                codings.append(_new_code((system.strip() if type(system) is str else "", code, display)))
-                if display:
-                    names.append(display)
+            read = coding(item)
+            if read is not None:
+                codings.append(read)
+                if read.display:
+                    names.append(read.display)
     if not codings and not label:
         return EMPTY_CONCEPT
     return _new_concept((tuple(codings), label, tuple(names)))
@@ -120,13 +115,6 @@ def status_code(value: object) -> str:
     """A status that is a code (DSTU2, R4 `status`) or a CodeableConcept (R4 `clinicalStatus`)."""
     if type(value) is str:
         return value.strip().lower()
-    if type(value) is dict and type(items := value.get("coding")) is list:
-        for item in items:  # the first coding with a code or display, as `concept` reads them
-            if type(item) is dict:
-                code = _str(item.get("code"))
-                if code or text(item.get("display")):
-                    return code.lower()
-        return ""
     first = next(iter(concept(value).codings), None)
     return first.code.lower() if first else ""
 

@@ -19,7 +19,6 @@ from cds.fhirjson import (
     EMPTY_CONCEPT,
     Code,
     Concept,
-    coding,
     concept,
     first_when,
     number,
@@ -411,15 +410,15 @@ class RecordBuilder:
 class ObservationIndex:
     """Observations by (system, code), each read into an ``Observation`` on first use.
 
-    Adding one costs a look at its codings. A lookup reads the status and date of the observations it
+    Adding one reads its code. A lookup reads the status and date of the observations it
     matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
     so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_dates", "_keys", "_raws", "_read", "_selected")
+    __slots__ = ("_by_code", "_codes", "_dates", "_raws", "_read", "_selected")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
-        self._keys: list[tuple[tuple[str, str], ...]] = []
+        self._codes: list[Concept] = []
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
@@ -428,22 +427,22 @@ class ObservationIndex:
         self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], list[int]] = {}
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
-        keys = _keys(raw.get("code"))
-        if keys is None:
+        code = concept(raw.get("code"))
+        if not code.codings and not code.text:
             raise _Skip("has no code")
         position = len(self._raws)
         self._raws.append((ref, raw))
-        self._keys.append(keys)
+        self._codes.append(code)
         self._read.append(None)
         self._dates.append(False)
-        for key in keys:
-            self._by_code.setdefault(key, []).append(position)
+        for c in code.codings:
+            self._by_code.setdefault((c.system, c.code), []).append(position)
 
     def at(self, position: int) -> Observation:
         read = self._read[position]
         if read is None:
             ref, raw = self._raws[position]
-            read = self._read[position] = _observation(ref, raw, self._date(position))
+            read = self._read[position] = _observation(ref, raw, self._codes[position], self._date(position))
         return read
 
     def _date(self, position: int) -> datetime | None:
@@ -469,9 +468,10 @@ class ObservationIndex:
     def _select(self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None) -> list[int]:
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
         if named is not None:  # only observations the system does not code: the others are known by code
-            for p, keys in enumerate(self._keys):
-                raw_code = self._raws[p][1].get("code")
-                if all(k[0] != system for k in keys) and named.search(" ".join(_names(raw_code)).lower()):
+            for p, code in enumerate(self._codes):
+                if all(c.system != system for c in code.codings) and named.search(
+                    " ".join(code.names).lower()
+                ):
                     positions.add(p)
         valid = sorted(
             p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT
@@ -505,41 +505,6 @@ class LazyObservations(Sequence[Observation]):
         return (self._index.at(p) for p in self._positions)
 
 
-def _keys(value: object) -> tuple[tuple[str, str], ...] | None:
-    """The (system, code) pairs of a CodeableConcept, or None when it has neither a coding nor a text.
-    Reads the usual shape (a list of codings with string system and code) directly and hands anything
-    else to `concept`, so that both give the same pairs."""
-    if isinstance(value, dict):
-        codings = value.get("coding")
-        if isinstance(codings, list):
-            keys: list[tuple[str, str]] = []
-            for item in codings:
-                if not isinstance(item, dict):
-                    continue
-                system, code = item.get("system"), item.get("code")
-                if isinstance(system, str) and isinstance(code, str) and code.strip():
-                    keys.append((system.strip(), code.strip()))
-                elif (read := coding(item)) is not None:
-                    keys.append((read.system, read.code))
-            if keys or text(value.get("text")):
-                return tuple(keys)
-            return None
-    read_concept = concept(value)
-    if not read_concept.codings and not read_concept.text:
-        return None
-    return tuple((c.system, c.code) for c in read_concept.codings)
-
-
-def _names(value: object) -> list[str]:
-    """The text and each coding's display of a CodeableConcept, as `Concept.names` has them."""
-    if isinstance(value, dict):
-        names = [text(value.get("text"))]
-        for item in objs(value.get("coding")):
-            names.append(text(item.get("display")))
-        return names
-    return list(concept(value).names)
-
-
 def _quantity(value: object) -> Quantity | None:
     raw = obj(value)
     amount = number(raw.get("value"))
@@ -564,10 +529,10 @@ def _dose(dosage: dict[str, Any]) -> Dose:
     )
 
 
-def _observation(ref: str, raw: dict[str, Any], effective: datetime | None) -> Observation:
+def _observation(ref: str, raw: dict[str, Any], code: Concept, effective: datetime | None) -> Observation:
     return Observation(
         ref=ref,
-        code=concept(raw.get("code")),
+        code=code,
         status=status_code(raw.get("status")),
         effective=effective,
         quantity=_quantity(raw.get("valueQuantity")),
