@@ -191,7 +191,7 @@ class Store:
                 connection.execute(statement, {"iss": iss, "jti": jti, "expires_at": expires_at}).all()
             )
 
-    def record_calls(self, calls: Sequence["AuditEntry"]) -> None:
+    def record_calls(self, calls: Sequence[AuditEntry]) -> None:
         """Audit calls in one transaction; each card is kept by uuid with its topic so feedback can be
         traced to it."""
         with self.engine.begin() as connection:

@@ -5,26 +5,18 @@ import os
 import pickle
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.load import free_port, start_server
 from cds.cli import main
 from cds.workers import ReusePortSocket, reuse_port_supported
 from tests.builders import full_prefetch, hook_request, tacrolimus
 
 linux_only = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT spreads load on Linux only")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @linux_only
@@ -78,18 +70,10 @@ def established(pid: int, port: int) -> int:
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def two_workers() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
-    env = {**os.environ, "CDS_AUTH": "off", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
-    command = [sys.executable, "-m", "cds.cli", "serve", "--port", str(port), "--workers", "2"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    server = start_server(2, port)  # the service as `make load` starts it: CDS_AUTH=off, its own SQLite
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         yield server, port
     finally:
         server.terminate()
