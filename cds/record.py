@@ -47,15 +47,30 @@ class Quantity:
     code: str = ""
 
 
+# HL7 v3 GTSAbbreviation timing codes as EHRs send them in Timing.code: administrations per day.
+TIMING_CODES = {"QD": 1.0, "QAM": 1.0, "QPM": 1.0, "QHS": 1.0, "Q24H": 1.0, "BID": 2.0, "Q12H": 2.0,
+                "TID": 3.0, "Q8H": 3.0, "QID": 4.0, "Q6H": 4.0}  # fmt: skip
+PERIOD_DAYS = {"d": 1.0, "h": 1 / 24, "wk": 7.0, "min": 1 / 1440, "s": 1 / 86400}
+
+
 @dataclass(frozen=True, slots=True)
 class Dose:
-    """The first dosage instruction: amount per administration and how often."""
+    """The first dosage instruction: amount per administration, how often, and the infusion rate."""
 
     quantity: Quantity | None
     frequency: float | None
     period: float | None
     period_unit: str
     text: str
+    timing_code: str = ""
+    rate: Quantity | None = None  # doseAndRate.rateQuantity (an infusion)
+
+    @property
+    def per_day(self) -> float | None:
+        """Administrations per day, from the repeat (frequency per period) or the timing code."""
+        if self.frequency is not None and self.period and self.period_unit in PERIOD_DAYS:
+            return self.frequency / (self.period * PERIOD_DAYS[self.period_unit])
+        return TIMING_CODES.get(self.timing_code.upper())
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +158,10 @@ class Observation:
     value_concept: Concept
     value_text: str
     components: tuple[Component, ...]
+    interpretation: Concept = EMPTY_CONCEPT  # the laboratory's flags (all entries' codings together)
+    reference_low: Quantity | None = None  # the first referenceRange
+    reference_high: Quantity | None = None
+    note: str = ""  # the notes' text, joined
 
     @property
     def valid(self) -> bool:
@@ -519,17 +538,34 @@ def _dose(dosage: dict[str, Any]) -> Dose:
     quantity = _quantity(dose_and_rate[0].get("doseQuantity")) if dose_and_rate else None
     if quantity is None:
         quantity = _quantity(dosage.get("doseQuantity")) or _quantity(dosage.get("quantityQuantity"))
-    repeat = obj(obj(dosage.get("timing")).get("repeat"))
+    rate = _quantity(dose_and_rate[0].get("rateQuantity")) if dose_and_rate else None
+    timing = obj(dosage.get("timing"))
+    repeat = obj(timing.get("repeat"))
+    timing_code = next((c.code for c in concept(timing.get("code")).codings if c.code), "")
     return Dose(
         quantity=quantity,
         frequency=number(repeat.get("frequency")),
         period=number(repeat.get("period")),
         period_unit=text(repeat.get("periodUnit") or repeat.get("periodUnits")),
         text=text(dosage.get("text")),
+        timing_code=timing_code,
+        rate=rate or _quantity(dosage.get("rateQuantity")),
     )
 
 
+def _interpretation(value: object) -> Concept:
+    """R4 sends a list of CodeableConcepts, DSTU2 one: all their codings and texts as one Concept."""
+    read = [concept(v) for v in objs(value)]
+    if not read:
+        return EMPTY_CONCEPT
+    if len(read) == 1:
+        return read[0]
+    return Concept.of(tuple(c for r in read for c in r.codings), " ".join(r.text for r in read if r.text))
+
+
 def _observation(ref: str, raw: dict[str, Any], code: Concept, effective: datetime | None) -> Observation:
+    ranges = objs(raw.get("referenceRange"))
+    first_range = ranges[0] if ranges else {}
     return Observation(
         ref=ref,
         code=code,
@@ -547,6 +583,10 @@ def _observation(ref: str, raw: dict[str, Any], code: Concept, effective: dateti
             )
             for c in objs(raw.get("component"))
         ),
+        interpretation=_interpretation(raw.get("interpretation")),
+        reference_low=_quantity(first_range.get("low")),
+        reference_high=_quantity(first_range.get("high")),
+        note=" ".join(t for n in objs(raw.get("note")) if (t := text(n.get("text")))),
     )
 
 
