@@ -1,13 +1,18 @@
 """Dosing cards when systemic tacrolimus is ordered.
 
-- Starting it: the label's starting dose for the indication, population and regimen (ulcerative colitis:
-  the guideline summary's 0.05 mg/kg/day in two doses), times the latest body weight, with the arithmetic,
-  compared with the dose ordered; the CPIC recommendation when a CYP3A5 genotype or phenotype is recorded;
-  the note that hepatic impairment may need a lower dose. No weight: the dose cannot be computed, said so.
-- Already on it: immediate- and extended-release products are not interchangeable, when the order and the
-  current product differ.
+- Starting it (or changing route, intravenous <-> oral): the starting dose of the row for the ordered
+  formulation, indication, population and regimen, times the latest body weight, with the arithmetic, and
+  the ordered daily dose judged against the range a prescriber can actually order (each administration
+  rounded out to what the product's strengths make up). A formulation with no row, or not stated, is shown
+  and not judged. For a transplant, the CPIC recommendation whenever a CYP3A5 genotype or phenotype is on
+  record (applied to the figure when one is computed); for colitis it is not applied, and the card says why.
+- Switching between immediate- and prolonged-release products: not interchangeable, the conversion the
+  label uses for the product ordered, and recheck the trough.
 
-Policy: `info`, or `warning` when the ordered daily dose is above the (CPIC-adjusted) label range.
+Policy: the start card is `info`; `warning` when the ordered daily dose is above the orderable range or the
+order's frequency is not the product's (immediate-release every 12 hours, prolonged-release once daily).
+Below the range stays `info` (lower starts are common and the label's figure is a starting point). The
+switch card is a `warning` (SmPC 4.4: substitution has caused rejection and toxicity).
 """
 
 import re
@@ -15,17 +20,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cards.drugs import DrugIdentifier
+from cards.formulation import (
+    INTRAVENOUS,
+    UNKNOWN,
+    Formulations,
+    OrderedDose,
+    every,
+    mg,
+    orderable_range,
+    strengths_text,
+)
 from cards.indication import UC, Indication, indications, population, regimen
-from cards.knowledge import Knowledge, Phenotype
+from cards.knowledge import Citation, DoseRow, Formulation, Knowledge
 from cards.organ_function import hepatic_conditions
 from cards.text import word_pattern
-from cards.therapy import ORDER_HOOKS, Family, Therapy
+from cards.therapy import ORDER_HOOKS, Family, Therapy, level_suggestion
 from cds.models import Card
 from cds.record import MedicationUse, PatientRecord
 
 TOPIC = "dosing"
+SWITCH_TOPIC = "formulation-switch"
 POUND_KG = 0.45359237  # the international avoirdupois pound
-PERIOD_DAYS = {"d": 1.0, "h": 1 / 24, "wk": 7.0, "min": 1 / 1440}
 DIPLOTYPE = re.compile(r"\*(\d+)[A-Z]?\s*/\s*\*(\d+)")
 PHENOTYPE_CODES = {"LA25391-6": "normal", "LA10317-8": "intermediate", "LA9657-3": "poor"}
 
@@ -36,8 +51,19 @@ class Weight:
     shown: str
 
 
-def mg(value: float) -> str:
-    return f"{round(value, 2):g} mg"
+@dataclass(frozen=True, slots=True)
+class Genotype:
+    phenotype: str  # normal, intermediate, poor
+    shown: str  # "CYP3A5 *1/*3" or "CYP3A5 phenotype recorded (Observation/x)"
+
+
+def rate_text(low: float, high: float) -> str:
+    low, high = round(low, 4), round(high, 4)
+    return f"{low:g} mg/kg/day" if low == high else f"{low:g} to {high:g} mg/kg/day"
+
+
+def range_text(low: float, high: float) -> str:
+    return mg(low) if round(low, 2) == round(high, 2) else f"{round(low, 2):g} to {mg(high)}"
 
 
 class DosingFamily(Family):
@@ -47,38 +73,35 @@ class DosingFamily(Family):
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
-        self._extended = word_pattern(knowledge.dosing.extended_release_words)
+        self.products = Formulations(knowledge)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
         ordered = therapy.ordered(therapy.systemic)
         if not ordered:
             return []
-        if therapy.starting_systemic:
-            return [self._start(record, therapy, ordered[0])]
-        current = [m for m in therapy.systemic if m.origin != "draft"]
-        if current and any(self.extended(o) != self.extended(current[0]) for o in ordered):
-            data = self._knowledge.dosing
-            kinds = f"Ordered: {self._kind(ordered[0])}; current: {self._kind(current[0])}."
-            return [
-                self._maker.card(
-                    data.cards["formulation"],
-                    TOPIC,
-                    data.citations["formulation"],
-                    extra=[kinds],
-                    source="prograf-uspi",
-                )
-            ]
-        return []
+        order = ordered[0]
+        kind = self.products.kind(order)
+        current = {self.products.kind(m): m for m in therapy.systemic if m.origin != "draft"}
+        if not current:
+            card = self._start(record, therapy, order, kind, "")
+            return [card] if card else []
+        if kind == UNKNOWN or kind in current or set(current) == {UNKNOWN}:
+            return []  # the same product (a renewal or a dose change), or one that cannot be told apart
+        if kind == INTRAVENOUS or INTRAVENOUS in current:
+            before = "intravenous" if INTRAVENOUS in current else "by mouth"
+            card = self._start(record, therapy, order, kind, f"The patient is on tacrolimus {before} now.")
+            return [card] if card else []
+        known = next((k for k in current if k != UNKNOWN), UNKNOWN)
+        if self._release(known) == self._release(kind) == "immediate":
+            return []  # capsules and granules: the same immediate-release tacrolimus
+        return [self._switch(record, order, kind, current[known], known)]
 
-    def extended(self, medication: MedicationUse) -> bool:
-        return (
-            self._extended.search(" ".join((*medication.names, *medication.form.names)).lower()) is not None
-        )
+    def _release(self, kind: str) -> str:
+        entry = self.products.entry(kind)
+        return entry.release if entry else UNKNOWN
 
-    def _kind(self, medication: MedicationUse) -> str:
-        form = "extended-release" if self.extended(medication) else "immediate-release"
-        return f"{next(iter(medication.names), medication.ref)} ({form})"
+    # -- what the record says -------------------------------------------------------------------------
 
     def weight(self, record: PatientRecord) -> Weight | None:
         for observation in record.observations_coded(
@@ -96,146 +119,292 @@ class DosingFamily(Family):
                 return Weight(kg, f"{quantity.value:g} lb = {kg:g} kg ({when})")
         return None
 
-    def phenotype(self, record: PatientRecord) -> tuple[str, str] | None:
-        """(CPIC phenotype, what showed it) from a CYP3A5 genotype or therapeutic-implication observation."""
-        for observation in record.observations:
-            if not observation.valid:
-                continue
+    def genotype(self, record: PatientRecord) -> Genotype | None:
+        """The CPIC phenotype from a CYP3A5 genotype or therapeutic-implication observation."""
+        system = self._knowledge.observation_system
+        for observation in record.observations_coded(
+            system, self._knowledge.observation_codes("genotype"), or_named=_CYP3A5
+        ):
             texts = [*observation.code.names, *observation.value_concept.names, observation.value_text]
+            codes = [c.code for c in observation.value_concept.codings]
             for component in observation.components:
                 texts += [*component.code.names, *component.value_concept.names, component.value_text]
-                texts += [c.code for c in component.value_concept.codings]
-            joined = " ".join(t for t in texts if t)
+                codes += [c.code for c in component.value_concept.codings]
+            joined = " ".join(t for t in (*texts, *codes) if t)
             if "cyp3a5" not in joined.lower() and "hgnc:2638" not in joined.lower():
                 continue
-            codes = [c.code for c in observation.value_concept.codings] + [
-                c.code for comp in observation.components for c in comp.value_concept.codings
-            ]
             for code in codes:
                 if code in PHENOTYPE_CODES:
-                    return PHENOTYPE_CODES[code], f"CYP3A5 phenotype recorded ({observation.ref})"
+                    return Genotype(PHENOTYPE_CODES[code], f"CYP3A5 phenotype recorded ({observation.ref})")
             match = DIPLOTYPE.search(joined)
             if match:
                 normal = [a == "1" for a in match.groups()].count(True)
                 phenotype = {2: "normal", 1: "intermediate", 0: "poor"}[normal]
-                return phenotype, f"CYP3A5 *{match.group(1)}/*{match.group(2)}"
+                return Genotype(phenotype, f"CYP3A5 *{match.group(1)}/*{match.group(2)}")
         return None
 
-    def _start(self, record: PatientRecord, therapy: Therapy, order: MedicationUse) -> Card:
+    def _row(
+        self, record: PatientRecord, therapy: Therapy, kind: str, applies: Indication
+    ) -> tuple[DoseRow | None, list[DoseRow], str]:
+        """The row for the formulation, indication, population and regimen; the candidate rows when the
+        regimen decides and is not recorded; and a note on the population."""
         dosing = self._knowledge.dosing
-        found = indications(record, dosing, therapy)
-        weight = self.weight(record)
-        lines: list[str] = []
-        citations = list(dosing.citations["targets"])
-        source = "prograf-uspi"
-        applies = found[0] if found else None
-        rate = self._rate(record, therapy, applies, lines)
-        if applies is not None and applies.key == UC:
-            citations, source = list(dosing.citations["uc"]), "uc-guideline"
-        phenotype = self.phenotype(record)
-        cap = None
-        if phenotype and rate:
-            rule: Phenotype = dosing.cpic[phenotype[0]]  # type: ignore[index]
-            lines.append(f"{phenotype[1]}: {rule.text}")
-            rate = (rate[0] * rule.factor[0], rate[1] * rule.factor[1])
-            cap = rule.cap
-            if cap is not None:
-                rate = (min(rate[0], cap), min(rate[1], cap))
-            citations += dosing.citations["cpic"]
-        warn = False
-        what = applies.display if applies else "an unrecorded indication"
-        if rate is None:
-            summary = f"Starting tacrolimus for {what}: no label starting dose applies"
-        elif weight is None:
-            summary = f"Starting tacrolimus for {what}: no body weight on record, dose not computed"
-            per_kg = self._rate_text(rate)
-            lines.append(
-                f"The label's starting dose is per kilogram ({per_kg}); record a weight to compute it."
-            )
-        else:
-            low, high = weight.kg * rate[0], weight.kg * rate[1]
-            daily, twice = self._range(low, high), self._range(low / 2, high / 2)
-            arithmetic = f"{weight.kg:g} kg x {self._rate_text(rate)} = {daily}/day, {twice} twice daily"
-            lines.append(f"Weight {weight.shown}: {arithmetic}.")
-            basis = "CPIC-adjusted dose" if phenotype else "label dose"
-            summary = f"Starting tacrolimus for {what}: {basis} {daily}/day for {weight.kg:g} kg"
-            ordered = self._ordered_per_day(order)
-            if ordered is not None:
-                ordered_per_kg = ordered / weight.kg
-                where = (
-                    "above" if ordered > high * 1.001 else ("below" if ordered < low * 0.999 else "within")
-                )
-                warn = where == "above"
-                lines.append(
-                    f"Ordered: {mg(ordered)}/day ({round(ordered_per_kg, 3):g} mg/kg/day): {where} the range."
-                )
-            else:
-                lines.append(
-                    "The order's daily dose could not be read (dose in mg and a frequency are needed)."
-                )
-        if hepatic_conditions(record, self._knowledge):
-            lines.append("Hepatic impairment is recorded: dosage reduction may be necessary.")
-        lines.append("Then adjust the dose to trough levels.")
-        text = dosing.cards["start"].model_copy(update={"indicator": "warning" if warn else "info"})
-        return self._maker.card(text, TOPIC, citations, summary=summary[:139], extra=lines, source=source)
-
-    def _rate(
-        self, record: PatientRecord, therapy: Therapy, applies: Indication | None, lines: list[str]
-    ) -> tuple[float, float] | None:
-        """The label's mg/kg/day range for the indication, with a line saying which row and why."""
-        dosing = self._knowledge.dosing
-        if applies is None:
-            lines.append(
-                "No transplant or ulcerative colitis recorded: the starting dose depends on the indication."
-            )
-            return None
-        if applies.key == UC:
-            low, high = dosing.uc.dose_mg_per_kg_day
-            doses = dosing.uc.doses_per_day
-            lines.append(
-                f"Ulcerative colitis: {low:g} mg/kg/day in {doses} divided doses (guideline summary)."
-            )
-            return low, high
         group, note = population(record, dosing)
+        rows = [
+            r
+            for r in dosing.starting_doses
+            if r.formulation == kind and r.organ == applies.key and r.population in (group, "any")
+        ]
         used = regimen(therapy, dosing)
-        rows = [r for r in dosing.starting_doses if r.organ == applies.key and r.population == group]
         row = next((r for r in rows if r.regimen == used), None) or next(
             (r for r in rows if r.regimen == "any"), None
         )
-        if row is None and rows:
-            options = "; ".join(f"{r.low:g} mg/kg/day with {r.regimen}" for r in rows)
-            where = f"{group} {applies.display}"
-            lines.append(
-                f"The label's {where} dose depends on the regimen ({options}); the record does not show it."
-            )
-            return None
-        if row is None:
-            return None
-        extra = f" ({row.note})" if row.note else ""
-        rate = self._rate_text((row.low, row.high))
-        lines.append(
-            f"US label, {group} {applies.display}: {rate}{extra}, divided every 12 hours. {note}".strip()
+        return row, ([] if row else rows), note
+
+    # -- the start card ---------------------------------------------------------------------------------
+
+    def _start(
+        self, record: PatientRecord, therapy: Therapy, order: MedicationUse, kind: str, route_note: str
+    ) -> Card | None:
+        dosing = self._knowledge.dosing
+        found = indications(record, dosing, therapy)
+        applies = found[0] if found else None
+        genotype = self.genotype(record)
+        if applies is None and genotype is None:
+            return None  # nothing to compute a dose from, and nothing to say about it
+        entry = self.products.entry(kind)
+        product = entry.short if entry else "tacrolimus"
+        what = applies.display if applies else "an unrecorded indication"
+        lines: list[str] = [route_note] if route_note else []
+        citations = list(dosing.citations["targets"])
+        source = "prograf-uspi"
+        ordered = self.products.ordered(order, kind)
+        warn = False
+        summary = f"Starting tacrolimus for {what}: dose not checked"
+
+        row, options, population_note = (
+            (None, [], "") if applies is None else self._row(record, therapy, kind, applies)
         )
-        return row.low, row.high
+        if row is not None:
+            citations, source = self._citations(row), row.source
+        transplant = applies is not None and applies.key != UC
+        rate = (row.low, row.high) if row else None
+        basis = row.basis if row else ""
+        if row is not None:
+            extra = f", {row.note}" if row.note else ""
+            status = (
+                " (figure from a secondary source, not verified against the label)"
+                if (row.status == "partial")
+                else ""
+            )
+            form = f" ({entry.short})" if entry else ""
+            who = f"{self._population(row)}{applies.display if applies else ''}{form}"
+            lines.append(
+                f"{basis[:1].upper()}{basis[1:]}, {who}: {rate_text(row.low, row.high)}{extra}{status}."
+                f" {population_note}".strip()
+            )
 
-    @staticmethod
-    def _rate_text(rate: tuple[float, float]) -> str:
-        low, high = (round(r, 4) for r in rate)
-        return f"{low:g} mg/kg/day" if low == high else f"{low:g} to {high:g} mg/kg/day"
+        if genotype is not None:
+            line, factor, cap = self._cpic(genotype, applies, kind)
+            lines.append(line)
+            if factor and rate and transplant:
+                rate = (rate[0] * factor[0], rate[1] * factor[1])
+                if cap is not None:
+                    rate = (min(rate[0], cap), min(rate[1], cap))
+                basis = "CPIC-adjusted"
+                citations += dosing.citations["cpic"]
 
-    @staticmethod
-    def _range(low: float, high: float) -> str:
-        return mg(low) if round(low, 2) == round(high, 2) else f"{round(low, 2):g} to {mg(high)}"
-
-    @staticmethod
-    def _ordered_per_day(order: MedicationUse) -> float | None:
-        dose = order.dose
+        weight = self.weight(record)
+        if applies is None:
+            summary = (
+                f"Starting tacrolimus with a CYP3A5 result on record: {genotype.shown if genotype else ''}"
+            )
+        elif kind == UNKNOWN:
+            summary = f"Starting tacrolimus for {what}: product not stated, dose not checked"
+            lines.append(
+                "The order does not say which product (immediate-release every 12 hours, a once-daily"
+                " prolonged-release product, or an infusion): their doses differ, so none is applied."
+            )
+        elif row is None and options:
+            choices = "; ".join(f"{rate_text(r.low, r.high)} with {r.regimen}" for r in options)
+            summary = f"Starting tacrolimus for {what}: the label dose depends on the regimen, not recorded"
+            lines.append(f"US label, {applies.display}: {choices}. Record the regimen to check the dose.")
+            if weight is not None:
+                lines.append(
+                    "For "
+                    + weight.shown
+                    + ": "
+                    + "; ".join(
+                        f"{range_text(weight.kg * r.low, weight.kg * r.high)}/day with {r.regimen}"
+                        for r in options
+                    )
+                    + "."
+                )
+        elif row is None:
+            summary = f"Starting {product} for {what}: no starting dose for it in the sources, not checked"
+            lines.append(
+                f"The project's sources give no starting dose for {entry.display if entry else product}"
+                f" in {what}: the dose ordered is shown, not judged."
+            )
+        elif rate is not None and weight is None:
+            summary = f"Starting tacrolimus for {what}: no body weight on record, dose not checked"
+            lines.append(f"The dose is per kilogram ({rate_text(*rate)}): record a weight to check it.")
+        elif rate is not None and weight is not None and entry is not None:
+            warn, summary = self._judge(lines, entry, rate, weight, ordered, basis, f"{product} for {what}")
+        if ordered is not None and (row is None or weight is None or kind == UNKNOWN):
+            lines.append(f"Ordered: {ordered.shown}.")
+        elif ordered is None:
+            lines.append(
+                "The order's daily dose could not be read (a dose in mg and a frequency are needed)."
+            )
         if (
-            dose is None
-            or dose.quantity is None
-            or dose.quantity.unit.lower() not in ("mg", "milligram", "milligrams")
+            entry is not None
+            and ordered is not None
+            and ordered.per_day
+            and entry.doses_per_day
+            and round(ordered.per_day, 2) != entry.doses_per_day
         ):
-            return None
-        if dose.frequency is None or not dose.period or dose.period_unit not in PERIOD_DAYS:
-            return None
-        return dose.quantity.value * dose.frequency / (dose.period * PERIOD_DAYS[dose.period_unit])
+            warn = True
+            given, written = every(entry.doses_per_day), every(ordered.per_day)
+            summary = f"Tacrolimus ordered {written}: {entry.short} is given {given}"
+            lines.append(f"{entry.short.capitalize()} is given {given}; this order is {written}.")
+        if hepatic_conditions(record, self._knowledge):
+            lines.append("Hepatic impairment is recorded: dosage reduction may be necessary.")
+        text = dosing.cards["start"].model_copy(update={"indicator": "warning" if warn else "info"})
+        return self._maker.card(text, TOPIC, citations, summary=summary, extra=lines, source=source)
+
+    def _judge(
+        self,
+        lines: list[str],
+        entry: Formulation,
+        rate: tuple[float, float],
+        weight: Weight,
+        ordered: OrderedDose | None,
+        basis: str,
+        started: str,
+    ) -> tuple[bool, str]:
+        """Adds the arithmetic and the comparison; returns (whether it warns, the summary)."""
+        low, high = weight.kg * rate[0], weight.kg * rate[1]
+        arithmetic = f"{weight.kg:g} kg x {rate_text(*rate)} = {range_text(low, high)}/day"
+        per_day = entry.doses_per_day
+        if per_day and per_day > 1:
+            arithmetic += f", {range_text(low / per_day, high / per_day)} {every(per_day)}"
+        elif per_day is None:
+            arithmetic += " by continuous infusion"
+        lines.append(f"Weight {weight.shown}: {arithmetic}.")
+        floor, ceiling = orderable_range(low, high, entry.strengths_mg, per_day)
+        if (floor, ceiling) != (round(low, 2), round(high, 2)) and entry.strengths_mg and per_day:
+            each = (
+                f"{range_text(floor / per_day, ceiling / per_day)} {every(per_day)}, " if per_day > 1 else ""
+            )
+            made = f"{strengths_text(entry)} {entry.units}"
+            lines.append(
+                f"Orderable with {made}: {each}{range_text(floor, ceiling)}/day,"
+                " the range the order is judged against."
+            )
+        figure = f"{range_text(low, high)}/day for {weight.kg:g} kg"
+        if ordered is None or ordered.daily_mg is None:
+            return False, f"Starting {started}: {basis} dose {figure}"
+        daily = round(ordered.daily_mg, 2)
+        where = "above" if daily > round(ceiling, 2) else ("below" if daily < round(floor, 2) else "within")
+        per_kg = round(ordered.daily_mg / weight.kg, 3)
+        lines.append(f"Ordered: {ordered.shown} ({per_kg:g} mg/kg/day): {where} the range.")
+        if where == "above":
+            return True, f"Starting {started}: {mg(daily)}/day ordered, above the {basis} dose {figure}"
+        return False, f"Starting {started}: {basis} dose {figure}; ordered {mg(daily)}/day"
+
+    def _cpic(
+        self, genotype: Genotype, applies: Indication | None, kind: str
+    ) -> tuple[str, tuple[float, float] | None, float | None]:
+        """The CPIC line, and the factor and cap to apply (None where CPIC does not apply)."""
+        rule = self._knowledge.dosing.cpic[genotype.phenotype]  # type: ignore[index]
+        if applies is None:
+            return (
+                f"{genotype.shown}: {rule.text} CPIC's guideline is for transplant recipients, and no"
+                " transplant is recorded.",
+                None,
+                None,
+            )
+        if applies.key == UC:
+            return (
+                f"{genotype.shown} recorded: CPIC's guideline is for transplant recipients; its adjustment"
+                " is not applied to ulcerative colitis.",
+                None,
+                None,
+            )
+        if kind == INTRAVENOUS:
+            return (
+                f"{genotype.shown}: {rule.text} Not applied to an intravenous infusion: the sources give"
+                " no intravenous adjustment.",
+                None,
+                None,
+            )
+        return f"{genotype.shown}: {rule.text}", (rule.factor[0], rule.factor[1]), rule.cap
+
+    @staticmethod
+    def _population(row: DoseRow) -> str:
+        return "" if row.population == "any" else f"{row.population} "
+
+    def _citations(self, row: DoseRow) -> list[Citation]:
+        citations = self._knowledge.dosing.citations
+        if row.source == "uc-summary":
+            return list(citations["uc"])
+        if row.source == "envarsus-summary":
+            return list(citations["envarsus"])
+        if row.formulation == INTRAVENOUS:
+            return list(citations["intravenous"])
+        return list(citations["targets"])
+
+    # -- the switch card --------------------------------------------------------------------------------
+
+    def _switch(
+        self, record: PatientRecord, order: MedicationUse, kind: str, current: MedicationUse, known: str
+    ) -> Card:
+        dosing = self._knowledge.dosing
+        ordered_entry, current_entry = self.products.entry(kind), self.products.entry(known)
+        ordered_name = ordered_entry.short if ordered_entry else "another product"
+        current_name = current_entry.short if current_entry else "the current product"
+        now_name, then_name = next(iter(current.names), current.ref), next(iter(order.names), order.ref)
+        lines = [f"Current: {now_name}; ordered: {then_name}."]
+        citations = list(dosing.citations["switch"])
+        conversion = ordered_entry.conversion if ordered_entry else None
+        if conversion is not None and current_entry is not None and current_entry.release == "immediate":
+            status = (
+                " (label figure from a secondary source, not verified)"
+                if (conversion.status == "partial")
+                else ""
+            )
+            line = f"Conversion from immediate-release to {ordered_name}: {conversion.text}{status}."
+            now = self.products.ordered(current, known)
+            if now is not None and now.daily_mg is not None and ordered_entry is not None:
+                target = now.daily_mg * conversion.factor
+                line += f" Current {now.shown}: about {mg(target)} once daily"
+                floor, ceiling = orderable_range(target, target, ordered_entry.strengths_mg, 1)
+                if ordered_entry.strengths_mg and (floor, ceiling) != (round(target, 2),) * 2:
+                    line += f" (orderable: {mg(floor)} or {mg(ceiling)})"
+                line += "."
+            then = self.products.ordered(order, kind)
+            if then is not None:
+                line += f" Ordered: {then.shown}."
+            lines.append(line)
+            if kind == "envarsus":
+                citations += dosing.citations["envarsus"]
+        summary = (
+            dosing.cards["switch"]
+            .summary.replace("{current}", current_name)
+            .replace("{ordered}", ordered_name)
+        )
+        return self._maker.card(
+            dosing.cards["switch"],
+            SWITCH_TOPIC,
+            citations,
+            summary=summary,
+            extra=lines,
+            suggestions=[level_suggestion(self._knowledge, record.patient_id)],
+            source="prograf-smpc",
+        )
+
+
+_CYP3A5 = word_pattern(
+    ["cyp3a5", "hgnc:2638", "genotype", "therapeutic implication", "therapeutic-implication"]
+)

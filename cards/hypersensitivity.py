@@ -4,6 +4,7 @@ is one), and the polyoxyl castor oil of the injection (more urgent with a record
 from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
+from cards.formulation import INTRAVENOUS, Formulations
 from cards.knowledge import Knowledge
 from cards.text import clip, word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
@@ -21,6 +22,7 @@ class HypersensitivityFamily(Family):
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
+        self._products = Formulations(knowledge)
         data = knowledge.cautions
         self._macrolides = frozenset(data.macrolide_allergy.ingredients)
         self._macrolide_classes = frozenset(data.macrolide_allergy.classes)
@@ -39,7 +41,7 @@ class HypersensitivityFamily(Family):
         macrolide = next((a for a in allergies if self._is_macrolide(a)), None)
         if macrolide is not None:
             cards.append(self._macrolide_card(macrolide, ordered))
-        if therapy.intravenous_orders:
+        if any(self._products.kind(m) == INTRAVENOUS for m in ordered):
             vehicle = next((a for a in allergies if self._names_vehicle(a)), None)
             cards.append(self._injection_card(vehicle))
         return cards

@@ -27,6 +27,10 @@ class Indication:
     def months(self, now: datetime) -> float | None:
         return None if self.since is None else max(0.0, (now - self.since).days / DAYS_PER_MONTH)
 
+    def days(self, now: datetime) -> int | None:
+        """Whole days since the transplant, or on tacrolimus for colitis (day 0 the first)."""
+        return None if self.since is None else max(0, (now - self.since).days)
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -47,7 +51,7 @@ def indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list
             since = condition.onset or condition.recorded
             if key == UC:
                 starts = [m.started for m in therapy.systemic if m.origin != "draft" and m.started]
-                since = min(starts) if starts else (record.now if therapy.systemic else None)
+                since = min(starts) if starts else None
             previous = found.get(key)
             if previous is None or (since and previous.since and since > previous.since):
                 found[key] = Indication(key, codes.display, since)
@@ -76,29 +80,35 @@ def regimen(therapy: Therapy, dosing: Dosing) -> str:
     return "any"
 
 
-def target(indication: Indication, dosing: Dosing, record: PatientRecord, therapy: Therapy) -> Target | None:
-    """The label row that applies, or the monograph's general range; None for colitis (two targets)."""
+def target(
+    indication: Indication, dosing: Dosing, record: PatientRecord, therapy: Therapy, formulation: str = "any"
+) -> Target | None:
+    """The label row that applies (the product's own rows first, then the Prograf table, which the
+    monograph says holds for Advagraf too), or the monograph's general range; None for colitis."""
     if indication.key == UC:
         return None
     group, _ = population(record, dosing)
     used = regimen(therapy, dosing)
     months = indication.months(record.now)
-    rows = [t for t in dosing.targets if t.organ == indication.key and t.population == group]
-    specific = [t for t in rows if t.regimen == used]
-    rows = specific or [t for t in rows if t.regimen == "any"]
-    if months is not None:
-        for row in rows:
-            if row.from_month <= months < row.to_month:
-                window = row.note or f"months {row.from_month + 1:g} to {row.to_month:g} after transplant"
-                with_regimen = f" with {row.regimen}" if row.regimen != "any" else ""
-                basis = f"US label, {group} {indication.display}{with_regimen}, {window}"
-                return Target(row.low, row.high, basis, "prograf-uspi")
-    general = dosing.general
     if months is None:
         return None
+    rows = [t for t in dosing.targets if t.organ == indication.key and t.population == group]
+    own = [t for t in rows if t.formulation == formulation]
+    rows = own or [t for t in rows if t.formulation == "any"]
+    specific = [t for t in rows if t.regimen == used]
+    rows = specific or [t for t in rows if t.regimen == "any"]
+    for row in rows:
+        if row.from_month <= months and (row.to_month is None or months < row.to_month):
+            window = row.note or f"months {row.from_month + 1:g} to {row.to_month:g} after transplant"
+            with_regimen = f" with {row.regimen}" if row.regimen != "any" else ""
+            unverified = "; figure from a secondary source, not verified" if row.status == "partial" else ""
+            source = "envarsus-summary" if row.formulation == "envarsus" else "prograf-uspi"
+            label = "Envarsus label" if row.formulation == "envarsus" else "US label"
+            basis = f"{label}, {group} {indication.display}{with_regimen}, {window}{unverified}"
+            return Target(row.low, row.high, basis, source)
     phase = "early" if months < dosing.monitoring.early_months else "maintenance"
-    ranges = general.early if phase == "early" else general.maintenance
+    ranges = dosing.general.early if phase == "early" else dosing.general.maintenance
     if indication.key in ranges:
         low, high = ranges[indication.key]
-        return Target(low, high, f"monograph, {phase} {indication.display} (typical range)", "monograph")
+        return Target(low, high, f"monograph's typical {phase} range for {indication.display}", "monograph")
     return None

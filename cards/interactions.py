@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cards.drugs import DrugIdentifier, Identified
+from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
-from cards.therapy import ALL_HOOKS, Family, Therapy, level_order
+from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -62,9 +63,12 @@ class InteractionFamily(Family):
         data = knowledge.interactions
         self._order = {entry_id: n for n, entry_id in enumerate(data.interactions)}
         self._by_drug: dict[str, list[str]] = {}
+        self._conditional: dict[str, list[str]] = {}  # drug -> entries that apply for some indications only
         for entry_id, entry in data.interactions.items():
             for key in (*entry.drugs, *entry.classes):
                 self._by_drug.setdefault(key, []).append(entry_id)
+                if entry.indications:
+                    self._conditional.setdefault(key, []).append(entry_id)
         reasons = data.override_reasons
         self._override = [
             Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
@@ -77,10 +81,13 @@ class InteractionFamily(Family):
         if not tacrolimus:
             return []
         findings: dict[tuple[str, tuple[str, ...]], Finding] = {}
+        recorded: frozenset[str] | None = None  # the patient's indications, read once if an entry needs them
         for medication, ident in therapy.current:
             if ident.tacrolimus or not ident.systemic or not self._announced(record, medication, tacrolimus):
                 continue
-            for entry_id, drugs in self._matches(ident):
+            if recorded is None and any(self._conditional.get(d) for d in ident.ingredients):
+                recorded = frozenset(i.key for i in indications(record, self._knowledge.dosing, therapy))
+            for entry_id, drugs in self._matches(ident, recorded or frozenset()):
                 entry = self._knowledge.interactions.interactions[entry_id]
                 key = (entry_id, drugs)
                 if key not in findings:
@@ -91,13 +98,19 @@ class InteractionFamily(Family):
             cards.append(self._counselling())
         return cards
 
-    def _matches(self, ident: Identified) -> list[tuple[str, tuple[str, ...]]]:
+    def _matches(self, ident: Identified, recorded: frozenset[str]) -> list[tuple[str, tuple[str, ...]]]:
         """(entry id, the medication's drugs in it) for each interaction it takes part in. Per effect only
         the first entry in file order counts, so a combination product named by two entries (Paxlovid:
-        nirmatrelvir/ritonavir and ritonavir) gets the more specific card only."""
+        nirmatrelvir/ritonavir and ritonavir) gets the more specific card only. An entry for some
+        indications applies only when one of them is recorded, and then replaces the drug's other entries
+        (sirolimus in a liver recipient: the not-recommended card, which also gives the level effect)."""
+        entries = self._knowledge.interactions.interactions
         drugs_by_entry: dict[str, list[str]] = {}
         for drug in sorted(ident.ingredients | ident.classes):
-            for entry_id in self._by_drug.get(drug, ()):
+            specific = [e for e in self._conditional.get(drug, ()) if recorded & set(entries[e].indications)]
+            for entry_id in specific or [
+                e for e in self._by_drug.get(drug, ()) if not entries[e].indications
+            ]:
                 drugs_by_entry.setdefault(entry_id, []).append(drug)
         first_per_effect: dict[str, tuple[str, tuple[str, ...]]] = {}
         for entry_id in sorted(drugs_by_entry, key=self._order.__getitem__):
@@ -183,18 +196,7 @@ class InteractionFamily(Family):
                     )
                 )
         if entry.suggest_level:
-            suggestions.append(
-                Suggestion(
-                    label="Order a tacrolimus level",
-                    actions=[
-                        Action(
-                            type="create",
-                            description="Order a tacrolimus whole-blood level",
-                            resource=level_order(self._knowledge, record.patient_id),
-                        )
-                    ],
-                )
-            )
+            suggestions.append(level_suggestion(self._knowledge, record.patient_id))
         return suggestions
 
     def _counselling(self) -> Card:

@@ -131,6 +131,7 @@ class Interaction(_Entry):
     citations: list[Citation] = Field(min_length=1)
     suggest_level: bool
     source: str
+    indications: list[str] = Field(default_factory=list)  # only for these; then it replaces the others
 
     @field_validator("summary")
     @classmethod
@@ -271,6 +272,21 @@ class OrganFunction(_Entry):
     citations: list[Citation] = Field(min_length=1)
 
 
+class ResultGroup(_Entry):
+    name: str
+    directions: list[Literal["high", "low"]] = Field(min_length=1)
+    why: str
+
+
+class AbnormalResults(_Entry):
+    about: str
+    groups: dict[str, ResultGroup] = Field(min_length=1)  # observations.json groups
+    flags: dict[Literal["high", "low", "abnormal", "normal"], list[str]]
+    flag_words: dict[Literal["high", "low", "abnormal", "normal"], list[str]]
+    card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
 class Cautions(_Entry):
     about: str
     provenance: str
@@ -279,29 +295,64 @@ class Cautions(_Entry):
     injection: Injection
     topical: Topical
     organ_function: OrganFunction
+    abnormal_results: AbnormalResults
 
 
-Population = Literal["adult", "child"]
+Population = Literal["adult", "child", "any"]
+Status = Literal["verified", "partial"]
 
 
 class TargetRow(_Entry):
+    formulation: str = "any"  # a formulations key; "any": the Prograf table, used for every product
     organ: str
     population: Population
     regimen: str
     from_month: float
-    to_month: float
+    to_month: float | None  # None: no end given
     low: float
     high: float
+    status: Status = "verified"
     note: str | None = None
 
 
 class DoseRow(_Entry):
-    organ: str
+    """A starting dose in mg/kg/day for one formulation, indication, population and regimen."""
+
+    formulation: str
+    organ: str  # an indications key
     population: Population
     regimen: str
     low: float
     high: float
+    source: str
+    basis: str  # the source in a few words, for the summary: "US label", "UC summary"
+    status: Status
     note: str | None = None
+
+
+class Conversion(_Entry):
+    """A source's conversion from immediate-release to this product."""
+
+    factor: float
+    text: str
+    status: Status
+    note: str
+
+
+class Formulation(_Entry):
+    """A tacrolimus product kind: how it is recognised, given and measured out."""
+
+    display: str
+    short: str
+    release: Literal["immediate", "prolonged", "infusion"]
+    doses_per_day: int | None  # None: continuous infusion
+    strengths_mg: list[float]  # what a dose is made of: the rounding a prescriber can order ([]: none)
+    strengths_note: str
+    units: str  # what the strengths come as: capsules, tablets
+    words: list[str] = Field(min_length=1)
+    form_words: list[str] = Field(default_factory=list)  # the form that names this product among its kind
+    conversion: Conversion | None = None
+    route_codes: list[CodeRef] = Field(default_factory=list)
 
 
 class IndicationCodes(_Entry):
@@ -320,8 +371,10 @@ class UlcerativeColitis(_Entry):
     initial: list[float] = Field(min_length=2, max_length=2)
     maintenance: list[float] = Field(min_length=2, max_length=2)
     text: str
-    dose_mg_per_kg_day: list[float] = Field(min_length=2, max_length=2)
-    doses_per_day: int
+    acute_phase_days: int
+    phase_policy: str
+    usual_duration_months: list[float] = Field(min_length=2, max_length=2)
+    duration_text: str
 
 
 class Monitoring(_Entry):
@@ -349,15 +402,15 @@ class Dosing(_Entry):
     molar_mass: MolarMass
     indications: dict[str, IndicationCodes]
     regimens: dict[str, list[str]]
+    formulations: dict[str, Formulation]
     targets: list[TargetRow]
     general: GeneralTargets
     uc: UlcerativeColitis
     monitoring: Monitoring
     starting_doses: list[DoseRow]
-    extended_release_words: list[str]
     cpic: dict[Literal["normal", "intermediate", "poor"], Phenotype]
-    cards: dict[Literal["level", "due", "start", "formulation"], CardText]
-    citations: dict[Literal["targets", "uc", "cpic", "formulation"], list[Citation]]
+    cards: dict[Literal["level", "due", "start", "switch", "duration"], CardText]
+    citations: dict[Literal["targets", "uc", "cpic", "switch", "envarsus", "intravenous"], list[Citation]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,11 +512,38 @@ def check(knowledge: Knowledge, directory: Path) -> Knowledge:
                 )
         if entry.source not in knowledge.sources:
             raise KnowledgeError(f"knowledge file {where}: entry {key!r}: unknown source {entry.source!r}")
+        for name in entry.indications:
+            if name not in knowledge.dosing.indications:
+                raise KnowledgeError(f"knowledge file {where}: entry {key!r}: unknown indication {name!r}")
         names = [ingredients[d].display for d in entry.drugs] + [classes[c].display for c in entry.classes]
         for name in names:
             if len(entry.summary.replace("{drug}", name)) >= 140:
                 raise KnowledgeError(f"knowledge file {where}: entry {key!r}: summary too long for {name!r}")
+    check_dosing(knowledge, directory / "dosing.json")
     return knowledge
+
+
+def check_dosing(knowledge: Knowledge, where: Path) -> None:
+    """Every row names a formulation, an indication and a source that exist."""
+    dosing = knowledge.dosing
+    for n, row in enumerate(dosing.starting_doses):
+        if row.formulation not in dosing.formulations:
+            raise KnowledgeError(
+                f"knowledge file {where}: starting_doses[{n}]: unknown formulation {row.formulation!r}"
+            )
+        if row.organ not in dosing.indications:
+            raise KnowledgeError(
+                f"knowledge file {where}: starting_doses[{n}]: unknown indication {row.organ!r}"
+            )
+        if row.source not in knowledge.sources:
+            raise KnowledgeError(
+                f"knowledge file {where}: starting_doses[{n}]: unknown source {row.source!r}"
+            )
+    for n, target_row in enumerate(dosing.targets):
+        if target_row.formulation != "any" and target_row.formulation not in dosing.formulations:
+            raise KnowledgeError(
+                f"knowledge file {where}: targets[{n}]: unknown formulation {target_row.formulation!r}"
+            )
 
 
 def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:

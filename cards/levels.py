@@ -13,12 +13,13 @@ from datetime import datetime
 from itertools import islice
 
 from cards.drugs import DrugIdentifier
+from cards.formulation import Formulations
 from cards.indication import UC, Indication, Target, indications, target
 from cards.knowledge import Knowledge
 from cards.organ_function import latest_results
 from cards.text import word_pattern
-from cards.therapy import Family, Therapy, level_order
-from cds.models import Action, Card, Suggestion
+from cards.therapy import Family, Therapy, level_suggestion
+from cds.models import Card
 from cds.record import Observation, PatientRecord
 
 TOPIC = "trough-target"
@@ -45,6 +46,7 @@ class LevelFamily(Family):
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
+        self._products = Formulations(knowledge)
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
         self._by_name = word_pattern(["tacrolimus", "fk506", "fk-506", "prograf"])
         self._diarrhoea = word_pattern(knowledge.dosing.monitoring.diarrhoea_words)
@@ -105,13 +107,14 @@ class LevelFamily(Family):
             value, judgement, warn = latest.shown, "unit not recognised, not judged", False
             lines.append("The unit is not one the service converts (ng/mL, ug/L, nmol/L): shown as recorded.")
         elif applies is not None and applies.key == UC:
-            judgement, warn, explained = self._uc(latest.value)
+            judgement, warn, explained = self._uc(latest.value, applies.days(latest.when or record.now))
             value = f"{latest.value:g} ng/mL"
             lines.append(explained)
             citations = list(dosing.citations["uc"])
-            source = "uc-guideline"
+            source = "uc-summary"
         else:
-            chosen = target(applies, dosing, record, therapy) if applies else None
+            product = next((self._products.kind(m) for m in therapy.systemic if m.origin != "draft"), "any")
+            chosen = target(applies, dosing, record, therapy, product) if applies else None
             source = chosen.source if chosen else "monograph"
             judgement, warn, explained = self._judge(latest.value, chosen, applies)
             value = f"{latest.value:g} ng/mL"
@@ -162,14 +165,30 @@ class LevelFamily(Family):
         range_ = f"{chosen.low:g} to {chosen.high:g} ng/mL"
         return f"{where} target {range_}", where != "within", f"Target {range_} ({chosen.basis})."
 
-    def _uc(self, value: float) -> tuple[str, bool, str]:
+    def _uc(self, value: float, day: int | None) -> tuple[str, bool, str]:
+        """Judged against the phase's target: the initial one within the acute phase (the project's
+        policy, see dosing.json uc.phase_policy), the maintenance one after it; both when the day on
+        tacrolimus is not known."""
         uc = self._knowledge.dosing.uc
         (il, ih), (ml, mh) = uc.initial, uc.maintenance
         initial = "within" if il <= value <= ih else ("above" if value > ih else "below")
         maintenance = "within" if ml <= value <= mh else ("above" if value > mh else "below")
-        warn = value > ih or value < ml or value > self._knowledge.dosing.general.ceiling
-        explained = f"{uc.text} This level is {initial} the initial and {maintenance} the maintenance target."
-        return f"{initial} the colitis initial target {il:g} to {ih:g} ng/mL", warn, explained
+        if day is None:
+            warn = value > ih or value < ml or value > self._knowledge.dosing.general.ceiling
+            explained = (
+                f"{uc.text} No start date on record: the level is {initial} the initial and"
+                f" {maintenance} the maintenance target."
+            )
+            return f"{initial} the colitis initial target {il:g} to {ih:g} ng/mL", warn, explained
+        acute = day <= uc.acute_phase_days
+        low, high, where = (il, ih, initial) if acute else (ml, mh, maintenance)
+        phase = "initial" if acute else "maintenance"
+        explained = (
+            f"Day {day} on tacrolimus: the {phase} target {low:g} to {high:g} ng/mL applies"
+            f" (initial target for the first {uc.acute_phase_days} days, then maintenance: project policy"
+            " from the summary's response window of 1 to 2 weeks)."
+        )
+        return f"{where} the colitis {phase} target {low:g} to {high:g} ng/mL", where != "within", explained
 
     def _due(
         self, record: PatientRecord, therapy: Therapy, found: list[Indication], levels: list[Level]
@@ -210,23 +229,13 @@ class LevelFamily(Family):
     def _due_card(self, record: PatientRecord, reason: str) -> Card:
         dosing = self._knowledge.dosing
         text = dosing.cards["due"]
-        order = Suggestion(
-            label="Order a tacrolimus level",
-            isRecommended=True,
-            actions=[
-                Action(
-                    type="create",
-                    description="Order a tacrolimus whole-blood level",
-                    resource=level_order(self._knowledge, record.patient_id),
-                )
-            ],
-        )
+        order = level_suggestion(self._knowledge, record.patient_id, recommended=True)
         summary = text.summary.replace("{reason}", reason)
         return self._maker.card(
             text,
             TOPIC,
             dosing.citations["targets"],
-            summary=summary[:139],
+            summary=summary,
             extra=[dosing.monitoring.text],
             suggestions=[order],
         )

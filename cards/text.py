@@ -10,6 +10,7 @@ from cds.fhirjson import Concept
 from cds.models import Card, Coding, Suggestion
 
 LABEL = 60  # characters of a name put into a summary
+MAX_SUMMARY = 139  # CDS Hooks: a summary is under 140 characters
 
 
 def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -96,10 +97,10 @@ class CardMaker:
         override: Sequence[Coding] = (),
         source: str = "monograph",
     ) -> Card:
-        lines = [f"- {line}" for line in (*text.detail, *extra)]
+        lines = [f"- {line}" for line in (*extra, *text.detail)]
         lines += ["", "**References**", *self.references(citations)]
         return Card(
-            summary=summary or text.summary,
+            summary=clip(summary or text.summary, MAX_SUMMARY),
             detail="\n".join(lines),
             indicator=text.indicator,
             source=self._knowledge.source(source, topic),

@@ -7,15 +7,13 @@ import orjson
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
-from cards.text import CardMaker, word_pattern
+from cards.text import CardMaker
+from cds.models import Action, Suggestion
 from cds.record import MedicationUse, PatientRecord
 from cds.resources import checked
 
 ALL_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
-_INTRAVENOUS = word_pattern(
-    ("intravenous", "intravenously", "injection", "injectable", "infusion", "iv", "concentrate for solution")
-)
 
 
 class Family:
@@ -71,15 +69,6 @@ class Therapy:
         """Systemic tacrolimus is being ordered for a patient not already taking it."""
         return bool(self.ordered(self.systemic)) and not self.on_systemic
 
-    @property
-    def intravenous_orders(self) -> tuple[MedicationUse, ...]:
-        return tuple(m for m in self.ordered(self.systemic) if is_intravenous(m))
-
-
-def is_intravenous(medication: MedicationUse) -> bool:
-    words = " ".join((*medication.names, *medication.form.names, *medication.route.names)).lower()
-    return _INTRAVENOUS.search(words) is not None
-
 
 LEVEL_LOINC = "11253-2"
 
@@ -91,6 +80,21 @@ def level_order(knowledge: Knowledge, patient_id: str) -> dict[str, object]:
         _checked_level_order(knowledge.observation_system, display, patient_id)
     )
     return order
+
+
+def level_suggestion(knowledge: Knowledge, patient_id: str, *, recommended: bool = False) -> Suggestion:
+    """The suggestion to order a tacrolimus level, for cards that ask for one."""
+    return Suggestion(
+        label="Order a tacrolimus level",
+        isRecommended=recommended or None,
+        actions=[
+            Action(
+                type="create",
+                description="Order a tacrolimus whole-blood level",
+                resource=level_order(knowledge, patient_id),
+            )
+        ],
+    )
 
 
 @lru_cache(maxsize=4096)

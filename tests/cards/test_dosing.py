@@ -1,4 +1,11 @@
-"""Scenario tests for the starting-dose and formulation cards."""
+"""Scenario tests for the starting-dose and formulation-switch cards.
+
+Expected figures are worked out here from the sources: US Prograf label table (reference section 8, e.g.
+adult kidney with mycophenolate 0.1 mg/kg/day every 12 hours), older US label intravenous infusion
+0.03-0.05 mg/kg/day (kidney, liver) and 0.01 (heart), Envarsus 0.14 mg/kg/day once daily de novo and
+conversion at about 80%, Advagraf/Astagraf 1:1, the colitis summary's 0.05 mg/kg/day in two doses, CPIC
+1.5-2x capped at 0.3 mg/kg/day; capsules of 0.5, 1 and 5 mg, Envarsus tablets of 0.75, 1 and 4 mg.
+"""
 
 from typing import Any
 
@@ -14,31 +21,47 @@ from tests.builders import (
     medication_request,
     observation,
     of_topic,
-    tacrolimus,
 )
 
 OSEL = "/cds-services/tacrolimus-order-select"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+IR = "Tacrolimus 1 MG Oral Capsule"
+IV = "Tacrolimus 5 MG/ML Injection"
+ENVARSUS = "Envarsus XR 4 MG 24 HR Extended Release Oral Tablet"
+ADVAGRAF = "Advagraf 1 mg prolonged-release hard capsules"
 
 
 def order(
-    mg: float | None = None, per_day: int = 2, text: str = "Tacrolimus 1 MG Oral Capsule"
+    mg: float | None = None,
+    per_day: int = 2,
+    text: str = IR,
+    rid: str = "d1",
+    status: str = "draft",
+    unit: str = "mg",
+    **extra: Any,
 ) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
     if mg is not None:
         extra["dosageInstruction"] = [
             {
                 "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
-                "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg"}}],
+                "doseAndRate": [{"doseQuantity": {"value": mg, "unit": unit}}],
             }
         ]
-    return medication_request("d1", text, status="draft", **extra)
+    return medication_request(rid, text, status=status, **extra)
 
 
-def dosing_cards(
+def post(client: TestClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(OSEL, content=orjson.dumps(request))
+    assert response.status_code == 200, response.text
+    cards: list[dict[str, Any]] = response.json()["cards"]
+    return cards
+
+
+def order_cards(
     client: TestClient,
     draft: dict[str, Any],
-    condition: str | None = "Z94.0",
+    condition: str | list[str] | None = "Z94.0",
     weight: tuple[float, str] | None = (70, "kg"),
     medications: list[dict[str, Any]] = (),  # type: ignore[assignment]
     birth: str = "1970-01-01",
@@ -47,22 +70,28 @@ def dosing_cards(
     prefetch = full_prefetch(list(medications))
     prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": birth}
     if condition:
+        codes = [condition] if isinstance(condition, str) else condition
         prefetch["conditions"] = bundle(
             [
                 {
                     "resourceType": "Condition",
-                    "id": "c1",
-                    "code": {"coding": [{"system": ICD, "code": condition}]},
+                    "id": f"c{n}",
+                    "code": {"coding": [{"system": ICD, "code": code}]},
                 }
+                for n, code in enumerate(codes)
             ]
         )
     observations = list(extra_observations)
     if weight:
         observations.append(observation("w1", "29463-7", weight[0], weight[1], "2026-11-20"))
     prefetch["observations"] = bundle(observations)
-    response = client.post(OSEL, content=orjson.dumps(hook_request("order-select", prefetch, drafts=[draft])))
-    assert response.status_code == 200
-    return of_topic(response.json()["cards"], "dosing")
+    return post(client, hook_request("order-select", prefetch, drafts=[draft]))
+
+
+def dosing_cards(
+    client: TestClient, draft: dict[str, Any], *args: Any, **kwargs: Any
+) -> list[dict[str, Any]]:
+    return of_topic(order_cards(client, draft, *args, **kwargs), "dosing")
 
 
 MMF = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
@@ -81,51 +110,182 @@ AZA = medication_request("m2", "Azathioprine 50 MG Oral Tablet")
         ("Z94.4", [], "2015-01-01", "10.5 to 14 mg/day"),  # child liver 0.15-0.2
         ("Z94.1", [], "2015-01-01", "21 mg/day"),  # child heart 0.3
         ("Z94.2", [], "2015-01-01", "21 mg/day"),  # child lung 0.3
-        ("K51.90", [], "1970-01-01", "3.5 mg/day"),  # ulcerative colitis 0.05
     ],
 )
-def test_starting_dose_for_each_table_row(
+def test_immediate_release_starting_dose_for_each_label_row(
     client: TestClient, condition: str, meds: list[dict[str, Any]], birth: str, expected: str
 ) -> None:
     [card] = dosing_cards(client, order(), condition, medications=meds, birth=birth)
-    assert f"label dose {expected} for 70 kg" in card["summary"]
+    assert f"US label dose {expected} for 70 kg" in card["summary"]
+    assert "immediate-release" in card["summary"]
 
 
 def test_the_arithmetic_is_shown_and_the_order_compared(client: TestClient) -> None:
-    [card] = dosing_cards(client, order(mg=1.75), "K51.90")
-    assert "70 kg x 0.05 mg/kg/day = 3.5 mg/day, 1.75 mg twice daily" in card["detail"]
-    assert "Ordered: 3.5 mg/day (0.05 mg/kg/day): within the range." in card["detail"]
+    [card] = dosing_cards(client, order(mg=3.5), medications=[MMF])
+    assert "70 kg x 0.1 mg/kg/day = 7 mg/day, 3.5 mg every 12 hours" in card["detail"]
+    assert "Ordered: 3.5 mg every 12 hours = 7 mg/day (0.1 mg/kg/day): within the range." in card["detail"]
     assert card["indicator"] == "info"
-    [high] = dosing_cards(client, order(mg=5), "K51.90")
-    assert high["indicator"] == "warning"
-    assert "above the range" in high["detail"]
 
 
+def test_a_capsule_count_is_read_with_the_product_strength(client: TestClient) -> None:
+    [card] = dosing_cards(
+        client, order(mg=3, unit="capsule", text="Tacrolimus 1 MG Oral Capsule"), "Z94.0", medications=[MMF]
+    )
+    assert "Ordered: 3 mg every 12 hours = 6 mg/day" in card["detail"]
+
+
+# -- rounding: 62 kg liver, 0.1 to 0.15 mg/kg/day = 6.2 to 9.3 mg/day = 3.1 to 4.65 mg every 12 hours; with
+#    0.5 mg steps the orderable range is 3 to 5 mg every 12 hours (6 to 10 mg/day).
+@pytest.mark.parametrize(
+    ("each", "where", "indicator"),
+    [
+        (2.5, "below", "info"),
+        (3, "within", "info"),
+        (5, "within", "info"),  # 10 mg/day: 7.5 % over 9.3, and the next capsule step
+        (5.5, "above", "warning"),
+    ],
+)
+def test_above_and_below_are_judged_with_the_doses_capsules_make_up(
+    client: TestClient, each: float, where: str, indicator: str
+) -> None:
+    [card] = dosing_cards(client, order(mg=each), "Z94.4", weight=(62, "kg"))
+    assert f"{where} the range" in card["detail"]
+    assert card["indicator"] == indicator
+    assert (
+        "Orderable with 0.5, 1 and 5 mg capsules: 3 to 5 mg every 12 hours, 6 to 10 mg/day" in card["detail"]
+    )
+
+
+def test_above_the_range_says_so_in_the_summary(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=5.5), "Z94.4", weight=(62, "kg"))
+    assert card["summary"].startswith(
+        "Starting immediate-release tacrolimus for liver transplant: 11 mg/day ordered"
+    )
+
+
+# -- intravenous: never the oral row
+def iv_order(mg_per_day: float) -> dict[str, Any]:
+    return order(mg=mg_per_day, per_day=1, text=IV)
+
+
+def test_an_in_range_intravenous_infusion_is_judged_against_the_infusion_row(client: TestClient) -> None:
+    # liver, 70 kg x 0.03 to 0.05 = 2.1 to 3.5 mg/day
+    [card] = dosing_cards(client, iv_order(3), "Z94.4")
+    assert card["indicator"] == "info"
+    assert "intravenous" in card["summary"]
+    assert "2.1 to 3.5 mg/day" in card["summary"]
+    assert "within the range" in card["detail"]
+    assert "below" not in card["detail"]
+
+
+def test_an_oral_sized_dose_given_intravenously_is_above_the_infusion_range(client: TestClient) -> None:
+    # 7 mg/day would be the oral kidney row; by infusion it is twice the 3.5 mg/day top of 0.05 mg/kg/day
+    [card] = dosing_cards(client, iv_order(7), "Z94.4")
+    assert card["indicator"] == "warning"
+    assert "above" in card["summary"]
+
+
+def test_intravenous_by_route_code_and_by_rate(client: TestClient) -> None:
+    draft = medication_request(
+        "d1",
+        "Tacrolimus",
+        status="draft",
+        dosageInstruction=[
+            {
+                "route": {"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}]},
+                "doseAndRate": [{"rateQuantity": {"value": 0.125, "unit": "mg/h"}}],
+            }
+        ],
+    )
+    [card] = dosing_cards(client, draft, "Z94.0")  # kidney 2.1 to 3.5; 0.125 mg/h = 3 mg/day
+    assert "Ordered: 0.125 mg/h = 3 mg/day" in card["detail"]
+    assert "within the range" in card["detail"]
+
+
+def test_heart_intravenous_row(client: TestClient) -> None:
+    [card] = dosing_cards(client, iv_order(0.7), "Z94.1")  # 70 kg x 0.01
+    assert "0.7 mg/day" in card["summary"]
+    assert "within the range" in card["detail"]
+
+
+# -- prolonged-release, once daily
+def test_de_novo_envarsus_at_its_own_dose_is_within_its_row(client: TestClient) -> None:
+    # 70 kg x 0.14 = 9.8 mg/day; tablets of 0.75, 1 and 4 mg make 9.75 or 10 mg
+    [card] = dosing_cards(client, order(mg=10, per_day=1, text=ENVARSUS), "Z94.0")
+    assert card["indicator"] == "info"
+    assert "Envarsus" in card["summary"]
+    assert "9.8 mg/day" in card["summary"]
+    assert "within the range" in card["detail"]
+    assert "every 12 hours" not in card["detail"]
+    assert "not verified" in card["detail"]  # the Envarsus figure is status P in the reference
+
+
+def test_envarsus_well_above_its_row_warns(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=11, per_day=1, text=ENVARSUS), "Z94.0")
+    assert card["indicator"] == "warning"
+
+
+def test_advagraf_de_novo_is_shown_and_not_judged(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=7, per_day=1, text=ADVAGRAF), "Z94.0", medications=[MMF])
+    assert card["indicator"] == "info"
+    assert "not checked" in card["summary"]
+    assert "Ordered: 7 mg once daily = 7 mg/day." in card["detail"]
+    assert "within" not in card["detail"]
+    assert "above" not in card["detail"]
+
+
+def test_a_product_not_stated_is_not_judged(client: TestClient) -> None:
+    draft = order(mg=3.5, text="Tacrolimus")
+    [card] = dosing_cards(client, draft, "Z94.0", medications=[MMF])
+    assert "product not stated" in card["summary"]
+    assert "within" not in card["detail"]
+
+
+def test_immediate_release_ordered_once_daily_warns(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=7, per_day=1), "Z94.0", medications=[MMF])
+    assert card["indicator"] == "warning"
+    assert (
+        card["summary"]
+        == "Tacrolimus ordered once daily: immediate-release tacrolimus is given every 12 hours"
+    )
+
+
+def test_prolonged_release_ordered_once_daily_does_not_warn_for_frequency(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=10, per_day=1, text=ENVARSUS), "Z94.0")
+    assert "is given" not in card["detail"]
+
+
+# -- what cannot be computed
 def test_weight_in_pounds(client: TestClient) -> None:
-    [card] = dosing_cards(client, order(), "K51.90", weight=(154, "[lb_av]"))
+    [card] = dosing_cards(client, order(), "Z94.4", weight=(154, "[lb_av]"))
     assert "154 lb = 69.9 kg" in card["detail"]
 
 
-def test_no_weight_says_the_dose_cannot_be_computed(client: TestClient) -> None:
+def test_no_weight_says_what_is_needed(client: TestClient) -> None:
     [card] = dosing_cards(client, order(), "Z94.4", weight=None)
     assert (
         card["summary"]
-        == "Starting tacrolimus for liver transplant: no body weight on record, dose not computed"
+        == "Starting tacrolimus for liver transplant: no body weight on record, dose not checked"
     )
+    assert "record a weight" in card["detail"]
     assert "0.1 to 0.15 mg/kg/day" in card["detail"]
 
 
-def test_kidney_without_a_known_regimen_names_both_rows(client: TestClient) -> None:
+def test_kidney_without_a_known_regimen_gives_both_rows(client: TestClient) -> None:
     [card] = dosing_cards(client, order(), "Z94.0")
-    assert "no label starting dose applies" in card["summary"]
+    assert (
+        card["summary"]
+        == "Starting tacrolimus for kidney transplant: the label dose depends on the regimen, not recorded"
+    )
     assert "0.2 mg/kg/day with azathioprine; 0.1 mg/kg/day with mycophenolate" in card["detail"]
+    assert "14 mg/day with azathioprine; 7 mg/day with mycophenolate" in card["detail"]
 
 
-def test_no_indication(client: TestClient) -> None:
-    [card] = dosing_cards(client, order(), None)
-    assert "depends on the indication" in card["detail"]
+def test_no_indication_and_no_genotype_gives_no_dose_card(client: TestClient) -> None:
+    assert dosing_cards(client, order(), None) == []
 
 
+# -- CYP3A5
 def genotype(text: str) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
@@ -146,7 +306,7 @@ def genotype(text: str) -> dict[str, Any]:
 )
 def test_cyp3a5_phenotypes(client: TestClient, text: str, expected: str) -> None:
     [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=[genotype(text)])
-    assert f"CPIC-adjusted dose {expected}" in card["summary"]
+    assert f"dose {expected} for 70 kg" in card["summary"]
     assert "CPIC guideline" in card["detail"]
 
 
@@ -155,6 +315,33 @@ def test_cpic_cap_of_0_3_mg_per_kg(client: TestClient) -> None:
         client, order(), "Z94.0", medications=[AZA], extra_observations=[genotype("CYP3A5 *1/*1")]
     )
     assert "CPIC-adjusted dose 21 mg/day for 70 kg" in card["summary"]  # 0.3 mg/kg/day, not 0.4
+
+
+@pytest.mark.parametrize(
+    ("condition", "medications", "weight"),
+    [("Z94.0", [], (70, "kg")), ("Z94.4", [], None)],
+    ids=["regimen-unknown", "no-weight"],
+)
+def test_a_cyp3a5_expresser_is_named_even_when_no_dose_is_computed(
+    client: TestClient, condition: str, medications: list[dict[str, Any]], weight: tuple[float, str] | None
+) -> None:
+    [card] = dosing_cards(
+        client,
+        order(),
+        condition,
+        weight=weight,
+        medications=medications,
+        extra_observations=[genotype("CYP3A5 *1/*3")],
+    )
+    assert "CYP3A5 *1/*3" in card["detail"]
+    assert "1.5 to 2 times the usual" in card["detail"]
+
+
+def test_cpic_is_not_applied_to_colitis_and_says_why(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=1.75), "K51.90", extra_observations=[genotype("CYP3A5 *1/*1")])
+    assert "3.5 mg/day" in card["summary"]  # 0.05 mg/kg/day, not 1.5-2x
+    assert "CPIC" not in card["summary"]
+    assert "not applied to ulcerative colitis" in card["detail"]
 
 
 def test_phenotype_from_a_therapeutic_implication(client: TestClient) -> None:
@@ -175,22 +362,83 @@ def test_phenotype_from_a_therapeutic_implication(client: TestClient) -> None:
     assert "CYP3A5 poor metabolizer" in card["detail"]
 
 
+# -- colitis
+def test_colitis_dose_is_the_summarys_not_a_label(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=1.75), "K51.90")
+    assert "UC summary dose 3.5 mg/day for 70 kg" in card["summary"]
+    assert "label" not in card["summary"].lower()
+    assert card["source"]["label"] == "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO)"
+    assert "droracle.ai" in card["source"]["url"]
+
+
 def test_hepatic_impairment_note(client: TestClient) -> None:
-    [card] = dosing_cards(client, order(), "K72.10")
+    [card] = dosing_cards(client, order(), ["Z94.4", "K72.10"])
     assert "Hepatic impairment is recorded: dosage reduction may be necessary." in card["detail"]
+    [card] = dosing_cards(client, order(), "Z94.4")
+    assert "Hepatic impairment" not in card["detail"]
 
 
-def test_formulation_change_on_a_repeat_order(client: TestClient) -> None:
-    envarsus = order(text="Envarsus XR 4 MG 24 HR Extended Release Oral Tablet")
-    [card] = dosing_cards(client, envarsus, "Z94.0", medications=[tacrolimus()])
-    assert (
-        card["summary"]
-        == "Tacrolimus formulations differ: immediate- and extended-release are not interchangeable"
+def test_no_line_is_repeated_in_a_dose_card(client: TestClient) -> None:
+    for draft, condition in ((order(mg=3.5), "Z94.0"), (iv_order(3), "Z94.4"), (order(mg=1.75), "K51.90")):
+        for card in dosing_cards(client, draft, condition, medications=[MMF]):
+            lines = [line for line in card["detail"].splitlines() if line.startswith("- ")]
+            assert len(lines) == len(set(lines)), card["detail"]
+            assert card["detail"].count("adjust the dose to trough levels") == 1
+
+
+# -- switching formulation
+def switch_cards(client: TestClient, draft: dict[str, Any], current: dict[str, Any]) -> list[dict[str, Any]]:
+    return of_topic(
+        order_cards(client, draft, "Z94.0", medications=[current, MMF]), "formulation-switch", "dosing"
     )
+
+
+PROGRAF_3_BID = order(mg=3, text="Tacrolimus 1 MG Oral Capsule [Prograf]", rid="t0", status="active")
+
+
+def test_switch_to_envarsus_gives_the_conversion_and_asks_for_a_trough(client: TestClient) -> None:
+    [card] = switch_cards(client, order(mg=5, per_day=1, text=ENVARSUS), PROGRAF_3_BID)
+    assert card["source"]["topic"]["code"] == "formulation-switch"
     assert card["indicator"] == "warning"
-    assert (
-        dosing_cards(client, order(), "Z94.0", medications=[tacrolimus()]) == []
-    )  # same formulation: silent
+    assert "not interchangeable" in card["summary"]
+    assert "about 80%" in card["detail"]
+    assert "not verified" in card["detail"]
+    # 3 mg every 12 hours = 6 mg/day; 80% = 4.8 mg; Envarsus tablets make 4.75 or 5 mg
+    assert "about 4.8 mg once daily (orderable: 4.75 mg or 5 mg)" in card["detail"]
+    assert "Recheck the trough" in card["detail"]
+    assert any(s["label"] == "Order a tacrolimus level" for s in card["suggestions"])
+
+
+def test_switch_to_advagraf_is_one_to_one(client: TestClient) -> None:
+    [card] = switch_cards(client, order(mg=6, per_day=1, text=ADVAGRAF), PROGRAF_3_BID)
+    assert "1:1" in card["detail"]
+    assert "about 6 mg once daily" in card["detail"]
+
+
+def test_switch_back_to_immediate_release_gives_no_conversion_figure(client: TestClient) -> None:
+    current = order(mg=5, per_day=1, text=ENVARSUS, rid="t0", status="active")
+    [card] = switch_cards(client, order(mg=3), current)
+    assert card["source"]["topic"]["code"] == "formulation-switch"
+    assert "80%" not in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [order(mg=4), order(mg=1, unit="capsule", text="Prograf 1 mg capsules"), order(mg=2, text="Tacrolimus")],
+    ids=["dose-change", "renewal-by-brand", "product-not-stated"],
+)
+def test_a_renewal_or_dose_change_of_the_same_product_gives_no_dose_card(
+    client: TestClient, draft: dict[str, Any]
+) -> None:
+    assert switch_cards(client, draft, PROGRAF_3_BID) == []
+
+
+def test_oral_after_intravenous_is_judged_against_the_oral_row(client: TestClient) -> None:
+    current = order(mg=3, per_day=1, text=IV, rid="t0", status="active")
+    [card] = switch_cards(client, order(mg=3.5), current)
+    assert card["source"]["topic"]["code"] == "dosing"
+    assert "The patient is on tacrolimus intravenous now." in card["detail"]
+    assert "7 mg/day" in card["summary"]
 
 
 def test_nothing_for_topical_tacrolimus_or_other_drugs(client: TestClient) -> None:

@@ -207,15 +207,41 @@ def test_a_loinc_coded_tacrolimus_test_not_listed_as_a_level_is_not_judged_as_on
     assert not [s for s in summaries if s.startswith("Tacrolimus 25")]
 
 
-def test_ulcerative_colitis_initial_and_maintenance(client: TestClient) -> None:
+def colitis_on_tacrolimus(days_on: float) -> list[dict[str, Any]]:
+    return [tacrolimus(authoredOn=ago(days_on))]
+
+
+def test_colitis_without_a_start_date_shows_both_targets(client: TestClient) -> None:
     colitis = [transplant("K51.90", None)]
     card = level_card(cards(client, [level(12.0, 1)], colitis))
     assert "within the colitis initial target 10 to 15 ng/mL" in card["summary"]
     assert "above the maintenance target" in card["detail"]
-    assert card["source"]["label"].startswith("Tacrolimus rescue therapy in acute severe UC")
+    assert card["source"]["label"] == "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO)"
     assert card["indicator"] == "info"
-    assert level_card(cards(client, [level(7.0, 1)], colitis))["indicator"] == "info"  # maintenance range
     assert level_card(cards(client, [level(4.0, 1)], colitis))["indicator"] == "warning"  # below both
+
+
+# Project policy (dosing.json uc.phase_policy): the initial 10-15 ng/mL target for the first 14 days on
+# tacrolimus (the summary's 1-2-week response window), the maintenance 5-10 ng/mL target after it.
+@pytest.mark.parametrize(
+    ("days_on", "value", "expected", "indicator"),
+    [
+        (10, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),
+        (10, 7.0, "below the colitis initial target 10 to 15 ng/mL", "warning"),
+        (14.5, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),  # day 14: still initial
+        (15.5, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),  # day 15: maintenance
+        (240, 7.0, "within the colitis maintenance target 5 to 10 ng/mL", "info"),  # months in, in range
+        (240, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),
+    ],
+)
+def test_colitis_level_is_judged_against_its_phase(
+    client: TestClient, days_on: float, value: float, expected: str, indicator: str
+) -> None:
+    # the level was drawn today (0.01 days ago): the day on tacrolimus is the day of the level
+    found = cards(client, [level(value, 0.01)], [transplant("K51.90", None)], colitis_on_tacrolimus(days_on))
+    card = level_card(found)
+    assert expected in card["summary"]
+    assert card["indicator"] == indicator
 
 
 def test_several_indications_say_which_target_applies(client: TestClient) -> None:

@@ -62,7 +62,7 @@ def test_the_index_lists_services_prefetch_and_examples(preview: TestClient) -> 
         (
             "ulcerative-colitis-start",
             "card info",
-            "Starting tacrolimus for ulcerative colitis: label dose 3.5 mg/day for 70 kg",
+            "Starting immediate-release tacrolimus for ulcerative colitis: UC summary dose 3.5 mg/day",
         ),
     ],
 )

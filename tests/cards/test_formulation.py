@@ -1,0 +1,100 @@
+"""Recognising the tacrolimus product of an order, and the doses its strengths make up."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cards.formulation import Formulations, orderable_range
+from cards.knowledge import load
+from cds.record import MedicationUse, RecordBuilder
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+FORMULATIONS = Formulations(load())
+
+
+def medication(concept: dict[str, Any], **extra: Any) -> MedicationUse:
+    builder = RecordBuilder(hook="order-select", now=datetime(2026, 12, 1, tzinfo=UTC), patient_id="p")
+    builder.add(
+        [
+            {
+                "resourceType": "MedicationRequest",
+                "id": "m",
+                "status": "draft",
+                "medicationCodeableConcept": concept,
+                **extra,
+            }
+        ],
+        where="test",
+        draft=True,
+    )
+    [found] = builder.build().medications
+    return found
+
+
+@pytest.mark.parametrize(
+    ("concept", "kind"),
+    [
+        # by RxNorm product code alone (no text): the code's name decides (reference section 1b)
+        ({"coding": [{"system": RXNORM, "code": "198377"}]}, "immediate-release"),
+        ({"coding": [{"system": RXNORM, "code": "108513"}]}, "immediate-release"),
+        ({"coding": [{"system": RXNORM, "code": "1431977"}]}, "advagraf"),  # Astagraf 0.5 mg
+        ({"coding": [{"system": RXNORM, "code": "1431980"}]}, "advagraf"),  # 24 HR ER capsule
+        ({"coding": [{"system": RXNORM, "code": "1664440"}]}, "envarsus"),  # Envarsus 4 mg
+        ({"coding": [{"system": RXNORM, "code": "1664434"}]}, "envarsus"),  # 24 HR ER tablet
+        ({"coding": [{"system": RXNORM, "code": "1738338"}]}, "intravenous"),  # 5 mg/mL injection
+        # by name and brand (UK and US)
+        ({"text": "Prograf 1mg hard capsules"}, "immediate-release"),
+        ({"text": "Adoport 0.5mg capsules"}, "immediate-release"),
+        ({"text": "Advagraf 3mg prolonged-release hard capsules"}, "advagraf"),
+        ({"text": "Astagraf XL 5 mg"}, "advagraf"),
+        ({"text": "Envarsus 0.75mg prolonged-release tablets"}, "envarsus"),
+        ({"text": "tacrolimus 1 mg modified-release capsules"}, "advagraf"),
+        ({"text": "tacrolimus extended release"}, "prolonged-release"),
+        ({"text": "Modigraf 0.2mg granules for oral suspension sachets"}, "granules"),
+        ({"text": "Prograf 5mg/1ml concentrate for solution for infusion ampoules"}, "intravenous"),
+        ({"text": "Tacrolimus"}, "unknown"),
+        ({"text": "tacrolimus 1 mg tablet"}, "unknown"),  # no immediate-release tacrolimus tablet exists
+    ],
+)
+def test_kind(concept: dict[str, Any], kind: str) -> None:
+    assert FORMULATIONS.kind(medication(concept)) == kind
+
+
+def test_intravenous_by_route_code() -> None:
+    route = {"coding": [{"system": SNOMED, "code": "47625008"}]}
+    found = medication({"text": "Tacrolimus"}, dosageInstruction=[{"route": route}])
+    assert FORMULATIONS.kind(found) == "intravenous"
+
+
+@pytest.mark.parametrize(
+    ("timing", "per_day"),
+    [
+        ({"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}, 2),
+        ({"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}}, 2),
+        ({"code": {"coding": [{"code": "BID"}]}}, 2),
+        ({"code": {"coding": [{"code": "QD"}]}}, 1),
+    ],
+)
+def test_daily_dose_from_the_timing(timing: dict[str, Any], per_day: float) -> None:
+    dosage = [{"timing": timing, "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "mg"}}]}]
+    found = medication({"text": "Prograf 1 mg capsules"}, dosageInstruction=dosage)
+    dose = FORMULATIONS.ordered(found, "immediate-release")
+    assert dose is not None
+    assert dose.daily_mg == 2 * per_day
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "strengths", "per_day", "expected"),
+    [
+        (6.2, 9.3, [0.5, 1, 5], 2, (6.0, 10.0)),  # 3.1-4.65 each -> 3-5
+        (7.0, 7.0, [0.5, 1, 5], 2, (7.0, 7.0)),  # 3.5 each: exact
+        (9.8, 9.8, [0.75, 1, 4], 1, (9.75, 10.0)),  # Envarsus
+        (2.1, 3.5, [], None, (2.1, 3.5)),  # an infusion: as computed
+    ],
+)
+def test_orderable_range(
+    low: float, high: float, strengths: list[float], per_day: int | None, expected: tuple[float, float]
+) -> None:
+    assert orderable_range(low, high, strengths, per_day) == pytest.approx(expected)
