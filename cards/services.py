@@ -9,12 +9,14 @@ from typing import Protocol
 from cards.data_incomplete import gap_card
 from cards.dosing import DosingFamily
 from cards.drugs import DrugIdentifier
+from cards.duration import DurationFamily
 from cards.hypersensitivity import HypersensitivityFamily
 from cards.interactions import InteractionFamily
 from cards.knowledge import Knowledge
 from cards.levels import LevelFamily
 from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
+from cards.results import ResultFamily
 from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
 from cds.prefetch import PrefetchTemplate
@@ -69,8 +71,10 @@ def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[HookFamily, .
         HypersensitivityFamily(knowledge, drugs),
         TopicalFamily(knowledge, drugs),
         OrganFunctionFamily(knowledge, drugs),
+        ResultFamily(knowledge, drugs),
         LevelFamily(knowledge, drugs),
         DosingFamily(knowledge, drugs),
+        DurationFamily(knowledge, drugs),
     )
 
 

@@ -433,3 +433,36 @@ def test_every_number_in_a_card_is_in_its_entry(client: TestClient, key: str) ->
     source_text = orjson.dumps(entry.model_dump()).decode()
     for number in NUMBER.findall(said):
         assert number in source_text, f"{key}: {number} is not in the knowledge entry"
+
+
+def with_transplant(client: TestClient, code: str, *medications: dict[str, Any]) -> list[dict[str, Any]]:
+    prefetch = full_prefetch(list(medications))
+    prefetch["conditions"] = bundle(
+        [
+            {
+                "resourceType": "Condition",
+                "id": "c1",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+            }
+        ]
+    )
+    return interaction_cards(client, PV, hook_request(prefetch=prefetch))
+
+
+@pytest.mark.parametrize("organ", ["Z94.4", "Z94.1"], ids=["liver", "heart"])
+def test_sirolimus_in_a_liver_or_heart_recipient_is_not_recommended(client: TestClient, organ: str) -> None:
+    # US label: not recommended in liver and heart transplant (excess mortality, graft loss, hepatic
+    # artery thrombosis in de novo liver recipients): one critical card, which also gives the level effect
+    [card] = with_transplant(client, organ, tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert card["indicator"] == "critical"
+    assert card["source"]["topic"]["code"] == "interaction-toxicity"
+    assert "not recommended" in card["summary"]
+    assert "hepatic artery thrombosis" in card["detail"]
+    assert "about 30%" in card["detail"]
+    assert card["source"]["label"] == "Prograf US prescribing information"
+
+
+def test_sirolimus_in_a_kidney_recipient_is_the_level_card_only(client: TestClient) -> None:
+    [card] = with_transplant(client, "Z94.0", tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert card["indicator"] == "warning"
+    assert card["source"]["topic"]["code"] == "interaction-lowers-level"

@@ -1,0 +1,51 @@
+"""Tacrolimus for ulcerative colitis beyond the summary's usual 3 to 6 months."""
+
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import bundle, full_prefetch, hook_request, medication_request, of_topic, tacrolimus
+from tests.cards.test_levels import ago, transplant
+
+
+def duration_cards(
+    client: TestClient,
+    hook: str,
+    days_on: float | None,
+    conditions: list[dict[str, Any]],
+    drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    extra = {"authoredOn": ago(days_on)} if days_on is not None else {}
+    prefetch = full_prefetch([tacrolimus(**extra)])
+    prefetch["conditions"] = bundle(conditions)
+    response = client.post(
+        f"/cds-services/tacrolimus-{hook}", content=orjson.dumps(hook_request(hook, prefetch, drafts=drafts))
+    )
+    assert response.status_code == 200
+    return of_topic(response.json()["cards"], "treatment-duration")
+
+
+COLITIS = [transplant("K51.90", None)]
+
+
+@pytest.mark.parametrize(("days_on", "shown"), [(180, False), (190, True), (400, True), (None, False)])
+def test_colitis_treatment_past_six_months(client: TestClient, days_on: float | None, shown: bool) -> None:
+    found = duration_cards(client, "patient-view", days_on, COLITIS)
+    assert bool(found) is shown
+    if shown:
+        [card] = found
+        assert card["indicator"] == "info"
+        assert "the usual course is 3 to 6 months" in card["summary"]
+        assert "thiopurine or a biologic" in card["detail"]
+
+
+def test_when_tacrolimus_is_renewed_for_colitis(client: TestClient) -> None:
+    renewal = medication_request("d1", "Tacrolimus 1 MG Oral Capsule", status="draft")
+    assert duration_cards(client, "order-select", 400, COLITIS, [renewal])
+    assert not duration_cards(client, "order-select", 100, COLITIS, [renewal])
+
+
+def test_not_when_a_transplant_is_the_indication(client: TestClient) -> None:
+    assert not duration_cards(client, "patient-view", 400, [*COLITIS, transplant("Z94.0", 800, "c2")])

@@ -1,0 +1,127 @@
+"""Laboratory-flagged potassium, creatinine, eGFR and glucose for a patient on or starting tacrolimus.
+
+Only the laboratory's own judgement counts (interpretation flags, else the reference range): the sources
+give no threshold, so a value with neither is never judged (issue 12)."""
+
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.builders import (
+    LOINC,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    of_topic,
+    tacrolimus,
+)
+
+V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+POTASSIUM, CREATININE, EGFR, GLUCOSE = "2823-3", "2160-0", "98979-8", "2345-7"
+
+
+def result(
+    rid: str,
+    code: str,
+    value: float,
+    unit: str,
+    flag: str | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    range_unit: str | None = None,
+    flag_text: str | None = None,
+) -> dict[str, Any]:
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "effectiveDateTime": "2026-11-20T08:00:00Z",
+        "valueQuantity": {"value": value, "unit": unit},
+    }
+    if flag:
+        observation["interpretation"] = [{"coding": [{"system": V3, "code": flag}]}]
+    if flag_text:
+        observation["interpretation"] = [{"text": flag_text}]
+    if low is not None or high is not None:
+        bounds: dict[str, Any] = {}
+        for name, bound in (("low", low), ("high", high)):
+            if bound is not None:
+                bounds[name] = {"value": bound, "unit": range_unit or unit}
+        observation["referenceRange"] = [bounds]
+    return observation
+
+
+def result_cards(
+    client: TestClient,
+    observations: list[dict[str, Any]],
+    hook: str = "patient-view",
+    medications: list[dict[str, Any]] | None = None,
+    drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()] if medications is None else medications)
+    prefetch["observations"] = bundle(observations)
+    request = hook_request(hook, prefetch, drafts=drafts)
+    response = client.post(f"/cds-services/tacrolimus-{hook}", content=orjson.dumps(request))
+    assert response.status_code == 200
+    return of_topic(response.json()["cards"], "abnormal-result")
+
+
+def test_high_potassium_and_creatinine_flagged_by_the_laboratory_warn_on_patient_view(
+    client: TestClient,
+) -> None:
+    [card] = result_cards(
+        client, [result("k", POTASSIUM, 5.9, "mmol/L", "H"), result("cr", CREATININE, 2.1, "mg/dL", "H")]
+    )
+    assert card["indicator"] == "warning"
+    expected = (
+        "On tacrolimus: potassium 5.9 mmol/L high, creatinine 2.1 mg/dL high (laboratory flags, 2026-11-20)"
+    )
+    assert card["summary"] == expected
+    assert "Potassium 5.9 mmol/L on 2026-11-20: high (laboratory flag H)." in card["detail"]
+    assert "Hyperkalaemia occurs frequently with tacrolimus" in card["detail"]
+    assert "renal function" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("observation", "shown"),
+    [
+        (result("k", POTASSIUM, 5.0, "mmol/L", "N"), False),  # normal flag
+        (result("k", POTASSIUM, 5.9, "mmol/L"), False),  # no flag, no range: shown unjudged elsewhere
+        (result("k", POTASSIUM, 5.6, "mmol/L", low=3.5, high=5.1), True),  # above the lab's range
+        (result("k", POTASSIUM, 5.1, "mmol/L", low=3.5, high=5.1), False),  # at its top: within
+        (result("k", POTASSIUM, 5.6, "mmol/L", low=3.5, high=5.1, range_unit="mg/dL"), False),  # other units
+        (result("k", POTASSIUM, 3.0, "mmol/L", "L"), False),  # low potassium: not tacrolimus's direction
+        (result("k", POTASSIUM, 6.8, "mmol/L", "HH"), True),  # critically high
+        (result("k", POTASSIUM, 5.9, "mmol/L", flag_text="High"), True),  # the flag as text
+        (result("k", POTASSIUM, 5.9, "mmol/L", "A"), True),  # abnormal, no direction
+        (result("e", EGFR, 38, "mL/min/1.73m2", "L"), True),  # low eGFR
+        (result("e", EGFR, 110, "mL/min/1.73m2", "H"), False),
+        (result("g", GLUCOSE, 12.5, "mmol/L", "H"), True),
+        (result("g", GLUCOSE, 3.1, "mmol/L", "L"), False),
+    ],
+)
+def test_the_laboratory_decides(client: TestClient, observation: dict[str, Any], shown: bool) -> None:
+    assert bool(result_cards(client, [observation])) is shown
+
+
+def test_only_the_latest_result_counts(client: TestClient) -> None:
+    old = result("k1", POTASSIUM, 6.1, "mmol/L", "H")
+    old["effectiveDateTime"] = "2026-10-01T08:00:00Z"
+    new = result("k2", POTASSIUM, 4.4, "mmol/L", "N")
+    assert result_cards(client, [old, new]) == []
+
+
+def test_when_tacrolimus_is_ordered(client: TestClient) -> None:
+    draft = medication_request("d1", "Tacrolimus 1 MG Oral Capsule", status="draft")
+    found = result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", "H")], "order-select", [], [draft])
+    assert len(found) == 1
+
+
+def test_nothing_for_a_patient_not_on_tacrolimus(client: TestClient) -> None:
+    other = [medication_request("m1", "Amlodipine 5 MG Oral Tablet")]
+    assert result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", "H")], medications=other) == []
