@@ -269,3 +269,56 @@ def test_long_names_are_cut_at_a_word() -> None:
     name = "Measles, mumps and rubella virus vaccine live, lyophilized powder for suspension"
     assert clip(name) == "Measles, mumps and rubella virus vaccine live, lyophilized…"
     assert len(clip(name)) <= 60
+
+
+# Reference section 10: UK live vaccines by product name (and dm+d/SNOMED codings whose display names the
+# product); Shingrix, Dukoral, Typhim Vi, Imvanex/Jynneos and inactivated influenza are not live.
+UK_LIVE = [
+    "M-M-RvaxPro powder and solvent for suspension for injection",
+    "Priorix powder and solvent for solution for injection",
+    "ProQuad",
+    "Priorix-Tetra",
+    "Varilrix",
+    "Varivax",
+    "Zostavax",
+    "Fluenz nasal spray suspension",
+    "Fluenz Tetra nasal spray suspension",
+    "Vivotif gastro-resistant capsules",
+    "Stamaril",
+    "BCG Vaccine AJV",
+    "Rotarix oral suspension",
+    "Qdenga powder and solvent for solution for injection",
+    "Dengvaxia",
+    "Vaxchora",
+    "Ixchiq",
+    "ACAM2000",
+]
+
+
+@pytest.mark.parametrize("text", UK_LIVE)
+def test_uk_live_vaccines_by_product_name(client: TestClient, text: str) -> None:
+    [card] = order(client, vaccine_order(text=text))
+    assert card["indicator"] == "critical"
+
+
+@pytest.mark.parametrize("system", ["https://dmd.nhs.uk", "http://snomed.info/sct"])
+def test_a_dmd_or_snomed_coding_whose_display_names_the_product(client: TestClient, system: str) -> None:
+    draft = vaccine_order()
+    draft["medicationCodeableConcept"] = {"coding": [{"system": system, "display": "M-M-RvaxPro vaccine"}]}
+    [card] = order(client, draft)
+    assert card["indicator"] == "critical"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shingrix powder and suspension for suspension for injection",
+        "Dukoral oral suspension and effervescent granules",
+        "Typhim Vi solution for injection",
+        "Imvanex suspension for injection",
+        "Jynneos",
+        "Quadrivalent influenza vaccine (split virion, inactivated)",
+    ],
+)
+def test_uk_vaccines_that_are_not_live_stay_quiet(client: TestClient, text: str) -> None:
+    assert order(client, vaccine_order(text=text)) == []
