@@ -28,6 +28,7 @@ class HypersensitivityFamily(Family):
         self._macrolide_classes = frozenset(data.macrolide_allergy.classes)
         self._macrolide_words = word_pattern(data.macrolide_allergy.words)
         self._vehicle_words = word_pattern(data.injection.words)
+        self._hypersensitivity = word_pattern(data.macrolide_allergy.intolerance.hypersensitivity_words)
         system = knowledge.interactions.override_reasons.system
         self._override = [Coding(system=system, code=c, display=d) for c, d in data.override_reasons.items()]
 
@@ -36,7 +37,7 @@ class HypersensitivityFamily(Family):
         ordered = therapy.ordered(therapy.systemic)
         if not ordered:
             return []
-        allergies = [a for a in record.allergies if a.active]
+        allergies = [a for a in record.allergies if a.active and self._hypersensitive(a)]
         cards = []
         macrolide = next((a for a in allergies if self._is_macrolide(a)), None)
         if macrolide is not None:
@@ -45,6 +46,13 @@ class HypersensitivityFamily(Family):
             vehicle = next((a for a in allergies if self._names_vehicle(a)), None)
             cards.append(self._injection_card(vehicle))
         return cards
+
+    def _hypersensitive(self, allergy: Allergy) -> bool:
+        """An allergy, or an allergy of unknown type; an intolerance only when its reactions or criticality
+        show hypersensitivity (cautions.json macrolide_allergy.intolerance)."""
+        if allergy.kind != "intolerance" or allergy.criticality == "high":
+            return True
+        return any(self._hypersensitivity.search(" ".join(m.names).lower()) for m in allergy.manifestations)
 
     def _concepts(self, allergy: Allergy) -> tuple[Concept, ...]:
         return (allergy.substance, *allergy.reactions)
@@ -67,6 +75,20 @@ class HypersensitivityFamily(Family):
         return any(self._vehicle_words.search(" ".join(c.names).lower()) for c in self._concepts(allergy))
 
     @staticmethod
+    def _facts(allergy: Allergy) -> str:
+        """The record's own words: reactions, type, criticality, verification."""
+        facts = []
+        reactions = [m.names[0] for m in allergy.manifestations if m.names]
+        if reactions:
+            facts.append(f"reaction: {', '.join(dict.fromkeys(reactions))}")
+        facts.append(f"type: {allergy.kind}" if allergy.kind else "type not recorded")
+        if allergy.criticality:
+            facts.append(f"criticality {allergy.criticality}")
+        if allergy.verification_status:
+            facts.append(allergy.verification_status)
+        return f" ({'; '.join(facts)})"
+
+    @staticmethod
     def _name(allergy: Allergy) -> str:
         names = allergy.substance.names or next((r.names for r in allergy.reactions if r.names), ())
         return clip(names[0], 40) if names else "a macrolide"
@@ -84,7 +106,9 @@ class HypersensitivityFamily(Family):
             if " " not in m.ref.partition("/")[2]
         ][:1]
         summary = data.card.summary.replace("{substance}", self._name(allergy))
-        extra = [f"Recorded allergy: {', '.join(allergy.substance.names) or allergy.ref}."]
+        extra = [
+            f"Recorded allergy: {', '.join(allergy.substance.names) or allergy.ref}{self._facts(allergy)}."
+        ]
         return self._maker.card(
             data.card,
             TOPIC,

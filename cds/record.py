@@ -198,10 +198,13 @@ class ServiceOrder:
 class Allergy:
     ref: str
     substance: Concept
-    reactions: tuple[Concept, ...]
+    reactions: tuple[Concept, ...]  # each reaction's substance, where it names one
     clinical_status: str
     verification_status: str
     criticality: str
+    kind: str = ""  # `type`: allergy or intolerance ('' when not said)
+    category: tuple[str, ...] = ()  # medication, food, environment, biologic
+    manifestations: tuple[Concept, ...] = ()  # every reaction's manifestations
 
     @property
     def active(self) -> bool:
@@ -617,4 +620,15 @@ def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:
         clinical_status=clinical,
         verification_status=status_code(raw.get("verificationStatus")),
         criticality=text(raw.get("criticality")).lower(),
+        kind=status_code(raw.get("type")),
+        category=tuple(c.lower() for c in _strings(raw.get("category"))),
+        manifestations=tuple(
+            concept(m) for r in objs(raw.get("reaction")) for m in objs(r.get("manifestation"))
+        ),
     )
+
+
+def _strings(value: object) -> list[str]:
+    """A code or a list of codes (R4 `category` is a list; some senders send one string)."""
+    items = value if isinstance(value, list) else [value]
+    return [v.strip() for v in items if isinstance(v, str) and v.strip()]

@@ -107,3 +107,60 @@ def test_intravenous_order_with_an_allergy_to_the_vehicle_is_critical(client: Te
 
 def test_oral_order_says_nothing_about_the_vehicle(client: TestClient) -> None:
     assert cards_for(client, tacrolimus("d1", status="draft"), [allergy({"text": "castor oil"})]) == []
+
+
+def typed(
+    kind: str | None, manifestation: str | None = None, criticality: str | None = None
+) -> dict[str, Any]:
+    found = allergy({"coding": [{"system": RXNORM, "code": "4053", "display": "Erythromycin"}]})
+    if kind:
+        found["type"] = kind
+    if manifestation:
+        found["reaction"] = [{"manifestation": [{"text": manifestation}]}]
+    if criticality:
+        found["criticality"] = criticality
+    return found
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (typed("allergy", "Urticaria"), "critical"),
+        (typed(None), "critical"),  # type unknown: treated as an allergy, as before
+        (typed("intolerance", "Nausea"), None),  # not the hypersensitivity the label contraindicates
+        (typed("intolerance"), None),
+        (
+            typed("intolerance", "Anaphylaxis"),
+            "critical",
+        ),  # an intolerance whose reaction is hypersensitivity
+        (typed("intolerance", "Nausea", criticality="high"), "critical"),
+    ],
+    ids=[
+        "allergy",
+        "type-unknown",
+        "intolerance",
+        "intolerance-no-reaction",
+        "intolerance-anaphylaxis",
+        "high",
+    ],
+)
+def test_allergy_is_not_intolerance(client: TestClient, record: dict[str, Any], expected: str | None) -> None:
+    found = cards_for(client, tacrolimus("d1", status="draft"), [record])
+    assert [c["indicator"] for c in found] == ([expected] if expected else [])
+    if expected:
+        assert "Erythromycin" in found[0]["detail"]
+
+
+def test_the_card_shows_the_records_own_words(client: TestClient) -> None:
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [typed("allergy", "Urticaria", "high")])
+    assert (
+        "Recorded allergy: Erythromycin (reaction: Urticaria; type: allergy; criticality high; confirmed)."
+        in card["detail"]
+    )
+
+
+@pytest.mark.parametrize("status", ["inactive", "resolved"])
+def test_an_allergy_no_longer_active_is_ignored(client: TestClient, status: str) -> None:
+    record = typed("allergy")
+    record["clinicalStatus"] = {"coding": [{"code": status}]}
+    assert cards_for(client, tacrolimus("d1", status="draft"), [record]) == []
