@@ -53,6 +53,7 @@ class DrugIdentifier:
         self._atc: dict[str, set[str]] = defaultdict(set)
         self._atc_local: set[str] = set()
         self._class_prefixes = {p: name for name, c in drugs.classes.items() for p in c.atc_prefixes}
+        self._includes = {key: frozenset(e.includes) for key, e in drugs.ingredients.items() if e.includes}
         self._systemic_only: dict[str, re.Pattern[str]] = {}
         terms: dict[str, set[str]] = defaultdict(set)
         subset_words: dict[str, str] = {}
@@ -129,6 +130,9 @@ class DrugIdentifier:
             ingredients |= self._terms[match.group(1)]
         if ingredients:
             classes.clear()  # a known ingredient says more than its class
+        for combination, parts in self._includes.items():
+            if combination in ingredients:
+                ingredients -= parts  # co-trimoxazole names its trimethoprim already
         where = " ".join((names, *form, *route)).lower()
         systemic = self._systemic(where, local_code)
         if systemic and any(

@@ -175,8 +175,13 @@ class InteractionFamily(Family):
             source=self._knowledge.source(entry.source, TOPICS[entry.effect]),
             suggestions=suggestions or None,
             selectionBehavior="at-most-one" if suggestions else None,
-            overrideReasons=self._override,
+            overrideReasons=self._reasons(entry),
         )
+
+    def _reasons(self, entry: Interaction) -> list[Coding]:
+        system = self._knowledge.interactions.override_reasons.system
+        own = [Coding(system=system, code=code, display=display) for code, display in entry.override.items()]
+        return own + self._override
 
     def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
         suggestions = []

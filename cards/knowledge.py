@@ -84,6 +84,7 @@ class Ingredient(_Entry):
     atc_local: list[str] = Field(default_factory=list)
     systemic_only_in: list[str] = Field(default_factory=list)
     subset_words: list[str] = Field(default_factory=list)
+    includes: list[str] = Field(default_factory=list)  # ingredients its own name stands for too
 
 
 class DrugClass(_Entry):
@@ -132,6 +133,7 @@ class Interaction(_Entry):
     suggest_level: bool
     source: str
     indications: list[str] = Field(default_factory=list)  # only for these; then it replaces the others
+    override: dict[str, str] = Field(default_factory=dict)  # its own override reasons, code -> display
 
     @field_validator("summary")
     @classmethod
@@ -229,7 +231,13 @@ class Reproduction(_Entry):
     pregnancy: StatusRule
 
 
+class Intolerance(_Entry):
+    about: str
+    hypersensitivity_words: list[str] = Field(min_length=1)
+
+
 class MacrolideAllergy(_Entry):
+    intolerance: Intolerance
     ingredients: list[str]
     classes: list[str]
     words: list[str]

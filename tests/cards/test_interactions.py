@@ -64,7 +64,11 @@ EVERY_DRUG = [
     (by_code(RXNORM, "6135"), "Ketoconazole", "raises", "warning"),  # ingredient code
     (by_code(ATC, "J02AC02"), "Itraconazole", "raises", "warning"),  # ATC
     (by_text("Noxafil 100 MG Delayed Release Oral Tablet"), "Posaconazole", "raises", "warning"),
-    (by_code(ATC, "J02AC05"), "Azole antifungal", "raises", "warning"),  # ATC class only (isavuconazole)
+    (by_code(ATC, "J02AB01"), "Azole antifungal", "raises", "warning"),  # ATC class only (miconazole)
+    (by_code(ATC, "J02AC05"), "Isavuconazole", "raises", "warning"),
+    (by_text("Cresemba 100 mg hard capsules"), "Isavuconazole", "raises", "warning"),
+    (by_text("Isavuconazonium sulfate 186 MG Oral Capsule"), "Isavuconazole", "raises", "warning"),
+    (by_text("Miconazole 20mg/g oromucosal gel (Daktarin oral gel)"), "Miconazole", "raises", "warning"),
     (
         by_text("Erythromycin ethylsuccinate 400 MG/5ML Oral Suspension"),
         "Erythromycin",
@@ -88,15 +92,25 @@ EVERY_DRUG = [
     (by_code(ATC, "G03XA01"), "Danazol", "raises", "warning"),
     (by_text("Parlodel 2.5 MG Oral Tablet"), "Bromocriptine", "raises", "warning"),
     (by_code(RXNORM, "6915"), "Metoclopramide", "raises", "warning"),
-    (by_text("Viracept 625 MG Oral Tablet"), "Nelfinavir", "raises", "warning"),
+    (by_text("Viracept 625 MG Oral Tablet"), "Nelfinavir", "raises", "critical"),  # avoid unless benefit
     (by_code(ATC, "J05AE02"), "Indinavir", "raises", "warning"),
     (by_code(RXNORM, "343047"), "Atazanavir", "raises", "warning"),
     (by_text("Darunavir 800 MG Oral Tablet"), "Darunavir", "raises", "warning"),
     (by_text("Saquinavir 500 MG Oral Tablet [Invirase]"), "Saquinavir", "raises", "warning"),
     (by_code(ATC, "J05AE07"), "HIV protease inhibitor", "raises", "warning"),
+    (by_text("Tybost 150 mg tablets"), "Cobicistat", "raises", "warning"),
+    (by_code(ATC, "V03AX03"), "Cobicistat", "raises", "warning"),
+    (by_text("Genvoya 150mg/150mg/200mg/10mg tablets"), "Cobicistat", "raises", "warning"),
+    (by_text("Stribild tablets"), "Cobicistat", "raises", "warning"),
+    (by_text("Symtuza 800mg/150mg/200mg/10mg tablets"), "Cobicistat/Darunavir", "raises", "warning"),
+    (by_text("Rezolsta 800mg/150mg tablets"), "Cobicistat/Darunavir", "raises", "warning"),
+    (by_text("PREZCOBIX 800 MG / 150 MG Oral Tablet"), "Cobicistat/Darunavir", "raises", "warning"),
+    (by_text("Evotaz 300mg/150mg tablets"), "Atazanavir/Cobicistat", "raises", "warning"),
+    (by_text("Prevymis 480mg tablets"), "Letermovir", "raises", "warning"),
+    (by_code(ATC, "J05AX18"), "Letermovir", "raises", "warning"),
     (by_text("Kaletra 200 MG / 50 MG Oral Tablet"), "Lopinavir/Ritonavir", "raises", "warning"),
     (by_text("Norvir 100 MG Oral Tablet"), "Ritonavir", "raises", "warning"),
-    (by_text("Paxlovid 300 mg/100 mg dose pack"), "Nirmatrelvir", "raises", "warning"),
+    (by_text("Paxlovid 300 mg/100 mg dose pack"), "Nirmatrelvir", "raises", "critical"),  # avoid unless
     (by_code(RXNORM, "83816"), "Delavirdine", "raises", "warning"),
     (by_text("Flagyl 500 MG Oral Tablet"), "Metronidazole", "raises", "warning"),
     (by_code(ATC, "J01BA01"), "Chloramphenicol", "raises", "warning"),
@@ -119,6 +133,15 @@ EVERY_DRUG = [
     (by_code(RXNORM, "644"), "Amiloride", "toxicity", "critical"),
     (by_text("Triamterene 50 MG Oral Capsule"), "Triamterene", "toxicity", "critical"),
     (by_code(ATC, "C03DA04"), "Eplerenone", "toxicity", "critical"),
+    (by_text("Inspra 25mg tablets"), "Eplerenone", "toxicity", "critical"),
+    (by_text("Co-amilofruse 5mg/40mg tablets"), "Amiloride", "toxicity", "critical"),
+    (by_text("Frumil 5mg/40mg tablets"), "Amiloride", "toxicity", "critical"),
+    (by_text("Co-amilozide 5mg/50mg tablets"), "Amiloride", "toxicity", "critical"),
+    (by_text("Moduretic tablets"), "Amiloride", "toxicity", "critical"),
+    (by_text("Co-triamterzide 50mg/25mg tablets"), "Triamterene", "toxicity", "critical"),
+    (by_text("Dyazide tablets"), "Triamterene", "toxicity", "critical"),
+    (by_text("Co-flumactone 25mg/25mg tablets"), "Spironolactone", "toxicity", "critical"),
+    (by_text("Aldactide 50 tablets"), "Spironolactone", "toxicity", "critical"),
     (
         by_text("Potassium Chloride 20 MEQ Extended Release Oral Tablet"),
         "Potassium supplement",
@@ -128,12 +151,19 @@ EVERY_DRUG = [
     (by_text("Gentamicin 80 MG/2ML Injection"), "Aminoglycoside", "toxicity", "warning"),
     (by_text("Vancomycin 1 GM Injection"), "Vancomycin", "toxicity", "warning"),
     (by_text("Amphotericin B liposomal 50 MG Injection"), "Amphotericin B", "toxicity", "warning"),
+    (by_text("Bactrim DS 800 MG / 160 MG Oral Tablet"), "Co-trimoxazole", "toxicity", "warning"),
     (
-        by_text("Bactrim DS 800 MG / 160 MG Oral Tablet"),
-        "Co-trimoxazole (trimethoprim/sulfamethoxazole)",
+        by_text("Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet"),
+        "Co-trimoxazole",
         "toxicity",
         "warning",
     ),
+    (
+        by_text("Trimethoprim 200mg tablets"),
+        "Trimethoprim",
+        "toxicity",
+        "warning",
+    ),  # alone: not co-trimoxazole
     (by_code(RXNORM, "5640"), "NSAID", "toxicity", "warning"),
     (by_text("Valganciclovir 450 MG Oral Tablet"), "Ganciclovir", "toxicity", "warning"),
     (by_text("Acyclovir 400 MG Oral Tablet"), "Aciclovir", "toxicity", "warning"),
@@ -250,7 +280,7 @@ def test_a_product_with_several_drugs_of_one_entry_keeps_its_summary_short(clien
     )
     assert len(card["summary"]) < 140
     assert "Aminoglycoside" in card["summary"]
-    assert "Co-trimoxazole" in card["detail"]
+    assert "Trimethoprim" in card["detail"]
 
 
 def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> None:
@@ -466,3 +496,36 @@ def test_sirolimus_in_a_kidney_recipient_is_the_level_card_only(client: TestClie
     [card] = with_transplant(client, "Z94.0", tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
     assert card["indicator"] == "warning"
     assert card["source"]["topic"]["code"] == "interaction-lowers-level"
+
+
+def test_nirmatrelvir_is_critical_with_a_monitoring_override(client: TestClient) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text("Paxlovid 150 mg/100 mg film-coated tablets"))
+    assert card["indicator"] == "critical"  # AIFA and US label: avoid when close monitoring is not possible
+    assert "avoid" in card["summary"]
+    assert (
+        card["overrideReasons"][0]["display"]
+        == "Close tacrolimus monitoring is arranged with the transplant team"
+    )
+
+
+def test_voriconazoles_one_third_rule_says_its_status(client: TestClient) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text("Voriconazole 200 MG Oral Tablet"))
+    assert "one-third" in card["detail"]
+    assert "status P" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    "unrelated",
+    [
+        "Losartan potassium 50 mg tablets",
+        "Phenoxymethylpenicillin potassium 250mg tablets",
+        "Furosemide 40mg tablets",
+    ],
+)
+def test_potassium_salts_of_other_drugs_stay_quiet(client: TestClient, unrelated: str) -> None:
+    assert patient_view(client, tacrolimus(), by_text(unrelated)) == []
+
+
+def test_a_combination_matched_by_two_ingredients_gives_one_card(client: TestClient) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text("Prezcobix 800 mg/150 mg tablets"))
+    assert card["summary"].startswith("Cobicistat/Darunavir")
