@@ -1,6 +1,7 @@
 """The data-incomplete card: says which checks could not run and why, so silence never reads as safety."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
@@ -33,6 +34,8 @@ def summary(gaps: Gaps) -> str:
         )
     if gaps.unavailable or gaps.incomplete:
         return "Some patient data could not be retrieved; tacrolimus checks may be incomplete"
+    if gaps.unidentified and not gaps.skipped:
+        return "Some medications could not be identified; tacrolimus checks may be incomplete"
     return "Some patient records could not be read; tacrolimus checks may be incomplete"
 
 
@@ -42,19 +45,14 @@ def detail(gaps: Gaps) -> str:
         ("**Not checked** (the check failed; the error is in the service's log):", gaps.failed),
         ("**Data not available:**", _reasons(gaps.unavailable)),
         ("**Data only partly received:**", _reasons(gaps.incomplete)),
-        (
-            "**Medications that could not be identified** (their Medication could not be retrieved):",
-            gaps.unidentified,
-        ),
+        ("**Medications that could not be identified:**", gaps.unidentified),
         ("**Records that could not be read and were left out:**", gaps.skipped),
     ]
     parts: list[str] = []
     for heading, items in sections:
         lines = _bullets(items)
         if lines:
-            parts.append(heading)
-            parts.extend(lines)
-    parts.append("")
+            parts += [heading, "", *lines, ""]  # blank lines: a heading never runs into a list
     parts.append("The absence of a warning about anything above is not evidence that there is no problem.")
     return "\n".join(parts)
 
@@ -64,6 +62,22 @@ def involves_tacrolimus(record: PatientRecord, drugs: DrugIdentifier) -> bool:
     return any(drugs.identify(m).tacrolimus for m in record.medications if m.current)
 
 
+def unnamed_medications(record: PatientRecord, drugs: DrugIdentifier) -> list[str]:
+    """Current medications with neither a name (text or a coding's display) nor a code the service
+    knows: 'MedicationRequest/x: could not identify: <system> <code>'. Only codes remain, from a system
+    (often local) the service cannot read, so silence about them must not read as 'no interaction'."""
+    found = []
+    for medication in record.medications:
+        if not medication.current or medication.names or not medication.identified:
+            continue
+        ident = drugs.identify(medication)
+        if ident.ingredients or ident.classes:
+            continue
+        codes = ", ".join(f"{c.system or 'no system'} {c.code}".strip() for c in medication.codings)
+        found.append(f"{medication.ref}: could not identify: {codes or 'no code'}")
+    return found
+
+
 def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
     identified (it may be tacrolimus), or a check failed. patient-view fires on every chart opened, and a
@@ -71,9 +85,14 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
+        tacrolimus = involves_tacrolimus(record, drugs)
+        if tacrolimus:
+            unnamed = unnamed_medications(record, drugs)
+            if unnamed:
+                gaps = replace(gaps, unidentified=(*gaps.unidentified, *unnamed))
         if not gaps:
             return None
-        if not (gaps.failed or gaps.unidentified or involves_tacrolimus(record, drugs)):
+        if not (gaps.failed or gaps.unidentified or tacrolimus):
             return None
         return Card(summary=summary(gaps), detail=detail(gaps), indicator="warning", source=source)
 

@@ -186,7 +186,7 @@ class Evaluator:
             skipped=record.skipped,
             unidentified=record.unidentified,
         )
-        if gaps and (card := service.gap_card(gaps, record)) is not None:
+        if (card := service.gap_card(gaps, record)) is not None:  # it decides: gaps may be in the record too
             cards.append(card)
         cards.sort(key=lambda card: INDICATOR_RANK[card.indicator])
         return cards

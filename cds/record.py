@@ -36,6 +36,9 @@ INACTIVE_MEDICATION = frozenset(
 )
 Origin = Literal["order", "statement", "draft"]
 INVALID_RESULT = frozenset({"entered-in-error", "cancelled"})
+CURRENT_CONDITION = frozenset({"active", "recurrence", "relapse"})
+ENDED_CONDITION = frozenset({"inactive", "resolved", "remission"})
+REPLACING_RESULT = frozenset({"corrected", "amended"})
 EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
 
 
@@ -126,18 +129,28 @@ class MedicationUse:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
+    """A condition is current when its clinical status says so (active, recurrence, relapse) or, with no
+    clinical status, when nothing says it ended (no abatement, or one still in the future); never when
+    its verification is refuted or entered-in-error."""
+
     ref: str
     code: Concept
     clinical_status: str
     verification_status: str
     onset: datetime | None
     recorded: datetime | None
+    ended: datetime | None = None  # abatement date (a Period's end), when it has one in the past
+    abated: bool = False  # something says it ended (an abatement in the past, a string, age or true)
 
     @property
     def active(self) -> bool:
-        return self.clinical_status not in ("inactive", "resolved", "remission") and (
-            self.verification_status not in ("refuted", "entered-in-error")
-        )
+        if self.verification_status in ("refuted", "entered-in-error"):
+            return False
+        if self.clinical_status in CURRENT_CONDITION:
+            return True
+        if self.clinical_status in ENDED_CONDITION:
+            return False
+        return not self.abated
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +332,8 @@ class RecordBuilder:
             ref = f"{kind}/{rid}" if rid else f"{kind} (entry {position} of {where})"
             if rid:
                 if ref in self._seen:
+                    if kind == "Observation":  # a corrected or amended version replaces the original
+                        self._observations.replace(ref, resource)
                     continue  # drafts are added first and win over the same order in prefetch
                 self._seen.add(ref)
             try:
@@ -338,7 +353,7 @@ class RecordBuilder:
             if use is not None:
                 self._medications.append(use)
         elif kind == "Condition":
-            self._conditions.append(_condition(ref, raw))
+            self._conditions.append(_condition(ref, raw, self._now))
         elif kind == "Immunization":
             self._immunizations.append(
                 Immunization(
@@ -389,7 +404,9 @@ class RecordBuilder:
                 identified = False
                 display = text(obj(raw.get("medicationReference")).get("display"))
                 medication = Concept.of((), display)
-                self._unidentified.append(f"{ref} ({medication_reference(raw)})")
+                self._unidentified.append(
+                    f"{ref}: its Medication ({medication_reference(raw)}) could not be retrieved"
+                )
             elif draft:
                 return None  # an order still being written: no drug picked yet (sandbox Rx View)
             else:
@@ -436,7 +453,7 @@ class ObservationIndex:
     matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
     so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_codes", "_dates", "_raws", "_read", "_selected")
+    __slots__ = ("_by_code", "_codes", "_dates", "_positions", "_raws", "_read", "_selected")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
@@ -444,6 +461,7 @@ class ObservationIndex:
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
+        self._positions: dict[str, int] = {}  # ref -> position, for a corrected version
         # the positions a lookup found, for the next family that asks (e.g. the levels); positions, not
         # LazyObservations, which point back here: a cycle would keep the request alive until a full GC
         self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], list[int]] = {}
@@ -453,12 +471,28 @@ class ObservationIndex:
         if not code.codings and not code.text:
             raise _Skip("has no code")
         position = len(self._raws)
+        self._positions[ref] = position
         self._raws.append((ref, raw))
         self._codes.append(code)
         self._read.append(None)
         self._dates.append(False)
         for c in code.codings:
             self._by_code.setdefault((c.system, c.code), []).append(position)
+
+    def replace(self, ref: str, raw: dict[str, Any]) -> None:
+        """A second version of an observation already added replaces it when it says it corrects or amends
+        it, or was updated later (meta.lastUpdated); its code is the original's (a correction fixes a
+        value, not which test it was)."""
+        position = self._positions.get(ref)
+        if position is None:
+            return
+        old = self._raws[position][1]
+        updated, before = (when(obj(r.get("meta")).get("lastUpdated")) for r in (raw, old))
+        newer = updated is not None and (before is None or updated > before)
+        if status_code(raw.get("status")) in REPLACING_RESULT or newer:
+            self._raws[position] = (ref, raw)
+            self._read[position] = None
+            self._dates[position] = False
 
     def at(self, position: int) -> Observation:
         read = self._read[position]
@@ -593,10 +627,11 @@ def _observation(ref: str, raw: dict[str, Any], code: Concept, effective: dateti
     )
 
 
-def _condition(ref: str, raw: dict[str, Any]) -> Condition:
+def _condition(ref: str, raw: dict[str, Any], now: datetime) -> Condition:
     code = concept(raw.get("code"))
     if not code.codings and not code.text:
         raise _Skip("has no code")
+    ended, abated = _abatement(raw, now)
     return Condition(
         ref=ref,
         code=code,
@@ -604,7 +639,24 @@ def _condition(ref: str, raw: dict[str, Any]) -> Condition:
         verification_status=status_code(raw.get("verificationStatus")),
         onset=first_when(raw, "onsetDateTime", "onsetPeriod"),
         recorded=first_when(raw, "recordedDate", "dateRecorded"),
+        ended=ended,
+        abated=abated,
     )
+
+
+def _abatement(raw: dict[str, Any], now: datetime) -> tuple[datetime | None, bool]:
+    """(the date it ended, whether something says it ended). A date or Period end in the future is not an
+    end yet; abatementString, abatementAge, abatementRange and abatementBoolean true say it ended."""
+    period = obj(raw.get("abatementPeriod"))
+    date = when(raw.get("abatementDateTime")) or when(period.get("end"))
+    if date is not None:
+        return (date, True) if date <= now else (None, False)
+    start = when(period.get("start"))
+    if start is not None:  # abating since its start, no end given
+        return (start, True) if start <= now else (None, False)
+    if raw.get("abatementBoolean") is True or text(raw.get("abatementString")):
+        return None, True
+    return None, bool(raw.get("abatementAge") or raw.get("abatementRange"))
 
 
 def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:

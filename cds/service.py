@@ -40,7 +40,7 @@ class Gaps:
     not_run: tuple[str, ...] = ()  # family titles that could not run for lack of data
     failed: tuple[str, ...] = ()  # family titles that failed with an error
     skipped: tuple[str, ...] = ()  # resources that could not be read
-    unidentified: tuple[str, ...] = ()  # medications whose reference could not be resolved
+    unidentified: tuple[str, ...] = ()  # medications that could not be identified, and why
 
     def __bool__(self) -> bool:
         return any(
@@ -49,6 +49,8 @@ class Gaps:
 
 
 # Given what is missing and the record, the card that says so, or None when nothing relevant is missing.
+# Called for every answer: the card family side may find gaps in the record itself (a medication it
+# cannot identify) that the protocol side cannot see.
 GapCard = Callable[[Gaps, PatientRecord], Card | None]
 
 

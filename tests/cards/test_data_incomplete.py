@@ -101,3 +101,54 @@ def test_summaries_stay_under_140_characters() -> None:
     many = Gaps(not_run=tuple(f"a very long check title number {i}" for i in range(10)))
     assert len(summary(many)) < 140
     assert summary(Gaps(not_run=("drug interactions",))) == "Not checked for lack of data: drug interactions"
+
+
+# -- issue 17: a medication with only a local code and no text is named, never skipped silently
+LOCAL_ONLY = {
+    "resourceType": "MedicationRequest",
+    "id": "loc1",
+    "status": "active",
+    "intent": "order",
+    "medicationCodeableConcept": {
+        "coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "59837"}]
+    },
+}
+
+
+def test_a_local_code_without_text_is_named_for_a_patient_on_tacrolimus(client: TestClient) -> None:
+    [card] = cards(client, PV, hook_request(prefetch=full_prefetch([tacrolimus(), LOCAL_ONLY])))
+    assert "could not identify: urn:oid:1.2.840.114350.1.13.0.1.7.2.698288 59837" in card["detail"]
+    assert card["summary"] == "Some medications could not be identified; tacrolimus checks may be incomplete"
+
+
+def test_the_data_incomplete_markdown_never_glues_a_heading_to_a_list(client: TestClient) -> None:
+    [card] = cards(client, PV, hook_request(prefetch=full_prefetch([tacrolimus(), LOCAL_ONLY])))
+    lines = card["detail"].splitlines()
+    for n, line in enumerate(lines[1:], start=1):
+        if line.startswith("**"):
+            assert lines[n - 1] == "", card["detail"]
+        if line.startswith("- ") and lines[n - 1].startswith("**"):
+            raise AssertionError(card["detail"])
+
+
+@pytest.mark.parametrize(
+    "medications",
+    [
+        [LOCAL_ONLY],
+        [
+            tacrolimus(),
+            {
+                **LOCAL_ONLY,
+                "medicationCodeableConcept": {
+                    **LOCAL_ONLY["medicationCodeableConcept"],
+                    "text": "Amlodipine 5 mg",
+                },
+            },
+        ],
+    ],
+    ids=["not-on-tacrolimus", "local-code-with-text"],
+)
+def test_no_card_when_the_patient_is_not_on_tacrolimus_or_the_medication_has_a_name(
+    client: TestClient, medications: list[dict[str, Any]]
+) -> None:
+    assert cards(client, PV, hook_request(prefetch=full_prefetch(medications))) == []

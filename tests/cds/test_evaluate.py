@@ -14,7 +14,9 @@ from tests.builders import full_prefetch, hook_request, medication_request, tacr
 from tests.conftest import NOW, BrokenFamily, NamedDrugFamily
 
 
-def gap_card(gaps: Gaps, record: PatientRecord) -> Card:
+def gap_card(gaps: Gaps, record: PatientRecord) -> Card | None:
+    if not gaps:
+        return None
     return Card(
         summary="gap: " + ",".join((*gaps.not_run, *gaps.failed)),
         indicator="warning",

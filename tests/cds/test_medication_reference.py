@@ -79,7 +79,7 @@ async def test_a_reference_that_cannot_be_resolved_is_reported(settings: Setting
     assert card.source.topic is not None
     assert card.source.topic.code == "data-incomplete"
     assert card.detail is not None
-    assert "MedicationRequest/d1 (Medication/gone)" in card.detail
+    assert "MedicationRequest/d1: its Medication (Medication/gone) could not be retrieved" in card.detail
 
 
 async def test_references_to_other_servers_are_not_fetched(settings: Settings) -> None:

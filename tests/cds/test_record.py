@@ -160,7 +160,9 @@ def test_an_unresolved_reference_is_reported_not_dropped() -> None:
     [med] = record.medications
     assert not med.identified
     assert med.names == ("Some product",)
-    assert record.unidentified == ("MedicationRequest/m1 (Medication/unknown)",)
+    assert record.unidentified == (
+        "MedicationRequest/m1: its Medication (Medication/unknown) could not be retrieved",
+    )
 
 
 def test_malformed_entries_are_skipped_and_named() -> None:
