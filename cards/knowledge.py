@@ -390,6 +390,10 @@ class Monitoring(_Entry):
     early_interval_days: int
     diarrhoea_words: list[str]
     text: str
+    not_trough_words: list[str] = Field(min_length=1)
+    trough_policy: str
+    stale_after_days: int
+    stale_policy: str
 
 
 class Phenotype(_Entry):

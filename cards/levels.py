@@ -1,16 +1,18 @@
-"""Trough target cards on patient-view for a patient on systemic tacrolimus: the latest level and the one
+"""Trough target cards on patient-view for a patient on systemic tacrolimus: the latest trough and the one
 before it against the target that applies, and a card when a level is due.
 
 Policy: above the target, above 20 ng/mL, or below the target is a `warning` (too high: toxicity; too low:
-rejection); in range is a brief `info`. A level is due when none was drawn for longer than the early
-post-transplant cadence (about twice weekly in the label's first 3 months), or since a drug that alters
-tacrolimus levels was started, or since diarrhoea was recorded; with no level on record at all.
+rejection); in range is a brief `info`. Only troughs are judged: a level whose name, code or note says it
+was taken after the dose (dosing.json monitoring.not_trough_words) is shown for what it is, unjudged. A
+preliminary result is shown as preliminary. A level is due when no trough is on record, when the latest is
+older than the cadence allows (early after transplant: about twice weekly; later: monitoring.stale_after_days,
+and then the old trough is not judged as if it were current), or when a drug that alters tacrolimus
+levels was started, or diarrhoea recorded, since the last level.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 
 from cards.drugs import DrugIdentifier
 from cards.formulation import Formulations
@@ -35,8 +37,18 @@ def _date(when: datetime | None) -> str:
 @dataclass(frozen=True, slots=True)
 class Level:
     value: float | None  # ng/mL, None when the unit is not recognised
-    shown: str  # the value as recorded
+    shown: str  # the value as recorded ("(preliminary)" when it is)
     when: datetime | None
+    not_trough: str = ""  # the words that say it was taken after the dose; "" for a trough
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    troughs: list[Level]  # the latest two troughs, newest first
+    others: list[Level]  # levels that are not troughs, newer than the latest trough
+
+    def __bool__(self) -> bool:
+        return bool(self.troughs or self.others)
 
 
 class LevelFamily(Family):
@@ -50,6 +62,7 @@ class LevelFamily(Family):
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
         self._by_name = word_pattern(["tacrolimus", "fk506", "fk-506", "prograf"])
         self._diarrhoea = word_pattern(knowledge.dosing.monitoring.diarrhoea_words)
+        self._not_trough = word_pattern(knowledge.dosing.monitoring.not_trough_words)
         self._interacting = frozenset(
             d
             for e in knowledge.interactions.interactions.values()
@@ -57,13 +70,26 @@ class LevelFamily(Family):
             for d in (*e.drugs, *e.classes)
         )
 
-    def levels(self, record: PatientRecord) -> list[Level]:
-        """The latest two tacrolimus levels with a value, newest first: by LOINC code, or by name when a
-        result has no LOINC code."""
+    def levels(self, record: PatientRecord) -> Levels:
+        """The latest two troughs with a value, and the non-trough levels newer than them, newest first:
+        by LOINC code, or by name when a result has no LOINC code. Reads only as far as it needs."""
         found = record.observations_coded(
             self._knowledge.observation_system, self._level_codes, or_named=self._by_name
         )
-        return list(islice((level for o in found if (level := self._level(o)) is not None), 2))
+        troughs: list[Level] = []
+        others: list[Level] = []
+        for observation in found:
+            level = self._level(observation)
+            if level is None:
+                continue
+            if level.not_trough:
+                if not troughs:
+                    others.append(level)
+                continue
+            troughs.append(level)
+            if len(troughs) == 2:
+                break
+        return Levels(troughs, others)
 
     def _level(self, observation: Observation) -> Level | None:
         quantity = observation.quantity
@@ -71,12 +97,15 @@ class LevelFamily(Family):
             return None
         unit = quantity.unit.replace(" ", "").lower()
         shown = f"{quantity.value:g} {quantity.unit}".strip()
+        said = self._not_trough.search(" ".join((*observation.code.names, observation.note)).lower())
+        not_trough = said.group(1) if said else ""
+        preliminary = " (preliminary)" if observation.status == "preliminary" else ""
         if unit in MASS_UNITS:
-            return Level(quantity.value, shown, observation.effective)
+            return Level(quantity.value, shown + preliminary, observation.effective, not_trough)
         if unit in MOLAR_UNITS:
             value = round(quantity.value * self._knowledge.dosing.molar_mass.value / 1000, 1)
-            return Level(value, f"{shown} = {value:g} ng/mL", observation.effective)
-        return Level(None, shown, observation.effective)
+            return Level(value, f"{shown} = {value:g} ng/mL{preliminary}", observation.effective, not_trough)
+        return Level(None, shown + preliminary, observation.effective, not_trough)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
@@ -84,22 +113,31 @@ class LevelFamily(Family):
             return []
         found = indications(record, self._knowledge.dosing, therapy)
         levels = self.levels(record)
+        due, stale = self._due(record, therapy, found, levels.troughs)
         cards = []
-        if levels:
+        if levels.troughs and not stale:
             cards.append(self._level_card(record, therapy, found, levels))
-        due = self._due(record, therapy, found, levels)
         if due:
-            cards.append(self._due_card(record, due))
+            cards.append(self._due_card(record, due, levels))
         return cards
 
+    @staticmethod
+    def _unjudged(levels: list[Level]) -> list[str]:
+        return [
+            f"Also {level.shown} on {_date(level.when)}, recorded as {level.not_trough}:"
+            " not a trough, not judged."
+            for level in levels
+        ]
+
     def _level_card(
-        self, record: PatientRecord, therapy: Therapy, found: list[Indication], levels: list[Level]
+        self, record: PatientRecord, therapy: Therapy, found: list[Indication], levels: Levels
     ) -> Card:
         dosing = self._knowledge.dosing
-        latest = levels[0]
-        lines = [f"Latest: {latest.shown} on {_date(latest.when)}."]
-        if len(levels) > 1:
-            lines.append(f"Before: {levels[1].shown} on {_date(levels[1].when)}.")
+        latest = levels.troughs[0]
+        lines = [f"Latest trough: {latest.shown} on {_date(latest.when)}."]
+        if len(levels.troughs) > 1:
+            lines.append(f"Before: {levels.troughs[1].shown} on {_date(levels.troughs[1].when)}.")
+        lines += self._unjudged(levels.others)
         citations = list(dosing.citations["targets"])
         source = "monograph"
         applies = found[0] if found else None
@@ -191,14 +229,15 @@ class LevelFamily(Family):
         return f"{where} the colitis {phase} target {low:g} to {high:g} ng/mL", where != "within", explained
 
     def _due(
-        self, record: PatientRecord, therapy: Therapy, found: list[Indication], levels: list[Level]
-    ) -> str:
+        self, record: PatientRecord, therapy: Therapy, found: list[Indication], troughs: list[Level]
+    ) -> tuple[str, bool]:
+        """(why a level is due, or ''; whether the latest trough is too old to be judged as current)."""
         monitoring = self._knowledge.dosing.monitoring
-        last = next((level.when for level in levels if level.when), None)
-        if not levels:
-            return "no tacrolimus level on record"
+        if not troughs:
+            return "no tacrolimus trough on record", False
+        last = next((level.when for level in troughs if level.when), None)
         if last is None:
-            return ""
+            return "", False
         days = (record.now - last).days
         early = [
             i
@@ -206,7 +245,9 @@ class LevelFamily(Family):
             if i.key != UC and (m := i.months(record.now)) is not None and m < monitoring.early_months
         ]
         if early and days > monitoring.early_interval_days:
-            return f"none for {days} days, early after {early[0].display} (about twice weekly)"
+            return f"none for {days} days, early after {early[0].display} (about twice weekly)", False
+        if not early and days > monitoring.stale_after_days:
+            return f"the last trough was {troughs[0].shown} on {_date(last)}, {days} days ago", True
         for medication, ident in therapy.current:
             if (
                 medication.started
@@ -214,7 +255,10 @@ class LevelFamily(Family):
                 and ident.systemic
                 and ident.ingredients & self._interacting
             ):
-                return f"{next(iter(medication.names), medication.ref)} was started after the last level"
+                return (
+                    f"{next(iter(medication.names), medication.ref)} was started after the last level",
+                    False,
+                )
         for condition in record.conditions:
             when = condition.onset or condition.recorded
             if (
@@ -223,19 +267,22 @@ class LevelFamily(Family):
                 and when > last
                 and self._diarrhoea.search(" ".join(condition.code.names).lower())
             ):
-                return "diarrhoea recorded since the last level"
-        return ""
+                return "diarrhoea recorded since the last level", False
+        return "", False
 
-    def _due_card(self, record: PatientRecord, reason: str) -> Card:
+    def _due_card(self, record: PatientRecord, reason: str, levels: Levels) -> Card:
         dosing = self._knowledge.dosing
         text = dosing.cards["due"]
         order = level_suggestion(self._knowledge, record.patient_id, recommended=True)
         summary = text.summary.replace("{reason}", reason)
+        lines = self._unjudged(levels.others)
+        if levels.troughs and reason.startswith("the last trough"):
+            lines.append("A trough that old is not evidence of the present level: it is not judged.")
         return self._maker.card(
             text,
             TOPIC,
             dosing.citations["targets"],
             summary=summary,
-            extra=[dosing.monitoring.text],
+            extra=[*lines, dosing.monitoring.text],
             suggestions=[order],
         )

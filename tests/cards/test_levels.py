@@ -135,7 +135,7 @@ def test_latest_and_previous_levels_with_dates_and_labs_alongside(client: TestCl
             client, [level(9.5, 1, rid="l1"), level(12.0, 5, rid="l2"), potassium], [transplant("Z94.4", 100)]
         )
     )
-    assert "Latest: 9.5 ng/mL on" in card["detail"]
+    assert "Latest trough: 9.5 ng/mL on" in card["detail"]
     assert "Before: 12 ng/mL on" in card["detail"]
     assert "Potassium [Moles/volume] in Serum or Plasma: 5.4 mmol/L" in card["detail"]
     assert "about 12 hours after a dose, just before the next" in card["detail"]
@@ -203,7 +203,7 @@ def test_a_loinc_coded_tacrolimus_test_not_listed_as_a_level_is_not_judged_as_on
         "valueQuantity": {"value": 25.0, "unit": "ng/mL"},
     }
     summaries = [c["summary"] for c in cards(client, [other])]
-    assert "Tacrolimus level due: no tacrolimus level on record" in summaries
+    assert "Tacrolimus level due: no tacrolimus trough on record" in summaries
     assert not [s for s in summaries if s.startswith("Tacrolimus 25")]
 
 
@@ -291,7 +291,7 @@ def test_a_level_is_due_after_an_interacting_drug_or_diarrhoea(client: TestClien
 
 def test_no_level_on_record(client: TestClient) -> None:
     [due] = cards(client, [])
-    assert due["summary"] == "Tacrolimus level due: no tacrolimus level on record"
+    assert due["summary"] == "Tacrolimus level due: no tacrolimus trough on record"
 
 
 def test_nothing_for_a_patient_not_on_tacrolimus_or_on_topical_tacrolimus(client: TestClient) -> None:
@@ -302,3 +302,100 @@ def test_nothing_for_a_patient_not_on_tacrolimus_or_on_topical_tacrolimus(client
         )
         == []
     )
+
+
+# -- issue 17: only troughs are judged; old troughs are not the present; preliminary and corrected results
+def named_level(value: float, days: float, text: str, rid: str, note: str | None = None) -> dict[str, Any]:
+    observation = level(value, days, rid=rid)
+    observation["code"]["text"] = text
+    if note:
+        observation["note"] = [{"text": note}]
+    return observation
+
+
+KIDNEY_MMF = [tacrolimus(), MMF]  # adult kidney with mycophenolate, months 1-12: 4 to 11 ng/mL
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("Tacrolimus 2 hour post-dose level", None),
+        ("Tacrolimus C2", None),
+        ("Tacrolimus level", "Random sample, drawn 3 hours after the morning dose"),
+        ("Tacrolimus peak", None),
+    ],
+)
+def test_a_post_dose_level_is_shown_and_not_judged(client: TestClient, text: str, note: str | None) -> None:
+    # the post-dose 18 ng/mL is newer; the trough before it is in range: no 'above target' invitation
+    found = cards(
+        client,
+        [named_level(18.0, 1, text, "p1", note), level(8.0, 3, rid="t1")],
+        [transplant("Z94.0", 200)],
+        KIDNEY_MMF,
+    )
+    card = level_card(found)
+    assert card["summary"].startswith("Tacrolimus 8 ng/mL")
+    assert "within target 4 to 11 ng/mL" in card["summary"]
+    assert "Also 18 ng/mL" in card["detail"]
+    assert "not a trough, not judged" in card["detail"]
+
+
+def test_the_latest_trough_out_of_range_still_warns_beside_a_post_dose_level(client: TestClient) -> None:
+    found = cards(
+        client,
+        [named_level(9.0, 1, "Tacrolimus 2hr post dose", "p1"), level(14.0, 3, rid="t1")],
+        [transplant("Z94.0", 200)],
+        KIDNEY_MMF,
+    )
+    card = level_card(found)
+    assert card["indicator"] == "warning"
+    assert "above target" in card["summary"]
+
+
+def test_only_post_dose_levels_mean_a_trough_is_due(client: TestClient) -> None:
+    found = cards(
+        client, [named_level(18.0, 1, "Tacrolimus C2", "p1")], [transplant("Z94.0", 200)], KIDNEY_MMF
+    )
+    [due] = found
+    assert due["summary"] == "Tacrolimus level due: no tacrolimus trough on record"
+    assert "recorded as c2: not a trough, not judged" in due["detail"]
+
+
+# Project policy (dosing.json monitoring.stale_policy): beyond the first 3 months, a trough older than 90
+# days is not evidence of the present level.
+@pytest.mark.parametrize(("days", "stale"), [(89, False), (91, True), (380, True)])
+def test_an_old_trough_is_not_judged_as_current(client: TestClient, days: float, stale: bool) -> None:
+    found = cards(client, [level(8.0, days)], [transplant("Z94.0", 2000)], KIDNEY_MMF)
+    summaries = [c["summary"] for c in found]
+    if stale:
+        [due] = found
+        assert due["summary"].startswith("Tacrolimus level due: the last trough was 8 ng/mL on")
+        assert f"{days} days ago" in due["summary"]
+        assert "not evidence of the present level" in due["detail"]
+        assert not [s for s in summaries if "within target" in s]
+    else:
+        assert [s for s in summaries if "within target" in s]
+        assert not [s for s in summaries if s.startswith("Tacrolimus level due")]
+
+
+def test_a_preliminary_result_is_shown_as_preliminary(client: TestClient) -> None:
+    preliminary = level(9.0, 1)
+    preliminary["status"] = "preliminary"
+    card = level_card(cards(client, [preliminary], [transplant("Z94.0", 200)], KIDNEY_MMF))
+    assert "9 ng/mL (preliminary)" in card["detail"]
+
+
+def test_a_corrected_result_replaces_the_original(client: TestClient) -> None:
+    original = level(19.0, 1)
+    corrected = level(9.0, 1)
+    corrected["status"] = "corrected"
+    card = level_card(cards(client, [original, corrected], [transplant("Z94.0", 200)], KIDNEY_MMF))
+    assert card["summary"].startswith("Tacrolimus 9 ng/mL")
+    assert "19" not in card["detail"]
+
+
+def test_an_ended_transplant_condition_gives_no_target(client: TestClient) -> None:
+    ended = transplant("Z94.0", 200)
+    ended["abatementDateTime"] = ago(100)
+    card = level_card(cards(client, [level(9.0, 1)], [ended], KIDNEY_MMF))
+    assert "4 to 11" not in card["summary"]

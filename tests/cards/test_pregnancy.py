@@ -183,3 +183,42 @@ def test_on_starting_tacrolimus_but_not_on_a_repeat_order(client: TestClient) ->
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     cards = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     assert [c for c in cards if c["source"]["topic"]["code"] == "pregnancy"] == []
+
+
+# -- issue 17: a condition is current when its status says so, or with no status when nothing says it ended
+def unstated(code: str, **ended: Any) -> dict[str, Any]:
+    found = condition(SNOMED, code)
+    del found["clinicalStatus"]
+    found["recordedDate"] = "2012-05-01"
+    found.update(ended)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("ended", "shown"),
+    [
+        ({}, True),  # no status and nothing says it ended: current
+        ({"abatementDateTime": "2013-01-20"}, False),
+        ({"abatementPeriod": {"start": "2013-01-10", "end": "2013-01-20"}}, False),
+        ({"abatementString": "delivered"}, False),
+        ({"abatementBoolean": True}, False),
+        ({"abatementDateTime": "2099-01-01"}, True),  # an end in the future is not an end yet
+    ],
+    ids=["no-status", "abatement-date", "abatement-period", "abatement-string", "abatement-true", "future"],
+)
+def test_an_ended_pregnancy_condition_raises_nothing(
+    client: TestClient, ended: dict[str, Any], shown: bool
+) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle([unstated("72892002", **ended)])
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    assert bool(of_topic(response.json()["cards"], "pregnancy")) is shown
+
+
+def test_a_status_that_says_active_wins_over_an_abatement(client: TestClient) -> None:
+    found = condition(SNOMED, "72892002")
+    found["abatementDateTime"] = "2013-01-20"  # contradictory, but the status says so
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle([found])
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    assert of_topic(response.json()["cards"], "pregnancy")
