@@ -6,6 +6,7 @@ tacrolimus order; on patient-view for a patient using it."""
 from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
+from cards.indication import UC
 from cards.knowledge import Caution, Knowledge
 from cards.text import coded_as, word_pattern
 from cards.therapy import ALL_HOOKS, Family, Therapy
@@ -23,6 +24,10 @@ class TopicalFamily(Family):
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
         topical = knowledge.cautions.topical
+        # a transplant recorded as any of the dosing indications' codes (SNOMED CT included) counts too
+        self._transplant_codes = [
+            p for key, entry in knowledge.dosing.indications.items() if key != UC for p in entry.conditions
+        ]
         self._patterns = {
             name: word_pattern(caution.words)
             for name, caution in (
@@ -42,8 +47,9 @@ class TopicalFamily(Family):
         age = record.patient.age_years(record.now) if record.patient else None
         if age is not None and topical.child.under_years is not None and age < topical.child.under_years:
             cards.append(self._card(topical.child, [f"Age: {age} years."]))
-        if self._immunocompromised(record, therapy, topical.immunocompromised):
-            cards.append(self._card(topical.immunocompromised))
+        suppressed = self._immunocompromised(record, therapy, topical.immunocompromised)
+        if suppressed:
+            cards.append(self._card(topical.immunocompromised, [f"Recorded: {suppressed}."]))
         for name in ("malignancy", "infection", "absorption"):
             found = self._conditions(record, name)
             if found:
@@ -55,12 +61,19 @@ class TopicalFamily(Family):
     def _card(self, caution: Caution, extra: list[str] | None = None) -> Card:
         return self._maker.card(caution.card, TOPIC, caution.citations, extra=extra or [])
 
-    def _immunocompromised(self, record: PatientRecord, therapy: Therapy, caution: Caution) -> bool:
+    def _immunocompromised(self, record: PatientRecord, therapy: Therapy, caution: Caution) -> str:
+        """What shows systemic immunosuppression (a systemic immunosuppressant, or a current transplant
+        condition), named as recorded; '' when nothing does."""
         suppressants = frozenset(caution.ingredients)
-        for _, ident in therapy.current:
+        for medication, ident in therapy.current:
             if ident.systemic and ident.ingredients & suppressants:
-                return True
-        return any(c.active and coded_as(c.code, caution.conditions) for c in record.conditions)
+                return next(iter(medication.names), medication.ref)
+        for c in record.conditions:
+            if c.active and (
+                coded_as(c.code, caution.conditions) or coded_as(c.code, self._transplant_codes)
+            ):
+                return next(iter(c.code.names), c.ref)
+        return ""
 
     def _conditions(self, record: PatientRecord, name: str) -> list[str]:
         pattern = self._patterns[name]

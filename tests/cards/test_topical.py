@@ -3,6 +3,7 @@
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import PATIENT_ID, bundle, full_prefetch, hook_request, medication_request, tacrolimus
@@ -110,3 +111,51 @@ def test_systemic_tacrolimus_orders_get_no_topical_cards(client: TestClient) -> 
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     cards = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     assert [c for c in cards if c["source"]["topic"]["code"] == "topical-use"] == []
+
+
+# -- issue 17: who is immunocompromised, through the same identification paths as everywhere else
+IMMUNOCOMPROMISED = "Topical tacrolimus in an immunocompromised patient: it should not be used"
+
+
+@pytest.mark.parametrize(
+    ("conditions", "medications"),
+    [
+        ([condition("Transplanted kidney present", code=("http://snomed.info/sct", "737295003"))], []),
+        ([condition("Kidney transplant status", code=("http://hl7.org/fhir/sid/icd-10-cm", "Z94.0"))], []),
+        ([], [medication_request("m1", "Azathioprine 50 MG Oral Tablet")]),
+        ([], [medication_request("m1", "Imuran 25mg tablets")]),
+        ([], [medication_request("m1", "Prednisolone 5mg tablets")]),
+        ([], [medication_request("m1", "Everolimus 0.75 MG Oral Tablet")]),
+        ([], [medication_request("m1", "CellCept 500 MG Oral Tablet")]),
+    ],
+    ids=[
+        "snomed-transplant",
+        "icd-transplant",
+        "azathioprine",
+        "imuran",
+        "prednisolone",
+        "everolimus",
+        "mycophenolate",
+    ],
+)
+def test_immunosuppression_by_any_path(
+    client: TestClient, conditions: list[dict[str, Any]], medications: list[dict[str, Any]]
+) -> None:
+    assert IMMUNOCOMPROMISED in summaries(client, conditions=conditions, medications=medications)
+
+
+@pytest.mark.parametrize(
+    "medication",
+    ["Hydrocortisone 1% cream", "Prednisolone 0.5% eye drops", "Amlodipine 5 MG Oral Tablet"],
+)
+def test_local_steroids_and_other_drugs_are_not_immunosuppression(
+    client: TestClient, medication: str
+) -> None:
+    assert IMMUNOCOMPROMISED not in summaries(client, medications=[medication_request("m1", medication)])
+
+
+def test_an_ended_transplant_condition_is_not_current(client: TestClient) -> None:
+    ended = condition("Kidney transplant status", code=("http://hl7.org/fhir/sid/icd-10-cm", "Z94.0"))
+    del ended["clinicalStatus"]
+    ended["abatementDateTime"] = "2015-03-01"
+    assert IMMUNOCOMPROMISED not in summaries(client, conditions=[ended])
