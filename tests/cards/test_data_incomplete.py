@@ -104,7 +104,7 @@ def test_summaries_stay_under_140_characters() -> None:
 
 
 # -- issue 17: a medication with only a local code and no text is named, never skipped silently
-LOCAL_ONLY = {
+LOCAL_ONLY: dict[str, Any] = {
     "resourceType": "MedicationRequest",
     "id": "loc1",
     "status": "active",
