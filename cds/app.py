@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import httpx
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +20,7 @@ from starlette.exceptions import HTTPException
 from cds.audit import AuditLog
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
+from cds.egress import http_client
 from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
 from cds.evaluate import Evaluator, validate
 from cds.memory import freeze_startup_objects
@@ -133,8 +133,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=settings.fhir_max_connections)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        async with http_client(settings.fhir_max_connections) as http:
             store = Store(settings.database_url)
 
             async def remember(iss: str, jti: str, expires_at: int) -> bool:

@@ -13,8 +13,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from cds.clients import Client
+from cds.egress import blocked_address
 from cds.errors import DataUnavailable, Issue, RequestError, ServiceNotFound
-from cds.fhir import FHIRClient, blocked_address, bundle_resources
+from cds.fhir import FHIRClient, bundle_resources
 from cds.models import Card, CDSResponse, HookRequest
 from cds.models.card import INDICATOR_RANK
 from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext

@@ -5,7 +5,6 @@ The access token goes only to the request's own ``fhirServer``: redirects are ne
 of a request with one deadline.
 """
 
-import ipaddress
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,35 +13,13 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+from cds.egress import blocked_address
 from cds.errors import FHIRError, FHIRResponseError, FHIRStatusError, FHIRTimeout
 from cds.metrics import FHIR_CALLS
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
-
-
-METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.azure.com", "instance-data"})
-
-
-def blocked_address(url: str) -> str:
-    """Why the service must never call this URL ('' when it may): not http(s), a link-local or unspecified
-    address (169.254.169.254 serves cloud credentials), or a cloud metadata host name."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return f"the {parts.scheme or 'missing'} scheme is not allowed"
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        return "no host"
-    if host in METADATA_HOSTS:
-        return "a cloud metadata host"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return ""
-    if address.is_link_local or address.is_unspecified or address.is_multicast:
-        return "a link-local, unspecified or multicast address"
-    return ""
 
 
 class SearchResult:
