@@ -7,7 +7,8 @@ CDSError                      base; never escapes as a 500 with a stack trace
 └── FHIRError                 one FHIR call failed (never reaches the caller: it makes data unavailable)
     ├── FHIRTimeout
     ├── FHIRStatusError       the server answered with an error status or an OperationOutcome
-    └── FHIRResponseError     the answer was not a FHIR resource we can read
+    ├── FHIRResponseError     the answer was not a FHIR resource we can read
+    └── FHIRTooLarge          the answer (or the call's answers together) passed a size cap: not read
 KnowledgeError                a knowledge file is broken: start-up stops, naming file and entry
 """
 
@@ -101,6 +102,10 @@ class FHIRStatusError(FHIRError):
 
 
 class FHIRResponseError(FHIRError):
+    pass
+
+
+class FHIRTooLarge(FHIRError):
     pass
 
 

@@ -148,6 +148,8 @@ class Evaluator:
             token,
             timeout=self._settings.fhir_request_timeout,
             max_pages=self._settings.fhir_max_pages,
+            max_response_bytes=self._settings.fhir_max_response_bytes,
+            max_total_bytes=self._settings.fhir_max_total_bytes,
         )
         return fhir, ""
 

@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
     max_bundle_entries: int = Field(default=10_000, gt=0, description="Entries read from one Bundle.")
 
+    # Limits that keep faults and hostile input bounded (docs/reliability.md)
+    fhir_max_response_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest FHIR answer read; past it the reading stops and the key is reported incomplete.",
+    )
+    fhir_max_total_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest total of the FHIR answers read for one hook call; past it the same.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
