@@ -66,14 +66,15 @@ def involves_tacrolimus(record: PatientRecord, drugs: DrugIdentifier) -> bool:
 
 def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
-    identified (it may be tacrolimus), or a check failed. patient-view fires on every chart opened, and a
-    warning about missing data for a patient who has nothing to do with tacrolimus would be noise."""
+    identified (it may be tacrolimus), a check failed, or data was cut short (by a cap on entries, bytes or
+    pages: what was not read may be tacrolimus). patient-view fires on every chart opened, and a warning
+    about missing data for a patient who has nothing to do with tacrolimus would be noise."""
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
         if not gaps:
             return None
-        if not (gaps.failed or gaps.unidentified or involves_tacrolimus(record, drugs)):
+        if not (gaps.failed or gaps.unidentified or gaps.incomplete or involves_tacrolimus(record, drugs)):
             return None
         return Card(summary=summary(gaps), detail=detail(gaps), indicator="warning", source=source)
 

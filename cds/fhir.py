@@ -49,6 +49,12 @@ def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
     return found
 
 
+def unreadable_bundle(bundle: dict[str, Any]) -> str:
+    """Why a Bundle's entries cannot be read ('' when they can): ``entry`` is there but not a list."""
+    entries = bundle.get("entry")
+    return "its entry is not a list" if entries is not None and not isinstance(entries, list) else ""
+
+
 def next_link(bundle: dict[str, Any]) -> str:
     links = bundle.get("link")
     for link in links if isinstance(links, list) else ():
@@ -170,6 +176,8 @@ class FHIRClient:
 
     async def follow(self, bundle: dict[str, Any]) -> SearchResult:
         """Collect a searchset Bundle's resources and those of its next pages (bounded)."""
+        if why := unreadable_bundle(bundle):
+            raise FHIRResponseError(f"the FHIR server's Bundle cannot be read: {why}")
         resources = bundle_resources(bundle)
         url, pages = next_link(bundle), 1
         while url:
@@ -183,6 +191,8 @@ class FHIRClient:
                 return SearchResult(resources, f"{error}; only the pages before it were read")
             if page is None or page.get("resourceType") != "Bundle":
                 raise FHIRResponseError("a next page was not a Bundle")
+            if why := unreadable_bundle(page):
+                raise FHIRResponseError(f"a next page cannot be read: {why}")
             resources.extend(bundle_resources(page))
             url, pages = next_link(page), pages + 1
         return SearchResult(resources)
