@@ -277,7 +277,14 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
         evaluator.service(service_id)
-        body = validate(FeedbackRequest, await json_body(request), "the feedback")
+        raw = await json_body(request)
+        entries = raw.get("feedback") if isinstance(raw, dict) else None
+        cap = request.app.state.settings.max_feedback_entries
+        if isinstance(entries, list) and len(entries) > cap:
+            raise PayloadTooLarge(
+                f"the feedback has {len(entries)} entries; at most {cap} are accepted in one request"
+            )
+        body = validate(FeedbackRequest, raw, "the feedback")
         stored = await run_in_threadpool(store.save, service_id, body.feedback)
         await audit.flush()  # the cards' topics come from the audit
         for entry in body.feedback:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest total of the FHIR answers read for one hook call; past it the same.",
     )
+    max_feedback_entries: int = Field(
+        default=100, gt=0, description="Most feedback entries accepted in one request; more get 413."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
