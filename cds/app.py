@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -20,8 +19,16 @@ from starlette.exceptions import HTTPException
 from cds.audit import AuditLog
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
+from cds.database import Database
 from cds.egress import http_client
-from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
+from cds.errors import (
+    CDSError,
+    ConfigError,
+    DatabaseUnavailable,
+    PayloadTooLarge,
+    RequestError,
+    Unauthorized,
+)
 from cds.evaluate import Evaluator, validate
 from cds.memory import freeze_startup_objects
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REQUESTS, exposition
@@ -32,6 +39,8 @@ from cds.settings import Settings
 from cds.store import AuditCard, AuditEntry, Store
 
 log = logging.getLogger("cds")
+
+HEALTH_TIMEOUT = 0.8  # seconds: /healthz answers within a second, whatever the database does
 
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
@@ -52,9 +61,9 @@ async def get_evaluator(request: Request) -> Evaluator:
     return evaluator
 
 
-async def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 async def get_audit(request: Request) -> AuditLog:
@@ -84,7 +93,7 @@ async def authenticate(request: Request) -> Client | None:
 
 
 EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
-StoreDep = Annotated[Store, Depends(get_store)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 Caller = Annotated[Client | None, Depends(authenticate)]
 
@@ -134,14 +143,21 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with http_client(settings.fhir_max_connections) as http:
-            store = Store(settings.database_url)
+            store = Store(
+                settings.database_url,
+                timeout=settings.database_timeout,
+                connect_timeout=settings.database_connect_timeout,
+            )
+            database = Database(store, settings.database_timeout)
 
             async def remember(iss: str, jti: str, expires_at: int) -> bool:
-                return await run_in_threadpool(store.remember_jti, iss, jti, expires_at)
+                return await database.run(lambda: store.remember_jti(iss, jti, expires_at))
 
             app.state.settings = settings
-            app.state.store = store
-            app.state.audit = AuditLog(store)
+            app.state.database = database
+            app.state.audit = AuditLog(
+                database, interval=settings.audit_flush_interval, max_pending=settings.audit_queue_max
+            )
             app.state.evaluator = Evaluator(services, settings, http)
             app.state.verifier = Verifier(
                 clients,
@@ -169,7 +185,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 yield
             finally:
                 await app.state.audit.close()
-                app.state.store.close()
+                database.close()
 
     app = FastAPI(
         title="Tacrolimus safety service (CDS Hooks 2.0)",
@@ -191,6 +207,8 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         response = error_response(error)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(error, DatabaseUnavailable):
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -271,7 +289,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         service_id: str,
         request: Request,
         evaluator: EvaluatorDep,
-        store: StoreDep,
+        database: DatabaseDep,
         audit: AuditDep,
         caller: Caller,
     ) -> Response:
@@ -285,10 +303,14 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 f"the feedback has {len(entries)} entries; at most {cap} are accepted in one request"
             )
         body = validate(FeedbackRequest, raw, "the feedback")
-        stored = await run_in_threadpool(store.save, service_id, body.feedback)
-        await audit.flush()  # the cards' topics come from the audit
-        for entry in body.feedback:
-            topic = await run_in_threadpool(store.topic_of, entry.card)
+        store = database.store
+        stored = await database.run(lambda: store.save(service_id, body.feedback))  # 503 if it cannot be
+        try:  # stored: the answer is 200 whatever happens to the metrics' topics
+            await audit.flush()  # the cards' topics come from the audit
+            topics = await database.run(lambda: [store.topic_of(entry.card) for entry in body.feedback])
+        except DatabaseUnavailable:
+            topics = [""] * len(body.feedback)
+        for entry, topic in zip(body.feedback, topics, strict=True):
             FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
         return JSONBody({"received": len(body.feedback), "stored": stored})
 
@@ -298,20 +320,20 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/report", tags=["Operations"])
-    async def report(store: StoreDep, audit: AuditDep, caller: Caller) -> Response:
+    async def report(database: DatabaseDep, audit: AuditDep, caller: Caller) -> Response:
         """The override report: per card topic, how often cards were shown, accepted and overridden, and the
         reasons given. This is how alert fatigue is found and fixed."""
         await audit.flush()
-        return JSONBody({"topics": await run_in_threadpool(store.override_report)})
+        return JSONBody({"topics": await database.run(database.store.override_report)})
 
     @app.get("/healthz", tags=["Operations"])
-    async def health(store: StoreDep) -> Response:
-        """Liveness and readiness: the database answers."""
+    async def health(database: DatabaseDep) -> Response:
+        """Liveness and readiness: the database answers, within a second."""
         try:
-            await run_in_threadpool(store.ping)
-        except Exception:
-            log.exception("health check: database unavailable")
-            return JSONBody({"status": "unavailable", "database": "unavailable"}, status_code=503)
+            await database.run(database.store.ping, timeout=HEALTH_TIMEOUT)
+        except DatabaseUnavailable as error:
+            body = {"status": "unavailable", "database": "unavailable"}
+            return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
         return JSONBody({"status": "ok", "database": "ok"})
 
     add_preview(app, services, examples, Evaluator(services, settings, http=None))

@@ -163,7 +163,13 @@ def evaluate(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from cds.store import Store
 
-    rows = Store(get_settings().database_url).override_report()
+    settings = get_settings()
+    store = Store(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        connect_timeout=settings.database_connect_timeout,
+    )
+    rows = store.override_report()
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0

@@ -1,13 +1,10 @@
 """Feedback endpoint (checklist §7, §12 item 8) and its store."""
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from cds.app import build_app
 from cds.service import Service
@@ -121,22 +118,6 @@ def test_feedback_that_is_not_json_is_400(client: TestClient) -> None:
 
 
 # Hostile values: both stores give the same answer, a 400 naming the field or stored; never a 500
-
-POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedback.db'}"
-        return
-    if not POSTGRES:
-        pytest.skip("PostgreSQL not tested: set CDS_TEST_POSTGRES_URL (.ci/run does)")
-    store = Store(POSTGRES)
-    with store.engine.begin() as connection:
-        connection.execute(text("DELETE FROM feedback"))
-    store.close()
-    yield POSTGRES
 
 
 @pytest.fixture

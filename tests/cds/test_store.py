@@ -1,12 +1,9 @@
 """The feedback store on each backend: SQLite always; PostgreSQL when CDS_TEST_POSTGRES_URL names one
 (.ci/run starts a throw-away server and sets it)."""
 
-import os
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -14,21 +11,10 @@ from sqlalchemy import text
 from cds.models import FeedbackEntry
 from cds.store import AuditCard, AuditEntry, Store
 
-POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    if not POSTGRES:
-        pytest.skip("PostgreSQL not tested: set CDS_TEST_POSTGRES_URL (.ci/run does)")
-    store = Store(POSTGRES)
-    with store.engine.begin() as connection:
-        connection.execute(text("DELETE FROM feedback"))
-    store.close()
-    yield POSTGRES
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 def entry(card: str, outcome: str = "overridden", when: str = "2026-11-22T12:00:00+02:00") -> FeedbackEntry:
