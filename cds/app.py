@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
-from cds.audit import AuditLog
+from cds.audit import AuditLog, write_on_repeated_signal
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
 from cds.database import Database
@@ -181,9 +181,11 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     " development only, loopback only"
                 )
             freeze_startup_objects()
+            restore_signals = write_on_repeated_signal(app.state.audit)
             try:
                 yield
             finally:
+                restore_signals()
                 await app.state.audit.close()
                 database.close()
 

@@ -15,18 +15,23 @@ When a batch fails:
 - the database refuses a row: the batch is written again row by row, so only the row it refuses is lost,
   counted (``reason="refused"``) and logged with its service and hookInstance.
 
-Shutting down writes what is pending; so does the exit of a process that skipped the shutdown (uvicorn's
-forced exit on a second signal), from an ``atexit`` hook. A process killed outright (``kill -9``, the out
-of memory killer) loses what was queued: at most ``interval`` seconds of calls, or the queue kept while
-the database was unavailable.
+Shutting down writes what is pending. uvicorn skips the shutdown when a SIGINT follows a first stop
+signal: from the second signal on, the queue is written in the signal handler (``write_on_repeated_signal``),
+and an ``atexit`` hook writes what remains at any other exit that skipped the shutdown. A process killed
+outright (``kill -9``, the out-of-memory killer) loses what was queued: at most ``interval`` seconds of
+calls, or the queue kept while the database was unavailable.
 """
 
 import asyncio
 import atexit
 import concurrent.futures
 import logging
+import signal
+import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
 
 from cds.database import Database
 from cds.errors import DatabaseTimeout, DatabaseUnavailable
@@ -51,7 +56,7 @@ class AuditLog:
         self._dropped = 0  # entries dropped from a full queue since that was last logged
         # batches whose write was cancelled mid-way (a forced exit): written at exit unless it completed
         self._interrupted: list[tuple[list[AuditEntry], concurrent.futures.Future[None]]] = []
-        atexit.register(self._write_at_exit)
+        atexit.register(self.write_now)
 
     @property
     def pending(self) -> int:
@@ -161,11 +166,12 @@ class AuditLog:
         await self.flush()
         if self._tasks:
             await asyncio.gather(*self._tasks)
-        atexit.unregister(self._write_at_exit)
+        atexit.unregister(self.write_now)
 
-    def _write_at_exit(self) -> None:
-        """The process is ending without the app's shutdown (uvicorn exits at once on a second signal):
-        write what is still queued, or say how much is lost."""
+    def write_now(self) -> None:
+        """Write what is still queued, from outside the event loop, waiting at most the database timeout:
+        at the exit of a process that skipped the app's shutdown, or on the signal that makes uvicorn skip
+        it. Says how much is written or lost."""
         for batch, job in self._interrupted:
             try:
                 job.result(timeout=self._database.timeout)
@@ -173,9 +179,11 @@ class AuditLog:
                 continue  # still running: it may yet complete
             except BaseException:
                 self._pending.extendleft(reversed(batch))
+        self._interrupted.clear()
         if not self._pending:
             return
         batch = list(self._pending)
+        self._pending.clear()
         store = self._database.store
         try:
             self._database.submit(lambda: store.record_calls(batch)).result(timeout=self._database.timeout)
@@ -184,3 +192,38 @@ class AuditLog:
             log.error("at exit, %d audit entries could not be written: %s", len(batch), type(error).__name__)
         else:
             log.info("at exit, %d pending audit entries were written", len(batch))
+
+
+def write_on_repeated_signal(audit: AuditLog) -> Callable[[], None]:
+    """uvicorn exits at once, skipping the app's shutdown, on a SIGINT after a first stop signal (Ctrl-C
+    pressed twice, or reaching a worker its supervisor is already stopping), and then re-raises SIGTERM,
+    which ends the process before any exit hook. So from the second stop signal on, the queue is written
+    in the signal handler itself, before uvicorn's handler runs. Call from the main thread, after uvicorn
+    has installed its handlers (the app's startup); returns what puts its handlers back. Elsewhere (a test
+    client's thread) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    received = 0
+    previous: dict[int, Any] = {}
+
+    def handle(sig: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            audit.write_now()
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, frame)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):  # uvicorn's; leave the default dispositions alone
+            previous[sig] = handler
+            signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is handle:
+                signal.signal(sig, handler)
+
+    return restore

@@ -3,15 +3,19 @@ shutdown; one hostile call never costs its neighbours their rows; an unavailable
 call, and the queue it leaves behind is bounded."""
 
 import asyncio
+import signal
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc
 
+from bench.load import free_port, start_server
 from cds.app import build_app
 from cds.audit import AuditLog
 from cds.database import Database
@@ -213,3 +217,38 @@ def test_the_queue_is_capped_dropping_the_oldest_with_a_count_and_a_log_line(
     assert dropped("queue_full") == before + 3
     assert "audit queue full (5 calls): dropping the oldest" in caplog.text
     assert "3 audit entries were dropped while the queue was full" in caplog.text
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT,), (signal.SIGTERM, signal.SIGINT)])
+def test_every_graceful_exit_writes_the_pending_audit(tmp_path: Path, signals: tuple[int, ...]) -> None:
+    """One signal runs the app's shutdown. A SIGINT after the first signal (Ctrl-C pressed again, or reaching
+    a worker its supervisor is already stopping) makes uvicorn exit at once, skipping the shutdown: the
+    queue is then written at exit. A long flush interval keeps every call pending until then."""
+    database = tmp_path / "audit.db"
+    env = {
+        "CDS_DATABASE_URL": f"sqlite:///{database}",
+        "CDS_AUDIT_FLUSH_INTERVAL": "60",
+        "CDS_LOG_LEVEL": "INFO",
+    }
+    log = (tmp_path / "service.log").open("wb")
+    port = free_port()
+    server = start_server(1, port, env, log)
+    try:
+        body = hook_request(prefetch=full_prefetch([tacrolimus()]))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for n in range(5):
+                body["hookInstance"] = f"exit-{n}"
+                assert client.post("/cds-services/tacrolimus-patient-view", json=body).status_code == 200
+        for sig in signals:
+            server.send_signal(sig)
+            time.sleep(0.05)  # one at a time: signals pending together arrive lowest number first
+        server.wait(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        log.close()
+    assert [c["hook_instance"] for c in Store(f"sqlite:///{database}").calls()] == [
+        f"exit-{n}" for n in range(5)
+    ]
+    if len(signals) > 1:
+        assert "at exit, 5 pending audit entries were written" in (tmp_path / "service.log").read_text()
