@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds.audit import AuditLog, write_on_repeated_signal
 from cds.auth import Verifier
@@ -50,6 +51,38 @@ class JSONBody(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class CatchUnexpected:
+    """Answers an unexpected error with a complete 500 and returns, so the connection stays usable.
+
+    An exception handler for Exception would not do: Starlette calls it from its outermost middleware and
+    then re-raises, and uvicorn closes the kept-open connection without a ``Connection: close`` header, so
+    the client's next request on it fails. An error after the answer has begun cannot be answered: it is
+    re-raised and the connection closed, as it must be."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = {"error": "internal_error", "message": "the service failed; see its log"}
+            await JSONBody(body, status_code=500)(scope, receive, send)
 
 
 def error_response(error: CDSError) -> JSONBody:
@@ -195,6 +228,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(CatchUnexpected)  # inside CORS, so a 500 carries the CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -220,11 +254,6 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> Response:
         return JSONBody({"error": "http_error", "message": str(error.detail)}, status_code=error.status_code)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONBody({"error": "internal_error", "message": "the service failed; see its log"}, 500)
 
     @app.get("/cds-services", response_model=DiscoveryResponse, tags=["CDS Hooks"])
     async def discovery(evaluator: EvaluatorDep, caller: Caller) -> Response:
