@@ -235,6 +235,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         allow_origin_regex=LOCALHOST_ORIGINS if settings.cors_allow_localhost else None,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Accept"],
+        allow_private_network=True,  # Private Network Access: a public page calling a local service
         max_age=600,
     )
 
