@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds.audit import AuditLog, write_on_repeated_signal
-from cds.auth import Verifier
+from cds.auth import Verifier, canonical_path
 from cds.clients import Client, load_clients, sandbox_client
 from cds.database import Database
 from cds.egress import http_client
@@ -51,6 +51,21 @@ class JSONBody(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class CanonicalPath:
+    """Routes a path however its slashes are spelt: ``/cds-services/`` is discovery and
+    ``/cds-services//{id}`` a service, as the sandbox calls them when its discovery URL was entered with a
+    trailing slash. No redirect: a redirected POST loses its body in some clients, and the token names the
+    URL first called (the verifier accepts that spelling of the endpoint)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (path := canonical_path(scope["path"])) != scope["path"]:
+            scope = {**scope, "path": path}
+        await self.app(scope, receive, send)
 
 
 class CatchUnexpected:
@@ -238,6 +253,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         allow_private_network=True,  # Private Network Access: a public page calling a local service
         max_age=600,
     )
+    app.add_middleware(CanonicalPath)
 
     @app.exception_handler(CDSError)
     async def _cds_error(_: Request, error: CDSError) -> Response:

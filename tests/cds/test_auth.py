@@ -116,6 +116,36 @@ def test_discovery_and_feedback_are_authenticated_with_their_own_audience(secure
     assert call(secured, sign(aud=BASE + path), path, feedback).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/cds-services/"),
+        ("POST", "/cds-services//tacrolimus-patient-view"),
+        ("POST", "/cds-services//tacrolimus-patient-view/feedback"),
+        ("POST", "/cds-services/tacrolimus-patient-view/"),
+    ],
+)
+def test_a_discovery_url_entered_with_a_trailing_slash_simply_works(
+    secured: TestClient, method: str, path: str
+) -> None:
+    """The sandbox names in aud the URL as typed plus '/' plus the service id, and calls that URL."""
+    body: Any = hook_request(prefetch=full_prefetch([tacrolimus()]))
+    if path.endswith("/feedback"):
+        body = {
+            "feedback": [{"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-22T10:05:31Z"}]
+        }
+    headers = {"Authorization": f"Bearer {sign(aud=BASE + path)}"}
+    response = secured.request(method, path, json=None if method == "GET" else body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "aud", [BASE + "/cds-services/tacrolimus-order-sign", BASE + "/cds-services", BASE + PV + "/feedback"]
+)
+def test_the_audience_of_another_endpoint_is_still_refused(secured: TestClient, aud: str) -> None:
+    refused(call(secured, sign(aud=aud)))
+
+
 def test_preflight_needs_no_token(secured: TestClient) -> None:
     response = secured.options(
         PV, headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST"}
