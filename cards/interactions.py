@@ -190,7 +190,7 @@ class InteractionFamily(Family):
                         Action(
                             type="create",
                             description="Order a tacrolimus whole-blood level",
-                            resource=level_order(self._knowledge, record.patient_id),
+                            resource=level_order(self._knowledge, record.patient_id, record.fhir_version),
                         )
                     ],
                 )

@@ -217,7 +217,7 @@ class LevelFamily(Family):
                 Action(
                     type="create",
                     description="Order a tacrolimus whole-blood level",
-                    resource=level_order(self._knowledge, record.patient_id),
+                    resource=level_order(self._knowledge, record.patient_id, record.fhir_version),
                 )
             ],
         )
