@@ -39,6 +39,7 @@ from cds.models import FeedbackEntry
 
 metadata = MetaData()
 SCHEMA_LOCK = 0x7AC2015  # the PostgreSQL advisory lock held while the tables are created
+LAST_INSTANT = 2**31 - 1  # the largest Unix time an Integer column holds on every backend (2038)
 
 
 class AuditCard(NamedTuple):
@@ -214,7 +215,12 @@ class Store:
         return stored
 
     def remember_jti(self, iss: str, jti: str, expires_at: int) -> bool:
-        """Record a token id until it expires; False when it was seen before (a replay)."""
+        """Record a token id until it expires; False when it was seen before (a replay). A jti the column
+        cannot hold (a NUL, over 500 characters) is kept as its hash; an expiry past PostgreSQL's integer
+        (2038) is kept as the largest it holds."""
+        if "\x00" in jti or len(jti) > 500:
+            jti = "sha256:" + hashlib.sha256(jti.encode("utf-8", "surrogatepass")).hexdigest()
+        expires_at = min(expires_at, LAST_INSTANT)
         now = int(datetime.now(UTC).timestamp())
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
             token_replay

@@ -96,3 +96,14 @@ def test_workers_starting_together_all_find_the_tables(url: str) -> None:
     store = Store(fresh)
     assert store.calls() == []
     store.close()
+
+
+def test_any_token_id_and_expiry_can_be_remembered(url: str) -> None:
+    """A registered client's token may carry a jti with a NUL or longer than the column, or an exp past
+    2038 (PostgreSQL's integer): each is remembered and a replay still recognised, never a 500."""
+    store = Store(url)
+    far = 2**40
+    for jti in ("a\x00b", "j" * 600, "j" * 600 + "x", "plain"):
+        assert store.remember_jti("https://ehr.example.org", jti, far) is True
+        assert store.remember_jti("https://ehr.example.org", jti, far) is False
+    store.close()
