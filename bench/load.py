@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 import orjson
@@ -184,17 +185,23 @@ def free_port() -> int:
         return port
 
 
-def start_server(workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    workers: int, port: int, env: Mapping[str, str] | None = None, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """The service on loopback (CDS_AUTH=off, a throw-away SQLite file unless env says otherwise), once
+    /healthz answers. Its log goes to log, or nowhere."""
     database = Path(tempfile.mkdtemp()) / "load.db"
-    env = {
+    environment = {
         **os.environ,
         "CDS_AUTH": "off",
         "CDS_DATABASE_URL": f"sqlite:///{database}",
         "CDS_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     command = [sys.executable, "-m", "cds.cli", "serve", "--host", HOST, "--port", str(port)]
+    output = log if log is not None else subprocess.DEVNULL
     server = subprocess.Popen(  # noqa: S603
-        [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "--workers", str(workers)], env=environment, stdout=output, stderr=output
     )
     for _ in range(300):
         try:

@@ -80,8 +80,9 @@ def unnamed_medications(record: PatientRecord, drugs: DrugIdentifier) -> list[st
 
 def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
-    identified (it may be tacrolimus), or a check failed. patient-view fires on every chart opened, and a
-    warning about missing data for a patient who has nothing to do with tacrolimus would be noise."""
+    identified (it may be tacrolimus), a check failed, or data was cut short (by a cap on entries, bytes or
+    pages: what was not read may be tacrolimus). patient-view fires on every chart opened, and a warning
+    about missing data for a patient who has nothing to do with tacrolimus would be noise."""
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
@@ -92,7 +93,7 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
                 gaps = replace(gaps, unidentified=(*gaps.unidentified, *unnamed))
         if not gaps:
             return None
-        if not (gaps.failed or gaps.unidentified or tacrolimus):
+        if not (gaps.failed or gaps.unidentified or gaps.incomplete or tacrolimus):
             return None
         return Card(summary=summary(gaps), detail=detail(gaps), indicator="warning", source=source)
 

@@ -400,7 +400,7 @@ class DosingFamily(Family):
             citations,
             summary=summary,
             extra=lines,
-            suggestions=[level_suggestion(self._knowledge, record.patient_id)],
+            suggestions=[level_suggestion(self._knowledge, record)],
             source="prograf-smpc",
         )
 

@@ -201,7 +201,7 @@ class InteractionFamily(Family):
                     )
                 )
         if entry.suggest_level:
-            suggestions.append(level_suggestion(self._knowledge, record.patient_id))
+            suggestions.append(level_suggestion(self._knowledge, record))
         return suggestions
 
     def _counselling(self) -> Card:

@@ -273,7 +273,7 @@ class LevelFamily(Family):
     def _due_card(self, record: PatientRecord, reason: str, levels: Levels) -> Card:
         dosing = self._knowledge.dosing
         text = dosing.cards["due"]
-        order = level_suggestion(self._knowledge, record.patient_id, recommended=True)
+        order = level_suggestion(self._knowledge, record, recommended=True)
         summary = text.summary.replace("{reason}", reason)
         lines = self._unjudged(levels.others)
         if levels.troughs and reason.startswith("the last trough"):

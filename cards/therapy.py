@@ -9,7 +9,7 @@ from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
 from cards.text import CardMaker
 from cds.models import Action, Suggestion
-from cds.record import MedicationUse, PatientRecord
+from cds.record import FHIRVersion, MedicationUse, PatientRecord
 from cds.resources import checked
 
 ALL_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
@@ -71,19 +71,25 @@ class Therapy:
 
 
 LEVEL_LOINC = "11253-2"
+LEVEL_TEXT = "Tacrolimus level (trough, drawn just before the next dose)"
 
 
-def level_order(knowledge: Knowledge, patient_id: str) -> dict[str, object]:
-    """A draft order for a tacrolimus whole-blood level, checked against FHIR R4B (once per patient)."""
+def level_order(knowledge: Knowledge, patient_id: str, fhir_version: FHIRVersion = "R4") -> dict[str, object]:
+    """A draft order for a tacrolimus whole-blood level in the caller's FHIR version: an R4 ServiceRequest
+    checked against FHIR R4B (once per patient), or for a DSTU2 caller a DiagnosticOrder, DSTU2's request
+    for a laboratory test (ServiceRequest does not exist there)."""
     display = knowledge.observations[LEVEL_LOINC].display
+    if fhir_version == "DSTU2":
+        return _dstu2_level_order(knowledge.observation_system, display, patient_id)
     order: dict[str, object] = orjson.loads(
         _checked_level_order(knowledge.observation_system, display, patient_id)
     )
     return order
 
 
-def level_suggestion(knowledge: Knowledge, patient_id: str, *, recommended: bool = False) -> Suggestion:
-    """The suggestion to order a tacrolimus level, for cards that ask for one."""
+def level_suggestion(knowledge: Knowledge, record: PatientRecord, *, recommended: bool = False) -> Suggestion:
+    """The suggestion to order a tacrolimus level, for cards that ask for one, in the caller's FHIR
+    version."""
     return Suggestion(
         label="Order a tacrolimus level",
         isRecommended=recommended or None,
@@ -91,10 +97,27 @@ def level_suggestion(knowledge: Knowledge, patient_id: str, *, recommended: bool
             Action(
                 type="create",
                 description="Order a tacrolimus whole-blood level",
-                resource=level_order(knowledge, patient_id),
+                resource=level_order(knowledge, record.patient_id, record.fhir_version),
             )
         ],
     )
+
+
+def _dstu2_level_order(system: str, display: str, patient_id: str) -> dict[str, object]:
+    # FHIR DSTU2 1.0.2 DiagnosticOrder: subject 1..1, item.code 1..1, status "draft"; no intent
+    return {
+        "resourceType": "DiagnosticOrder",
+        "status": "draft",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "item": [
+            {
+                "code": {
+                    "coding": [{"system": system, "code": LEVEL_LOINC, "display": display}],
+                    "text": LEVEL_TEXT,
+                }
+            }
+        ],
+    }
 
 
 @lru_cache(maxsize=4096)
@@ -108,7 +131,7 @@ def _checked_level_order(system: str, display: str, patient_id: str) -> bytes:
                 "subject": {"reference": f"Patient/{patient_id}"},
                 "code": {
                     "coding": [{"system": system, "code": LEVEL_LOINC, "display": display}],
-                    "text": "Tacrolimus level (trough, drawn just before the next dose)",
+                    "text": LEVEL_TEXT,
                 },
             }
         )

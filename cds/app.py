@@ -7,21 +7,29 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import httpx
 import orjson
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds.audit import AuditLog
-from cds.auth import Verifier
+from cds.audit import AuditLog, write_on_repeated_signal
+from cds.auth import Verifier, canonical_path
 from cds.clients import Client, load_clients, sandbox_client
-from cds.errors import CDSError, ConfigError, PayloadTooLarge, RequestError, Unauthorized
+from cds.database import Database
+from cds.egress import http_client
+from cds.errors import (
+    CDSError,
+    ConfigError,
+    DatabaseUnavailable,
+    PayloadTooLarge,
+    RequestError,
+    Unauthorized,
+)
 from cds.evaluate import Evaluator, validate
 from cds.memory import freeze_startup_objects
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REQUESTS, exposition
@@ -33,6 +41,8 @@ from cds.store import AuditCard, AuditEntry, Store
 
 log = logging.getLogger("cds")
 
+HEALTH_TIMEOUT = 0.8  # seconds: /healthz answers within a second, whatever the database does
+
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
 
@@ -41,6 +51,53 @@ class JSONBody(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class CanonicalPath:
+    """Routes a path however its slashes are spelt: ``/cds-services/`` is discovery and
+    ``/cds-services//{id}`` a service, as the sandbox calls them when its discovery URL was entered with a
+    trailing slash. No redirect: a redirected POST loses its body in some clients, and the token names the
+    URL first called (the verifier accepts that spelling of the endpoint)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (path := canonical_path(scope["path"])) != scope["path"]:
+            scope = {**scope, "path": path}
+        await self.app(scope, receive, send)
+
+
+class CatchUnexpected:
+    """Answers an unexpected error with a complete 500 and returns, so the connection stays usable.
+
+    An exception handler for Exception would not do: Starlette calls it from its outermost middleware and
+    then re-raises, and uvicorn closes the kept-open connection without a ``Connection: close`` header, so
+    the client's next request on it fails. An error after the answer has begun cannot be answered: it is
+    re-raised and the connection closed, as it must be."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = {"error": "internal_error", "message": "the service failed; see its log"}
+            await JSONBody(body, status_code=500)(scope, receive, send)
 
 
 def error_response(error: CDSError) -> JSONBody:
@@ -52,9 +109,9 @@ async def get_evaluator(request: Request) -> Evaluator:
     return evaluator
 
 
-async def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 async def get_audit(request: Request) -> AuditLog:
@@ -84,7 +141,7 @@ async def authenticate(request: Request) -> Client | None:
 
 
 EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
-StoreDep = Annotated[Store, Depends(get_store)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 Caller = Annotated[Client | None, Depends(authenticate)]
 
@@ -133,16 +190,22 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=settings.fhir_max_connections)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
-            store = Store(settings.database_url)
+        async with http_client(settings.fhir_max_connections) as http:
+            store = Store(
+                settings.database_url,
+                timeout=settings.database_timeout,
+                connect_timeout=settings.database_connect_timeout,
+            )
+            database = Database(store, settings.database_timeout)
 
             async def remember(iss: str, jti: str, expires_at: int) -> bool:
-                return await run_in_threadpool(store.remember_jti, iss, jti, expires_at)
+                return await database.run(lambda: store.remember_jti(iss, jti, expires_at))
 
             app.state.settings = settings
-            app.state.store = store
-            app.state.audit = AuditLog(store)
+            app.state.database = database
+            app.state.audit = AuditLog(
+                database, interval=settings.audit_flush_interval, max_pending=settings.audit_queue_max
+            )
             app.state.evaluator = Evaluator(services, settings, http)
             app.state.verifier = Verifier(
                 clients,
@@ -166,11 +229,13 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     " development only, loopback only"
                 )
             freeze_startup_objects()
+            restore_signals = write_on_repeated_signal(app.state.audit)
             try:
                 yield
             finally:
+                restore_signals()
                 await app.state.audit.close()
-                app.state.store.close()
+                database.close()
 
     app = FastAPI(
         title="Tacrolimus safety service (CDS Hooks 2.0)",
@@ -178,20 +243,25 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(CatchUnexpected)  # inside CORS, so a 500 carries the CORS headers too
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_origin_regex=LOCALHOST_ORIGINS if settings.cors_allow_localhost else None,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Accept"],
+        allow_private_network=True,  # Private Network Access: a public page calling a local service
         max_age=600,
     )
+    app.add_middleware(CanonicalPath)
 
     @app.exception_handler(CDSError)
     async def _cds_error(_: Request, error: CDSError) -> Response:
         response = error_response(error)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(error, DatabaseUnavailable):
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -201,11 +271,6 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> Response:
         return JSONBody({"error": "http_error", "message": str(error.detail)}, status_code=error.status_code)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONBody({"error": "internal_error", "message": "the service failed; see its log"}, 500)
 
     @app.get("/cds-services", response_model=DiscoveryResponse, tags=["CDS Hooks"])
     async def discovery(evaluator: EvaluatorDep, caller: Caller) -> Response:
@@ -272,17 +337,28 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         service_id: str,
         request: Request,
         evaluator: EvaluatorDep,
-        store: StoreDep,
+        database: DatabaseDep,
         audit: AuditDep,
         caller: Caller,
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
         evaluator.service(service_id)
-        body = validate(FeedbackRequest, await json_body(request), "the feedback")
-        stored = await run_in_threadpool(store.save, service_id, body.feedback)
-        await audit.flush()  # the cards' topics come from the audit
-        for entry in body.feedback:
-            topic = await run_in_threadpool(store.topic_of, entry.card)
+        raw = await json_body(request)
+        entries = raw.get("feedback") if isinstance(raw, dict) else None
+        cap = request.app.state.settings.max_feedback_entries
+        if isinstance(entries, list) and len(entries) > cap:
+            raise PayloadTooLarge(
+                f"the feedback has {len(entries)} entries; at most {cap} are accepted in one request"
+            )
+        body = validate(FeedbackRequest, raw, "the feedback")
+        store = database.store
+        stored = await database.run(lambda: store.save(service_id, body.feedback))  # 503 if it cannot be
+        try:  # stored: the answer is 200 whatever happens to the metrics' topics
+            await audit.flush()  # the cards' topics come from the audit
+            topics = await database.run(lambda: [store.topic_of(entry.card) for entry in body.feedback])
+        except DatabaseUnavailable:
+            topics = [""] * len(body.feedback)
+        for entry, topic in zip(body.feedback, topics, strict=True):
             FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
         return JSONBody({"received": len(body.feedback), "stored": stored})
 
@@ -292,20 +368,20 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/report", tags=["Operations"])
-    async def report(store: StoreDep, audit: AuditDep, caller: Caller) -> Response:
+    async def report(database: DatabaseDep, audit: AuditDep, caller: Caller) -> Response:
         """The override report: per card topic, how often cards were shown, accepted and overridden, and the
         reasons given. This is how alert fatigue is found and fixed."""
         await audit.flush()
-        return JSONBody({"topics": await run_in_threadpool(store.override_report)})
+        return JSONBody({"topics": await database.run(database.store.override_report)})
 
     @app.get("/healthz", tags=["Operations"])
-    async def health(store: StoreDep) -> Response:
-        """Liveness and readiness: the database answers."""
+    async def health(database: DatabaseDep) -> Response:
+        """Liveness and readiness: the database answers, within a second."""
         try:
-            await run_in_threadpool(store.ping)
-        except Exception:
-            log.exception("health check: database unavailable")
-            return JSONBody({"status": "unavailable", "database": "unavailable"}, status_code=503)
+            await database.run(database.store.ping, timeout=HEALTH_TIMEOUT)
+        except DatabaseUnavailable as error:
+            body = {"status": "unavailable", "database": "unavailable"}
+            return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
         return JSONBody({"status": "ok", "database": "ok"})
 
     add_preview(app, services, examples, Evaluator(services, settings, http=None))

@@ -3,16 +3,20 @@
 In order: a Bearer token; `alg` on the allowlist (never `none`, never HMAC); `kid` present; `iss`
 registered; `jku`, if present, on the client's list (never fetched); the signature by the key `kid` names
 (static keys, or the client's key set fetched, cached and refreshed on an unknown kid at a bounded rate);
-`aud` equal to the public URL of the endpoint; `exp`, `iat` and `nbf` within a small clock skew; `tenant`
-when the client has one; `jti` never seen before (kept in the database for the token's lifetime, so all
-workers share it). Any failure is a 401 with no detail; the reason goes to the log.
+`aud` naming the public URL of the endpoint (the same endpoint however its path is spelt: the sandbox puts
+the discovery URL as typed into `aud`, so `.../cds-services/` and `.../cds-services//{id}` name the
+endpoints `.../cds-services` and `.../cds-services/{id}`); `exp`, `iat` and `nbf` within a small clock
+skew; `tenant` when the client has one; `jti` never seen before (kept in the database for the token's
+lifetime, so all workers share it). Any failure is a 401 with no detail; the reason goes to the log.
 """
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -21,6 +25,23 @@ from cds.clients import Client, parse_keys
 from cds.errors import ConfigError, Unauthorized
 
 log = logging.getLogger(__name__)
+
+
+def canonical_path(path: str) -> str:
+    """A URL path as the service routes it: repeated slashes collapsed, no trailing slash (but '/')."""
+    collapsed = re.sub(r"/{2,}", "/", path)
+    return collapsed.rstrip("/") or "/"
+
+
+def same_endpoint(first: str, second: str) -> bool:
+    """Two URLs name the same endpoint: scheme and host alike, paths alike once canonical."""
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme.lower(), a.netloc.lower(), canonical_path(a.path)) == (
+        b.scheme.lower(),
+        b.netloc.lower(),
+        canonical_path(b.path),
+    ) and (a.query, a.fragment) == (b.query, b.fragment)
+
 
 ALGORITHMS = frozenset({"ES256", "ES384", "RS256", "RS384"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
@@ -81,13 +102,15 @@ class Verifier:
                 token,
                 key=key,
                 algorithms=[alg],
-                audience=audience,
                 issuer=client.iss,
                 leeway=self._skew,
-                options={"require": list(REQUIRED_CLAIMS)},
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},  # checked below
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"token rejected: {type(error).__name__}: {error}") from None
+        named = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if not any(isinstance(aud, str) and same_endpoint(aud, audience) for aud in named):
+            raise Unauthorized(f"token rejected: aud {claims['aud']!r} does not name {audience}")
         if claims["iat"] > self._clock() + self._skew:
             raise Unauthorized("token issued in the future")
         if client.tenant is not None and claims.get("tenant") != client.tenant:

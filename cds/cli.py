@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import orjson
 
+from cds.egress import http_client
 from cds.errors import CDSError, ConfigError, KnowledgeError
 from cds.evaluate import Evaluator
 from cds.main import services as main_services
@@ -129,7 +129,7 @@ def print_cards(response: CDSResponse, colour: bool | None = None) -> None:
 
 async def _evaluate(services: list[Service], service_id: str, body: object) -> CDSResponse:
     settings = get_settings()
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+    async with http_client(settings.fhir_max_connections) as http:
         return await Evaluator(services, settings, http).evaluate(service_id, body)
 
 
@@ -163,7 +163,13 @@ def evaluate(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from cds.store import Store
 
-    rows = Store(get_settings().database_url).override_report()
+    settings = get_settings()
+    store = Store(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        connect_timeout=settings.database_connect_timeout,
+    )
+    rows = store.override_report()
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return 0

@@ -4,10 +4,13 @@ CDSError                      base; never escapes as a 500 with a stack trace
 ├── RequestError              400: the request is malformed; ``issues`` says where and why
 ├── ServiceNotFound           404: no service with that id
 ├── DataUnavailable           412: the data a hook needs could be had neither by prefetch nor FHIR
+├── DatabaseUnavailable       503 with Retry-After: the database cannot be reached or fails
+│   └── DatabaseTimeout       503: the database did not answer in time (a hung or overloaded server)
 └── FHIRError                 one FHIR call failed (never reaches the caller: it makes data unavailable)
     ├── FHIRTimeout
     ├── FHIRStatusError       the server answered with an error status or an OperationOutcome
-    └── FHIRResponseError     the answer was not a FHIR resource we can read
+    ├── FHIRResponseError     the answer was not a FHIR resource we can read
+    └── FHIRTooLarge          the answer (or the call's answers together) passed a size cap: not read
 KnowledgeError                a knowledge file is broken: start-up stops, naming file and entry
 """
 
@@ -85,6 +88,18 @@ class DataUnavailable(CDSError):
         return body
 
 
+class DatabaseUnavailable(CDSError):
+    """The database cannot be reached, refuses connections or fails: the caller should try again."""
+
+    status_code = 503
+    code = "database_unavailable"
+    retry_after = 5  # seconds: a restarting PostgreSQL is usually back by then
+
+
+class DatabaseTimeout(DatabaseUnavailable):
+    """The database did not answer within the timeout; the call may still complete later."""
+
+
 class FHIRError(CDSError):
     status_code = 502
     code = "fhir_error"
@@ -101,6 +116,10 @@ class FHIRStatusError(FHIRError):
 
 
 class FHIRResponseError(FHIRError):
+    pass
+
+
+class FHIRTooLarge(FHIRError):
     pass
 
 

@@ -13,8 +13,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from cds.clients import Client
-from cds.errors import DataUnavailable, Issue, RequestError, ServiceNotFound
-from cds.fhir import FHIRClient, blocked_address, bundle_resources
+from cds.egress import blocked_address
+from cds.errors import DataUnavailable, Issue, PayloadTooLarge, RequestError, ServiceNotFound
+from cds.fhir import FHIRClient, bundle_resources
 from cds.models import Card, CDSResponse, HookRequest
 from cds.models.card import INDICATOR_RANK
 from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext
@@ -99,6 +100,10 @@ class Evaluator:
         calls go only to the FHIR servers registered for it."""
         service = self.service(service_id)
         request, context = self.parse(service, body)
+        drafts = bundle_resources(getattr(context, "draftOrders", {}))
+        if len(drafts) > self._settings.max_bundle_entries:  # one after the cut may be the tacrolimus
+            cap = self._settings.max_bundle_entries
+            raise PayloadTooLarge(f"draftOrders has {len(drafts)} entries; at most {cap} are read")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.fhir_deadline
         fhir, no_server = self._fhir_client(request, client)
@@ -109,7 +114,6 @@ class Evaluator:
             what = ", ".join(service.prefetch[key].description for key in missing)
             raise DataUnavailable(f"cannot check this patient without {what}", missing)
 
-        drafts = bundle_resources(getattr(context, "draftOrders", {}))[: self._settings.max_bundle_entries]
         index = _medication_index(data, drafts)
         if fhir is not None:
             await _fetch_medications(fhir, data, drafts, index, deadline)
@@ -147,6 +151,8 @@ class Evaluator:
             token,
             timeout=self._settings.fhir_request_timeout,
             max_pages=self._settings.fhir_max_pages,
+            max_response_bytes=self._settings.fhir_max_response_bytes,
+            max_total_bytes=self._settings.fhir_max_total_bytes,
         )
         return fhir, ""
 

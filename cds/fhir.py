@@ -2,10 +2,11 @@
 
 The access token goes only to the request's own ``fhirServer``: redirects are never followed and a
 ``next`` link that leaves the server is not fetched. Every call has a timeout; the caller bounds all calls
-of a request with one deadline.
+of a request with one deadline. Answers are streamed and read up to a size cap, and all the answers of
+one hook call up to a total: past either the reading stops, and what was not read is reported as
+incomplete, never parsed (a 60 MB Bundle would cost a worker a gigabyte and block its event loop).
 """
 
-import ipaddress
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,35 +15,13 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from cds.errors import FHIRError, FHIRResponseError, FHIRStatusError, FHIRTimeout
+from cds.egress import blocked_address
+from cds.errors import FHIRError, FHIRResponseError, FHIRStatusError, FHIRTimeout, FHIRTooLarge
 from cds.metrics import FHIR_CALLS
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json, application/json;q=0.9"
-
-
-METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.azure.com", "instance-data"})
-
-
-def blocked_address(url: str) -> str:
-    """Why the service must never call this URL ('' when it may): not http(s), a link-local or unspecified
-    address (169.254.169.254 serves cloud credentials), or a cloud metadata host name."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return f"the {parts.scheme or 'missing'} scheme is not allowed"
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        return "no host"
-    if host in METADATA_HOSTS:
-        return "a cloud metadata host"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return ""
-    if address.is_link_local or address.is_unspecified or address.is_multicast:
-        return "a link-local, unspecified or multicast address"
-    return ""
 
 
 class SearchResult:
@@ -68,6 +47,12 @@ def bundle_resources(bundle: dict[str, Any]) -> list[Any]:
             continue
         found.append(entry.get("resource"))
     return found
+
+
+def unreadable_bundle(bundle: dict[str, Any]) -> str:
+    """Why a Bundle's entries cannot be read ('' when they can): ``entry`` is there but not a list."""
+    entries = bundle.get("entry")
+    return "its entry is not a list" if entries is not None and not isinstance(entries, list) else ""
 
 
 def next_link(bundle: dict[str, Any]) -> str:
@@ -100,11 +85,16 @@ class FHIRClient:
         *,
         timeout: float,
         max_pages: int,
+        max_response_bytes: int = 5 * 1024 * 1024,
+        max_total_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._timeout = timeout
         self._max_pages = max_pages
+        self._max_response = max_response_bytes
+        self._max_total = max_total_bytes
+        self._read_total = 0  # bytes read from every answer of this client (one hook call)
         self._headers = {"Accept": FHIR_JSON}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token.get_secret_value()}"
@@ -125,23 +115,25 @@ class FHIRClient:
             url = f"{self.base_url}/{url.lstrip('/')}"
         if not self.on_server(url) or blocked_address(url):
             raise FHIRResponseError("URL is not on the request's FHIR server; not fetched")
+        is_read = "?" not in url and "/_search" not in url
         try:
-            response = await self._http.get(
-                url, headers=self._headers, timeout=self._timeout, follow_redirects=False
-            )
+            async with self._http.stream(
+                "GET", url, headers=self._headers, timeout=self._timeout, follow_redirects=False
+            ) as response:
+                FHIR_CALLS.labels(
+                    "ok" if response.status_code < 300 or response.status_code in (404, 410) else "failed"
+                ).inc()
+                if response.status_code in (404, 410) and is_read:
+                    return None
+                content = await self._read(response)
         except httpx.TimeoutException:
             FHIR_CALLS.labels("failed").inc()
             raise FHIRTimeout(f"no answer within {self._timeout:g} s") from None
         except httpx.HTTPError as error:
             FHIR_CALLS.labels("failed").inc()
+            log.info("FHIR call failed: %s", error)  # says why (e.g. a forbidden address); never the token
             raise FHIRError(f"could not reach the FHIR server ({type(error).__name__})") from None
-        FHIR_CALLS.labels(
-            "ok" if response.status_code < 300 or response.status_code in (404, 410) else "failed"
-        ).inc()
-        is_read = "?" not in url and "/_search" not in url
-        if response.status_code in (404, 410) and is_read:
-            return None
-        body = _json(response)
+        body = _json(response, content)
         if body.get("resourceType") == "OperationOutcome" or response.status_code >= 300:
             reason = outcome_text(body) if body.get("resourceType") == "OperationOutcome" else ""
             raise FHIRStatusError(
@@ -150,9 +142,32 @@ class FHIRClient:
             )
         return body
 
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The body, up to the caps; raises FHIRTooLarge, leaving the rest unread, past either."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_response:
+            raise FHIRTooLarge(f"the FHIR server's answer was larger than {self._max_response:,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            self._read_total += len(chunk)
+            if size > self._max_response:
+                raise FHIRTooLarge(f"the FHIR server's answer was larger than {self._max_response:,} bytes")
+            if self._read_total > self._max_total:
+                raise FHIRTooLarge(
+                    f"the FHIR server's answers to this call passed {self._max_total:,} bytes in all"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def search(self, query: str) -> SearchResult:
-        """Run a read or search and collect every resource, following `next` links on the same server."""
-        body = await self.get(query)
+        """Run a read or search and collect every resource, following `next` links on the same server. An
+        answer over a size cap leaves the result incomplete (empty, when it was the first)."""
+        try:
+            body = await self.get(query)
+        except FHIRTooLarge as error:
+            return SearchResult([], f"{error}; it was not read")
         if body is None:
             return SearchResult([])
         if body.get("resourceType") != "Bundle":
@@ -161,6 +176,8 @@ class FHIRClient:
 
     async def follow(self, bundle: dict[str, Any]) -> SearchResult:
         """Collect a searchset Bundle's resources and those of its next pages (bounded)."""
+        if why := unreadable_bundle(bundle):
+            raise FHIRResponseError(f"the FHIR server's Bundle cannot be read: {why}")
         resources = bundle_resources(bundle)
         url, pages = next_link(bundle), 1
         while url:
@@ -168,17 +185,22 @@ class FHIRClient:
                 return SearchResult(resources, f"more than {self._max_pages} pages of results")
             if not self.on_server(url):
                 return SearchResult(resources, "the next page is on another server and was not fetched")
-            page = await self.get(url)
+            try:
+                page = await self.get(url)
+            except FHIRTooLarge as error:
+                return SearchResult(resources, f"{error}; only the pages before it were read")
             if page is None or page.get("resourceType") != "Bundle":
                 raise FHIRResponseError("a next page was not a Bundle")
+            if why := unreadable_bundle(page):
+                raise FHIRResponseError(f"a next page cannot be read: {why}")
             resources.extend(bundle_resources(page))
             url, pages = next_link(page), pages + 1
         return SearchResult(resources)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: httpx.Response, content: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(content)
     except orjson.JSONDecodeError:
         if response.status_code >= 300:
             return {}

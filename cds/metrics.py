@@ -1,5 +1,6 @@
 """Prometheus metrics: requests and latency by service and status, cards by topic and indicator, FHIR
-fallback calls by outcome, feedback by outcome and topic. Served at /metrics.
+fallback calls by outcome, feedback by outcome and topic, database outages and audit entries not
+recorded. Served at /metrics.
 
 With several workers `serve` sets PROMETHEUS_MULTIPROC_DIR before they start: each worker then writes its
 counts to files there, and whichever worker answers a scrape sums them all (prometheus-client's
@@ -40,6 +41,20 @@ FEEDBACK = Counter(
     "cds_feedback",
     "Feedback entries stored, by outcome and card topic.",
     ["outcome", "topic"],
+    registry=REGISTRY,
+)
+
+
+DATABASE_UNAVAILABLE = Counter(
+    "cds_database_unavailable",
+    "Database calls that failed because the database could not be reached or did not answer in time.",
+    registry=REGISTRY,
+)
+AUDIT_DROPPED = Counter(
+    "cds_audit_dropped",
+    "Audit entries not recorded, by reason: queue_full (the oldest, dropped while the database was"
+    " unavailable), refused (a row the database would not store), exit (pending when the process ended).",
+    ["reason"],
     registry=REGISTRY,
 )
 

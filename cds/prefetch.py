@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds.errors import FHIRError, FHIRStatusError
-from cds.fhir import FHIRClient, SearchResult, bundle_resources, next_link, outcome_text
+from cds.fhir import FHIRClient, SearchResult, bundle_resources, next_link, outcome_text, unreadable_bundle
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _USER_TOKENS = {
@@ -86,6 +86,8 @@ def read_value(value: object) -> tuple[KeyData | None, str]:
         return None, f"the EHR could not prefetch it: {outcome_text(value)}"
     if value["resourceType"] != "Bundle":
         return KeyData([value]), ""
+    if why := unreadable_bundle(value):
+        return None, f"the prefetched Bundle cannot be read: {why}"
     data = KeyData(bundle_resources(value))
     return data, ("next page" if next_link(value) else "")
 

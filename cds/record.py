@@ -35,6 +35,12 @@ INACTIVE_MEDICATION = frozenset(
     {"stopped", "completed", "cancelled", "entered-in-error", "not-taken", "revoked", "superseded"}
 )
 Origin = Literal["order", "statement", "draft"]
+# The caller's FHIR version, as far as the resources it sends show it: DSTU2 has MedicationOrder and no
+# MedicationRequest (the sandbox's default server is DSTU2). With no evidence, or contradictory evidence,
+# R4: the version CDS Hooks 2.0 is built on.
+FHIRVersion = Literal["R4", "DSTU2"]
+DSTU2_ONLY = frozenset({"MedicationOrder", "DiagnosticOrder", "DeviceUseRequest", "Order", "OrderResponse"})
+NOT_DSTU2 = frozenset({"MedicationRequest", "ServiceRequest"})
 INVALID_RESULT = frozenset({"entered-in-error", "cancelled"})
 CURRENT_CONDITION = frozenset({"active", "recurrence", "relapse"})
 ENDED_CONDITION = frozenset({"inactive", "resolved", "remission"})
@@ -241,6 +247,7 @@ class PatientRecord:
     skipped: tuple[str, ...]
     unidentified: tuple[str, ...]
     _observations: "ObservationIndex" = field(repr=False, compare=False)
+    fhir_version: FHIRVersion = "R4"  # what suggested resources must be written in
     # what card families derive from the record once and share (e.g. the medications identified)
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -322,12 +329,14 @@ class RecordBuilder:
         self._orders: list[ServiceOrder] = []
         self._skipped: list[str] = []
         self._unidentified: list[str] = []
+        self._kinds: set[str] = set()
 
     def add(self, resources: Iterable[object], *, where: str, draft: bool = False) -> None:
         for position, resource in enumerate(resources):
             if not isinstance(resource, dict) or not isinstance(kind := resource.get("resourceType"), str):
                 self._skipped.append(f"{where}: entry {position} is not a FHIR resource")
                 continue
+            self._kinds.add(kind)
             rid = text(resource.get("id"))
             ref = f"{kind}/{rid}" if rid else f"{kind} (entry {position} of {where})"
             if rid:
@@ -443,6 +452,7 @@ class RecordBuilder:
             skipped=tuple(self._skipped),
             unidentified=tuple(self._unidentified),
             _observations=self._observations,
+            fhir_version="DSTU2" if self._kinds & DSTU2_ONLY and not self._kinds & NOT_DSTU2 else "R4",
         )
 
 

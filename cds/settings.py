@@ -49,6 +49,38 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
     max_bundle_entries: int = Field(default=10_000, gt=0, description="Entries read from one Bundle.")
 
+    # Limits that keep faults and hostile input bounded (docs/reliability.md)
+    fhir_max_response_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest FHIR answer read; past it the reading stops and the key is reported incomplete.",
+    )
+    fhir_max_total_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest total of the FHIR answers read for one hook call; past it the same.",
+    )
+    max_feedback_entries: int = Field(
+        default=100, gt=0, description="Most feedback entries accepted in one request; more get 413."
+    )
+    database_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds a database call may take (PostgreSQL statement_timeout, SQLite busy timeout);"
+        " a call waiting longer answers 503.",
+    )
+    database_connect_timeout: int = Field(
+        default=2, ge=1, description="Seconds to open a PostgreSQL connection (libpq treats 1 as 2)."
+    )
+    audit_flush_interval: float = Field(
+        default=0.2, gt=0, description="Seconds between audit writes: what a killed worker can lose."
+    )
+    audit_queue_max: int = Field(
+        default=10_000,
+        gt=0,
+        description="Audit entries kept while the database is unavailable; past it the oldest are dropped.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

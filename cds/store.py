@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -38,12 +39,18 @@ from cds.models import FeedbackEntry
 
 metadata = MetaData()
 SCHEMA_LOCK = 0x7AC2015  # the PostgreSQL advisory lock held while the tables are created
+LAST_INSTANT = 2**31 - 1  # the largest Unix time an Integer column holds on every backend (2038)
 
 
 class AuditCard(NamedTuple):
     uuid: str
     topic: str
     indicator: str
+
+
+def clean(value: str, length: int) -> str:
+    """Text as a column can keep it on every backend: no NUL (PostgreSQL refuses it), at most length."""
+    return value.replace("\x00", "")[:length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,19 @@ class AuditEntry:
     hook_instance: str | None
     status: int
     cards: tuple[AuditCard, ...]
+
+    def cleaned(self) -> "AuditEntry":
+        """This entry with every text field fit for its column (the caller chose most of them)."""
+        return AuditEntry(
+            self.at,
+            None if self.client is None else clean(self.client, 500),
+            clean(self.service_id, 200),
+            None if self.hook_instance is None else clean(self.hook_instance, 200),
+            self.status,
+            tuple(
+                AuditCard(clean(c.uuid, 200), clean(c.topic, 100), clean(c.indicator, 20)) for c in self.cards
+            ),
+        )
 
 
 feedback = Table(
@@ -140,18 +160,34 @@ def _row(service_id: str, entry: FeedbackEntry, received: datetime) -> dict[str,
     }
 
 
+def connect_args(url: str, timeout: float, connect_timeout: int) -> dict[str, Any]:
+    """The driver's timeouts. PostgreSQL: libpq's connect_timeout (whole seconds, at least 2) and the
+    server's statement_timeout, added to any options the URL gives. SQLite: the busy timeout, the longest a
+    writer waits for another's lock."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return {"timeout": timeout}
+    given = parsed.query.get("options")
+    options = [given] if isinstance(given, str) and given else []
+    options.append(f"-c statement_timeout={round(timeout * 1000)}")
+    return {"connect_timeout": connect_timeout, "options": " ".join(options)}
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 3.0, connect_timeout: int = 2) -> None:
+        """``timeout``: seconds a statement may take (PostgreSQL statement_timeout, SQLite busy timeout,
+        and the wait for a free pooled connection); ``connect_timeout``: seconds to connect to PostgreSQL."""
         self.url = make_url(url)
+        arguments = connect_args(url, timeout, connect_timeout)
         if self.url.get_backend_name() == "sqlite" and self.url.database in (None, "", ":memory:"):
             # an in-memory database lives in one connection: share it, or each connection sees an empty one
             self.engine: Engine = create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                url, poolclass=StaticPool, connect_args={**arguments, "check_same_thread": False}
             )
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, pool_timeout=timeout, connect_args=arguments)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", partial(_sqlite_pragmas, busy_ms=round(timeout * 1000)))
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -179,7 +215,12 @@ class Store:
         return stored
 
     def remember_jti(self, iss: str, jti: str, expires_at: int) -> bool:
-        """Record a token id until it expires; False when it was seen before (a replay)."""
+        """Record a token id until it expires; False when it was seen before (a replay). A jti the column
+        cannot hold (a NUL, over 500 characters) is kept as its hash; an expiry past PostgreSQL's integer
+        (2038) is kept as the largest it holds."""
+        if "\x00" in jti or len(jti) > 500:
+            jti = "sha256:" + hashlib.sha256(jti.encode("utf-8", "surrogatepass")).hexdigest()
+        expires_at = min(expires_at, LAST_INSTANT)
         now = int(datetime.now(UTC).timestamp())
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
             token_replay
@@ -287,8 +328,8 @@ class Store:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any, busy_ms: int) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()

@@ -1,3 +1,4 @@
+import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,9 @@ from cds.models import Card, Source
 from cds.record import PatientRecord
 from cds.service import Service
 from cds.settings import Settings
+from cds.store import Store, metadata
+
+POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -66,3 +70,20 @@ def app(settings: Settings, services: list[Service]) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on each backend: a new SQLite file; the PostgreSQL that CDS_TEST_POSTGRES_URL names
+    (.ci/run starts a throw-away one), emptied first, or a skip."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if not POSTGRES:
+        pytest.skip("PostgreSQL not tested: set CDS_TEST_POSTGRES_URL (.ci/run does)")
+    store = Store(POSTGRES)
+    with store.engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            connection.execute(table.delete())
+    store.close()
+    yield POSTGRES

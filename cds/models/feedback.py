@@ -1,13 +1,30 @@
-"""Feedback models (spec §Feedback). Reasons without ``display`` are accepted: the sandbox sends them."""
+"""Feedback models (spec §Feedback). Reasons without ``display`` are accepted: the sandbox sends them.
+
+What is stored is refused here when no store could keep it, so SQLite and PostgreSQL give the same answer:
+a NUL character (PostgreSQL text cannot hold one), a card id longer than the column, an outcome time that
+falls off the calendar once converted to UTC.
+"""
 
 import re
 from datetime import UTC, datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # RFC 3339 §5.6 date-time: full date, 'T', time with optional fraction, and 'Z' or a numeric offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+CARD_ID_LENGTH = 200  # the store's card_uuid column
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class _Inbound(BaseModel):
@@ -15,14 +32,14 @@ class _Inbound(BaseModel):
 
 
 class ReasonCoding(_Inbound):
-    code: str = Field(min_length=1)
-    system: str | None = None
-    display: str | None = None
+    code: Text = Field(min_length=1)
+    system: Text | None = None
+    display: Text | None = None
 
 
 class OverrideReason(_Inbound):
     reason: ReasonCoding | None = None
-    userComment: str | None = None
+    userComment: Text | None = None
 
     @model_validator(mode="after")
     def _something_given(self) -> Self:
@@ -32,11 +49,11 @@ class OverrideReason(_Inbound):
 
 
 class AcceptedSuggestion(_Inbound):
-    id: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
 
 
 class FeedbackEntry(_Inbound):
-    card: str = Field(min_length=1)
+    card: Text = Field(min_length=1, max_length=CARD_ID_LENGTH)
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
@@ -48,9 +65,15 @@ class FeedbackEntry(_Inbound):
         if not _RFC3339.match(value):
             raise ValueError("outcomeTimestamp must be an RFC 3339 date-time, e.g. 2021-12-11T10:05:31Z")
         try:
-            datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         except ValueError as error:
             raise ValueError(f"outcomeTimestamp is not a real date-time: {error}") from None
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                "outcomeTimestamp is outside the range of dates that can be stored (years 1 to 9999 in UTC)"
+            ) from None
         return value
 
     @model_validator(mode="after")

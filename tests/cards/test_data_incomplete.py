@@ -7,7 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cards.data_incomplete import summary
-from cds.service import Gaps
+from cds.app import build_app
+from cds.service import Gaps, Service
+from cds.settings import Settings
 from tests.builders import full_prefetch, hook_request, medication_request, of_topic, tacrolimus
 
 PV = "/cds-services/tacrolimus-patient-view"
@@ -152,3 +154,24 @@ def test_no_card_when_the_patient_is_not_on_tacrolimus_or_the_medication_has_a_n
     client: TestClient, medications: list[dict[str, Any]]
 ) -> None:
     assert cards(client, PV, hook_request(prefetch=full_prefetch(medications))) == []
+
+
+def test_a_key_cut_by_the_entry_cap_shows_the_card_though_what_was_read_has_no_tacrolimus(
+    services: list[Service],
+) -> None:
+    """Tacrolimus after the cut must not make the answer silent: the cut itself is a gap that matters."""
+    settings = Settings(database_url="sqlite://", auth="off", max_bundle_entries=3)
+    others = [medication_request(f"m{n}", "Amlodipine 5 MG Oral Tablet") for n in range(5)]
+    prefetch = full_prefetch([*others, tacrolimus()])
+    with TestClient(build_app(services, settings)) as client:
+        [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert card["indicator"] == "warning"
+    assert "more than 3 entries; only the first 3 were read" in card["detail"]
+
+
+def test_a_bundle_whose_entry_is_not_a_list_is_reported_unreadable(client: TestClient) -> None:
+    prefetch = full_prefetch()
+    prefetch["conditions"] = {"resourceType": "Bundle", "entry": {"resource": {"resourceType": "Condition"}}}
+    prefetch["medicationRequests"]["entry"] = [{"resource": tacrolimus()}]
+    [card] = cards(client, PV, hook_request(prefetch=prefetch))
+    assert "the prefetched Bundle cannot be read: its entry is not a list" in card["detail"]

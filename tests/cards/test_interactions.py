@@ -529,3 +529,52 @@ def test_potassium_salts_of_other_drugs_stay_quiet(client: TestClient, unrelated
 def test_a_combination_matched_by_two_ingredients_gives_one_card(client: TestClient) -> None:
     [card] = patient_view(client, tacrolimus(), by_text("Prezcobix 800 mg/150 mg tablets"))
     assert card["summary"].startswith("Cobicistat/Darunavir")
+
+
+def level_orders(card: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        action["resource"]
+        for suggestion in card.get("suggestions", ())
+        if suggestion["label"] == "Order a tacrolimus level"
+        for action in suggestion["actions"]
+    ]
+
+
+def test_a_dstu2_caller_is_offered_a_dstu2_level_order(client: TestClient) -> None:
+    """DSTU2 has no ServiceRequest: a laboratory test is ordered with a DiagnosticOrder, whose subject and
+    item.code are required and whose status codes include draft (FHIR DSTU2 1.0.2)."""
+    draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
+    prefetch = full_prefetch([tacrolimus(resource_type="MedicationOrder")])
+    [card] = interaction_cards(client, OSEL, hook_request("order-select", prefetch, drafts=[draft]))
+    [order] = level_orders(card)
+    assert order == {
+        "resourceType": "DiagnosticOrder",
+        "status": "draft",
+        "subject": {"reference": "Patient/pat-1"},
+        "item": [
+            {
+                "code": {
+                    "coding": [
+                        {"system": "http://loinc.org", "code": "11253-2", "display": order_display(order)}
+                    ],
+                    "text": "Tacrolimus level (trough, drawn just before the next dose)",
+                }
+            }
+        ],
+    }
+
+
+def test_an_r4_caller_is_offered_an_r4_service_request(client: TestClient) -> None:
+    draft = by_text("Clarithromycin 500 MG", rid="d1", status="draft")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    [order] = level_orders(card)
+    assert order["resourceType"] == "ServiceRequest"
+    assert checked(order) == order
+
+
+def order_display(order: dict[str, Any]) -> str:
+    display: str = order["item"][0]["code"]["coding"][0]["display"]
+    assert display
+    return display

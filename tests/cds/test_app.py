@@ -1,11 +1,22 @@
 """Hook calls over HTTP: conformance (checklist §12 items 2, 4, 5, 6, 7, 12) and error bodies."""
 
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bench.load import free_port
+from cds.app import build_app
+from cds.service import Service
+from cds.settings import Settings
 from tests.builders import (
     example,
     full_prefetch,
@@ -236,3 +247,50 @@ def test_user_id_may_be_missing(client: TestClient) -> None:
     body = hook_request(prefetch=full_prefetch())
     del body["context"]["userId"]
     assert post(client, PV, body).status_code == 200
+
+
+# Error answers keep the connection usable
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """The app under uvicorn on a free loopback port, in a thread."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_after_a_500_the_kept_open_connection_still_works(
+    services: list[Service], settings: Settings
+) -> None:
+    """uvicorn dropped the connection after an unexpected error without saying Connection: close, so the
+    client's next request on it failed. The 500 is a complete answer and the connection stays usable."""
+    app = build_app(services, settings)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise RuntimeError("a bug")
+
+    with serving(app) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/fails", headers={"Origin": "https://sandbox.cds-hooks.org"})
+        failed = connection.getresponse()
+        body = orjson.loads(failed.read())
+        connection.request("GET", "/healthz")
+        after = connection.getresponse()
+        after.read()
+        connection.close()
+    assert failed.status == 500
+    assert body == {"error": "internal_error", "message": "the service failed; see its log"}
+    assert failed.getheader("Access-Control-Allow-Origin") == "https://sandbox.cds-hooks.org"
+    assert after.status == 200

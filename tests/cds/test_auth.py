@@ -21,7 +21,7 @@ from cds.errors import ConfigError
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import Store
-from tests.builders import FHIR_BASE, full_prefetch, hook_request, tacrolimus
+from tests.builders import FHIR_BASE, full_prefetch, hook_request, medication_request, tacrolimus
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org"
@@ -114,6 +114,36 @@ def test_discovery_and_feedback_are_authenticated_with_their_own_audience(secure
     path = f"{PV}/feedback"
     refused(call(secured, sign(aud=BASE + PV), path, feedback))  # the service URL is not the feedback URL
     assert call(secured, sign(aud=BASE + path), path, feedback).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/cds-services/"),
+        ("POST", "/cds-services//tacrolimus-patient-view"),
+        ("POST", "/cds-services//tacrolimus-patient-view/feedback"),
+        ("POST", "/cds-services/tacrolimus-patient-view/"),
+    ],
+)
+def test_a_discovery_url_entered_with_a_trailing_slash_simply_works(
+    secured: TestClient, method: str, path: str
+) -> None:
+    """The sandbox names in aud the URL as typed plus '/' plus the service id, and calls that URL."""
+    body: Any = hook_request(prefetch=full_prefetch([tacrolimus()]))
+    if path.endswith("/feedback"):
+        body = {
+            "feedback": [{"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-11-22T10:05:31Z"}]
+        }
+    headers = {"Authorization": f"Bearer {sign(aud=BASE + path)}"}
+    response = secured.request(method, path, json=None if method == "GET" else body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "aud", [BASE + "/cds-services/tacrolimus-order-sign", BASE + "/cds-services", BASE + PV + "/feedback"]
+)
+def test_the_audience_of_another_endpoint_is_still_refused(secured: TestClient, aud: str) -> None:
+    refused(call(secured, sign(aud=aud)))
 
 
 def test_preflight_needs_no_token(secured: TestClient) -> None:
@@ -334,6 +364,17 @@ def test_bundles_are_read_up_to_the_cap(tmp_path: Path, services: list[Service])
         cards = call(client, None, body=hook_request(prefetch=prefetch)).json()["cards"]
     [gap] = [c for c in cards if c["source"]["topic"]["code"] == "data-incomplete"]
     assert "more than 3 entries; only the first 3 were read" in gap["detail"]
+
+
+def test_draft_orders_over_the_cap_are_refused_not_cut(services: list[Service]) -> None:
+    """A draft order after the cut could be the tacrolimus: more drafts than the cap is a clear 413."""
+    settings = Settings(database_url="sqlite://", auth="off", max_bundle_entries=3)
+    drafts = [medication_request(f"d{n}", "Amlodipine 5 MG Oral Tablet", status="draft") for n in range(3)]
+    body = hook_request("order-sign", full_prefetch(), drafts=[*drafts, tacrolimus("d9", status="draft")])
+    with TestClient(build_app(services, settings)) as client:
+        response = client.post("/cds-services/tacrolimus-order-sign", json=body)
+    assert response.status_code == 413
+    assert response.json()["message"] == "draftOrders has 4 entries; at most 3 are read"
 
 
 def test_every_call_is_audited_so_a_card_can_be_traced(secured: TestClient, tmp_path: Path) -> None:

@@ -78,6 +78,35 @@ def test_cors_preflight_needs_no_auth_and_allows_the_headers(
     assert "content-type" in allowed
 
 
+def test_a_private_network_preflight_is_answered_as_private_network_access_asks(client: TestClient) -> None:
+    """Chromium asks before a public page (the sandbox) calls a service on localhost or a private address."""
+    response = client.options(
+        "/cds-services/tacrolimus-patient-view",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-private-network"] == "true"
+    assert response.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+
+
+def test_a_private_network_preflight_from_an_unknown_origin_is_still_refused(client: TestClient) -> None:
+    response = client.options(
+        "/cds-services",
+        headers={
+            "Origin": "https://evil.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert response.status_code == 400
+    assert "access-control-allow-origin" not in response.headers
+
+
 def test_cors_headers_also_on_the_actual_post(client: TestClient) -> None:
     response = client.post(
         "/cds-services/tacrolimus-patient-view",

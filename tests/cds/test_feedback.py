@@ -1,5 +1,6 @@
 """Feedback endpoint (checklist §7, §12 item 8) and its store."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -114,3 +115,62 @@ def test_feedback_that_is_not_json_is_400(client: TestClient) -> None:
     )
     assert response.status_code == 400
     assert "not valid JSON" in response.text
+
+
+# Hostile values: both stores give the same answer, a 400 naming the field or stored; never a 500
+
+
+@pytest.fixture
+def on_each_store(store_url: str, services: list[Service]) -> Iterator[TestClient]:
+    settings = Settings(database_url=store_url, auth="off", max_feedback_entries=3)
+    with TestClient(build_app(services, settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_a_time_off_the_calendar_in_utc_is_400_naming_the_field(on_each_store: TestClient, when: str) -> None:
+    response = on_each_store.post(URL, json={"feedback": [{**overridden(), "outcomeTimestamp": when}]})
+    assert response.status_code == 400
+    assert response.json()["issues"][0]["loc"] == "feedback.0.outcomeTimestamp"
+    assert "outside the range of dates" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59+23:59"]
+)
+def test_times_at_the_edge_of_the_calendar_in_utc_are_stored(on_each_store: TestClient, when: str) -> None:
+    response = on_each_store.post(URL, json={"feedback": [{**overridden(), "outcomeTimestamp": when}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        (overridden("c" * 201), "feedback.0.card"),
+        (overridden("card\x00id"), "feedback.0.card"),
+        (overridden(userComment="checked\x00"), "feedback.0.overrideReason.userComment"),
+        (overridden(reason={"code": "a\x00b"}), "feedback.0.overrideReason.reason.code"),
+        ({**accepted(), "acceptedSuggestions": [{"id": "s\x00"}]}, "feedback.0.acceptedSuggestions.0.id"),
+    ],
+)
+def test_an_overlong_card_id_or_a_nul_is_400_naming_the_field(
+    on_each_store: TestClient, entry: dict[str, Any], field: str
+) -> None:
+    response = on_each_store.post(URL, json={"feedback": [entry]})
+    assert response.status_code == 400, response.text
+    assert [i["loc"] for i in response.json()["issues"]] == [field]
+
+
+def test_a_card_id_of_200_characters_is_stored(on_each_store: TestClient) -> None:
+    response = on_each_store.post(URL, json={"feedback": [overridden("c" * 200)]})
+    assert response.status_code == 200
+    assert response.json()["stored"] == 1
+
+
+def test_entries_per_post_are_capped(on_each_store: TestClient) -> None:
+    three = [overridden(f"card-{n}") for n in range(3)]
+    assert on_each_store.post(URL, json={"feedback": three}).json() == {"received": 3, "stored": 3}
+    response = on_each_store.post(URL, json={"feedback": [*three, overridden("card-9")]})
+    assert response.status_code == 413
+    assert response.json()["message"] == "the feedback has 4 entries; at most 3 are accepted in one request"

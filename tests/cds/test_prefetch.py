@@ -333,3 +333,87 @@ async def test_a_patient_read_that_finds_nothing_is_empty_not_an_error(
         mock.get(f"{FHIR_BASE}/Patient/{PATIENT_ID}").respond(404)
         response = await patient_view(services, settings, http, prefetch)
     assert of_topic(response.cards, "data-incomplete") == []
+
+
+# Size caps on FHIR answers
+
+
+def endless_bundle(counter: list[int]) -> httpx.Response:
+    """An answer that never ends: a Bundle's start, then 1 KB chunks for ever, counted as they are sent."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+        while True:
+            counter[0] += 1
+            yield b" " * 1024
+            await asyncio.sleep(0)
+
+    return httpx.Response(200, headers={"Content-Type": "application/fhir+json"}, content=chunks())
+
+
+async def test_an_answer_over_the_size_cap_is_not_read_and_the_key_is_reported_incomplete(
+    services: list[Service], settings: Settings, http: httpx.AsyncClient
+) -> None:
+    settings = settings.model_copy(update={"fhir_max_response_bytes": 20_000, "fhir_deadline": 5.0})
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["conditions"]
+    sent = [0]
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(url__regex=rf"^{FHIR_BASE}/Condition\?.*").mock(side_effect=lambda _: endless_bundle(sent))
+        response = await patient_view(services, settings, http, prefetch)
+    assert sent[0] < 40  # it stopped reading at the cap (20 KB), well before the deadline
+    [card] = of_topic(response.cards, "data-incomplete")
+    assert card.detail is not None
+    assert "**Data only partly received:**" in card.detail
+    assert "the patient's conditions: the FHIR server's answer was larger than 20,000 bytes" in card.detail
+
+
+async def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    services: list[Service], settings: Settings, http: httpx.AsyncClient
+) -> None:
+    settings = settings.model_copy(update={"fhir_max_response_bytes": 1_000})
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["allergies"]
+    big = bundle(
+        [{"resourceType": "AllergyIntolerance", "id": f"a{n}", "code": {"text": "x"}} for n in range(50)]
+    )
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(url__regex=rf"^{FHIR_BASE}/AllergyIntolerance\?.*").respond(json=big)
+        response = await patient_view(services, settings, http, prefetch)
+    [card] = of_topic(response.cards, "data-incomplete")
+    assert card.detail is not None
+    assert "the patient's allergies: the FHIR server's answer was larger than 1,000 bytes" in card.detail
+
+
+async def test_a_later_page_over_the_cap_keeps_the_pages_already_read(
+    services: list[Service], settings: Settings, http: httpx.AsyncClient
+) -> None:
+    settings = settings.model_copy(update={"fhir_max_response_bytes": 20_000})
+    prefetch = full_prefetch()
+    prefetch["medicationRequests"] = bundle([tacrolimus()], next_url=f"{FHIR_BASE}/MedicationRequest?page=2")
+    sent = [0]
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get(f"{FHIR_BASE}/MedicationRequest?page=2").mock(side_effect=lambda _: endless_bundle(sent))
+        response = await patient_view(services, settings, http, prefetch)
+    [card] = of_topic(response.cards, "data-incomplete")
+    assert card.detail is not None
+    assert "the patient's active medication orders: the FHIR server's answer was larger than" in card.detail
+    assert len(response.cards) > 1  # the tacrolimus on the first page is still checked
+
+
+async def test_the_answers_of_one_call_share_a_total_cap(
+    services: list[Service], settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """Each answer is under the per-answer cap, but together they pass the call's total."""
+    settings = settings.model_copy(update={"fhir_max_response_bytes": 50_000, "fhir_max_total_bytes": 60_000})
+    prefetch = full_prefetch([tacrolimus()])
+    for key in ("conditions", "observations", "immunizations", "allergies"):
+        del prefetch[key]
+    filler = [{"resourceType": "Basic", "id": f"b{n}", "code": {"text": "x" * 200}} for n in range(100)]
+
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(url__startswith=FHIR_BASE).respond(json=bundle(filler))  # about 25 KB each
+        response = await patient_view(services, settings, http, prefetch)
+    [card] = of_topic(response.cards, "data-incomplete")
+    assert card.detail is not None
+    assert "the FHIR server's answers to this call passed 60,000 bytes in all" in card.detail

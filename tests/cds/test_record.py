@@ -268,3 +268,15 @@ def test_fhir_json_helpers_tolerate_odd_shapes() -> None:
     assert objs({"a": 1}) == [{"a": 1}]  # R4 category sent as one object
     assert when("2024-02-30") is None
     assert when("2024") == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_the_callers_fhir_version_is_learnt_from_the_resources_it_sends() -> None:
+    """DSTU2 has MedicationOrder and no MedicationRequest (the sandbox's default server is DSTU2); what the
+    cards propose must exist in the caller's version."""
+    dstu2 = medication_request("o1", "Clarithromycin 500 MG", resource_type="MedicationOrder")
+    r4 = medication_request("r1", "Clarithromycin 500 MG")
+    assert build(tacrolimus(resource_type="MedicationOrder"), drafts=[dstu2]).fhir_version == "DSTU2"
+    assert build(drafts=[{**dstu2, "status": "draft"}]).fhir_version == "DSTU2"
+    assert build(tacrolimus(), drafts=[r4]).fhir_version == "R4"
+    assert build({"resourceType": "Patient", "id": PATIENT_ID}).fhir_version == "R4"  # no evidence: R4
+    assert build(dstu2, r4).fhir_version == "R4"  # contradictory evidence: the spec's version
