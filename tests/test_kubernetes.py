@@ -17,20 +17,25 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from bench.load import free_port
 from cds.clients import load_clients
 from cds.main import create_app
 from cds.settings import Settings
@@ -485,3 +490,66 @@ def test_the_service_starts_with_each_overlays_configuration(
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/cds-services").status_code == 401  # a token from a registered client needed
+
+
+def child_of(parent: int) -> int | None:
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"\nPPid:\t{parent}\n" in status.read_text():
+                return int(status.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_the_service_runs_as_the_pods_user_on_a_read_only_root_filesystem(tmp_path: Path) -> None:
+    """The pod's restrictions, reproduced with bubblewrap: the root filesystem read-only, the pod's user,
+    a fresh empty /tmp as the only writable place (the emptyDir), the overlay's settings and files. The
+    service starts, answers /healthz, and on SIGTERM shuts down cleanly."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        pytest.skip("bubblewrap (bwrap) not found: install it (Debian: bubblewrap; .ci/run does so as root)")
+    if subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-user", "true"], check=False).returncode:  # noqa: S603
+        pytest.skip("bubblewrap cannot create a user namespace here")
+    spec = pod("production")
+    moved = mounted_files("production", tmp_path / "mounted")
+    inside = {mount_path: Path("/mnt", mount_path.strip("/")) for mount_path in moved}
+    environ = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"}  # as the Dockerfile sets it
+    stand_ins = {"CDS_DATABASE_URL": "sqlite:////tmp/cds.db", "CDS_HMAC_KEY": "test-only-key"}
+    for name, variable in environment("production").items():
+        environ[name] = stand_ins[name] if "valueFrom" in variable else local(variable["value"], inside)
+    port = free_port()
+    log = tmp_path / "log"
+    user = spec["securityContext"]
+    sandbox = [
+        *(bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"),  # noqa: S108
+        *("--ro-bind", str(tmp_path / "mounted"), "/mnt", "--chdir", "/", "--unshare-user"),
+        *("--uid", str(user["runAsUser"]), "--gid", str(user["runAsGroup"])),
+    ]
+    serve = [sys.executable, "-m", "cds.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as output:
+        server = subprocess.Popen([*sandbox, *serve], env=environ, stdout=output, stderr=output)  # noqa: S603
+    try:
+        status = None
+        for _ in range(150):
+            if server.poll() is not None:
+                break
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200, log.read_text()
+        assert httpx.get(f"http://127.0.0.1:{port}/cds-services").status_code == 401
+        service = child_of(server.pid)
+        assert service is not None
+        os.kill(service, signal.SIGTERM)
+        server.wait(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    text = log.read_text()
+    assert "Application shutdown complete" in text
+    assert "Read-only file system" not in text
+    assert "Permission denied" not in text
