@@ -526,6 +526,9 @@ def test_the_service_runs_as_the_pods_user_on_a_read_only_root_filesystem(tmp_pa
         *("--ro-bind", str(tmp_path / "mounted"), "/mnt", "--chdir", "/", "--unshare-user"),
         *("--uid", str(user["runAsUser"]), "--gid", str(user["runAsGroup"])),
     ]
+    for needed in {ROOT, Path(sys.prefix), Path(sys.base_prefix)}:  # the code, when the clone is in /tmp
+        if needed.resolve().is_relative_to("/tmp"):  # noqa: S108
+            sandbox += ["--ro-bind", str(needed), str(needed)]
     serve = [sys.executable, "-m", "cds.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         server = subprocess.Popen([*sandbox, *serve], env=environ, stdout=output, stderr=output)  # noqa: S603
