@@ -4,8 +4,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml constraints.txt README.md ./
 COPY cds ./cds
 COPY cards ./cards
-RUN pip install --no-cache-dir -c constraints.txt '.[postgres]' && useradd --system cds
-USER cds
+# A numeric user, so Kubernetes can check runAsNonRoot (deploy/kubernetes runs the pods as 10001:10001)
+RUN pip install --no-cache-dir -c constraints.txt '.[postgres]' \
+ && groupadd --system --gid 10001 cds && useradd --system --uid 10001 --gid 10001 --no-create-home cds
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
