@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
+from cds import __version__
 from cds.audit import AuditLog
 from cds.auth import Verifier
 from cds.clients import Client, load_clients, sandbox_client
@@ -95,7 +96,10 @@ def registered_clients(settings: Settings) -> dict[str, Client]:
     if settings.clients_file is not None:
         clients.update(load_clients(settings.clients_file))
     if settings.auth == "required" and not clients:
-        raise ConfigError("CDS_AUTH=required needs CDS_CLIENTS_FILE naming the registered clients")
+        raise ConfigError(
+            "CDS_AUTH=required needs CDS_CLIENTS_FILE naming the registered clients (docs/security.md);"
+            " to try the service on this machine use CDS_AUTH=sandbox (what make run uses) or CDS_AUTH=off"
+        )
     if settings.auth == "sandbox":
         sandbox = sandbox_client()
         clients.setdefault(sandbox.iss, sandbox)
@@ -175,7 +179,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     app = FastAPI(
         title="Tacrolimus safety service (CDS Hooks 2.0)",
         description="CDS Hooks 2.0 services: discovery at /cds-services.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     app.add_middleware(
@@ -305,8 +309,10 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             await run_in_threadpool(store.ping)
         except Exception:
             log.exception("health check: database unavailable")
-            return JSONBody({"status": "unavailable", "database": "unavailable"}, status_code=503)
-        return JSONBody({"status": "ok", "database": "ok"})
+            return JSONBody(
+                {"status": "unavailable", "database": "unavailable", "version": __version__}, status_code=503
+            )
+        return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
     add_preview(app, services, examples, Evaluator(services, settings, http=None))
 

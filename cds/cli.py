@@ -1,4 +1,4 @@
-"""Command line: ``tacrolimus-cds serve | evaluate FILE | services``."""
+"""The command line: tacrolimus-cds serve | services | evaluate | report."""
 
 import argparse
 import asyncio
@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from cds import __version__
 from cds.errors import CDSError, ConfigError, KnowledgeError
 from cds.evaluate import Evaluator
 from cds.main import services as main_services
@@ -188,17 +189,42 @@ def list_services(_: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tacrolimus-cds", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+DESCRIPTION = """\
+The tacrolimus safety service (CDS Hooks 2.0): serve it to an EHR, or use its services from the
+command line. `tacrolimus-cds COMMAND --help` describes each command."""
 
-    run = commands.add_parser("serve", help="serve the CDS Hooks endpoints")
-    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    run.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+EPILOG = """\
+examples:
+  tacrolimus-cds serve --port 8000          (CDS_AUTH=sandbox or off on loopback; see the README)
+  tacrolimus-cds services
+  tacrolimus-cds evaluate cards/examples/order-select-r4-clarithromycin.json
+  tacrolimus-cds report
+
+settings come from the environment (CDS_*): see docs/configuration.md."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tacrolimus-cds",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    run = commands.add_parser("serve", help="serve the CDS Hooks endpoints and the preview page")
+    # string defaults go through type=int, so a bad PORT or WORKERS is a usage error, not a traceback
+    run.add_argument(
+        "--host", default=os.environ.get("HOST", "127.0.0.1"), help="address (HOST; default 127.0.0.1)"
+    )
+    run.add_argument("--port", type=int, default=os.environ.get("PORT", "8000"), help="port (PORT; 8000)")
+    run.add_argument(
+        "--workers", type=int, default=os.environ.get("WORKERS", "1"), help="worker processes (WORKERS; 1)"
+    )
     run.set_defaults(handler=serve)
 
-    check = commands.add_parser("evaluate", help="evaluate a hook request from a JSON file and print cards")
+    check = commands.add_parser("evaluate", help="evaluate a hook request from a JSON file; print its cards")
     check.add_argument("file", help="a CDS Hooks request body (JSON)")
     check.add_argument("--service", help="service id (default: the service for the request's hook)")
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")

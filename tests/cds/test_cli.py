@@ -1,8 +1,10 @@
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from cds import __version__
 from cds.cli import main
 from tests.builders import EXAMPLES, full_prefetch, hook_request, tacrolimus
 
@@ -44,3 +46,30 @@ def test_evaluate_reports_bad_input_without_a_traceback(
     assert "cannot read" in err
     assert "412" in err
     assert "Traceback" not in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tacrolimus-cds {__version__}"
+    assert __version__ == version("tacrolimus-cds")
+
+
+def test_help_names_every_command_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("serve", "services", "evaluate", "report"):
+        assert f"\n    {command} " in out, command
+    assert "``" not in out  # no reStructuredText markup
+
+
+def test_a_bad_port_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORT", "eighty")
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve"])
+    assert exit_.value.code == 2
+    assert "invalid int value: 'eighty'" in capsys.readouterr().err
