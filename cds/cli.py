@@ -183,6 +183,28 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def token(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from cds.clients import sandbox_token
+
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        print(
+            f"{args.url!r} is not an absolute http(s) URL: give the exact URL the token is for,"
+            " e.g. http://127.0.0.1:8000/cds-services/tacrolimus-order-select",
+            file=sys.stderr,
+        )
+        return 2
+    if sys.stderr.isatty():
+        print(
+            "a sandbox token: accepted only with CDS_AUTH=sandbox (make run), for this URL, once, for 5 min",
+            file=sys.stderr,
+        )
+    print(sandbox_token(args.url))
+    return 0
+
+
 def list_services(_: argparse.Namespace) -> int:
     for service in main_services():
         print(f"{service.id:28} {service.hook:14} {service.title}")
@@ -198,6 +220,7 @@ examples:
   tacrolimus-cds serve --port 8000          (CDS_AUTH=sandbox or off on loopback; see the README)
   tacrolimus-cds services
   tacrolimus-cds evaluate cards/examples/order-select-r4-clarithromycin.json
+  tacrolimus-cds token http://127.0.0.1:8000/cds-services
   tacrolimus-cds report
 
 settings come from the environment (CDS_*): see docs/configuration.md."""
@@ -229,6 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--service", help="service id (default: the service for the request's hook)")
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.set_defaults(handler=evaluate)
+
+    signed = commands.add_parser(
+        "token",
+        help="print a token signed as the public CDS Hooks sandbox signs (for CDS_AUTH=sandbox)",
+        description="Print a JWT signed with the public CDS Hooks sandbox's key, as the sandbox signs its"
+        " calls, so calls by hand to `make run` (CDS_AUTH=sandbox) can carry one. The key is public, so the"
+        " token proves nothing: a service with CDS_AUTH=required refuses it. It is valid for 5 minutes,"
+        " for one call (its jti is remembered), to the exact URL given (its aud).",
+    )
+    signed.add_argument("url", help="the URL the token is for, e.g. http://127.0.0.1:8000/cds-services")
+    signed.set_defaults(handler=token)
 
     overrides = commands.add_parser("report", help="the override report: cards shown, accepted, overridden")
     overrides.add_argument("--json", action="store_true", help="print JSON")

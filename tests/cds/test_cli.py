@@ -2,6 +2,7 @@ import json
 from importlib.metadata import version
 from pathlib import Path
 
+import jwt
 import pytest
 
 from cds import __version__
@@ -73,3 +74,19 @@ def test_a_bad_port_is_a_usage_error(
         main(["serve"])
     assert exit_.value.code == 2
     assert "invalid int value: 'eighty'" in capsys.readouterr().err
+
+
+def test_token_prints_a_sandbox_token_for_the_url(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "http://127.0.0.1:8000/cds-services"]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["aud"] == "http://127.0.0.1:8000/cds-services"
+    assert claims["iss"] == "https://sandbox.cds-hooks.org"
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000/cds-services", "ftp://host/x", "/cds-services"])
+def test_token_needs_an_absolute_url(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "not an absolute http(s) URL" in captured.err
