@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 
@@ -176,11 +178,13 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 await app.state.audit.close()
                 app.state.store.close()
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the installed fastapi-offline package, never a CDN
+    app = FastAPIOffline(
         title="Tacrolimus safety service (CDS Hooks 2.0)",
-        description="CDS Hooks 2.0 services: discovery at /cds-services.",
+        description=DESCRIPTION,
         version=__version__,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
     app.add_middleware(
         CORSMiddleware,
@@ -318,10 +322,13 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (HookRequest, FeedbackRequest):
                 components.update(model.model_json_schema(ref_template=REF).get("$defs", {}))
+            declare_bearer_token(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -330,6 +337,37 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
 
 REF = "#/components/schemas/{model}"
+
+DESCRIPTION = """CDS Hooks 2.0 services for tacrolimus: discovery at `/cds-services`, a hook call at
+`/cds-services/{id}`, feedback at `/cds-services/{id}/feedback`.
+
+**Tokens.** Unless the service runs with `CDS_AUTH=off`, these and `/report` need
+`Authorization: Bearer <JWT>` whose `aud` is the exact URL called. Under `make run` (`CDS_AUTH=sandbox`)
+make one with `tacrolimus-cds token URL` and paste it under *Authorize*; each token is good for one call."""
+
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT signed by a registered CDS client (CDS Hooks 2.0, Trusting CDS Clients), its aud"
+    " the exact URL called. Under make run: `tacrolimus-cds token URL`.",
+}
+
+
+def declare_bearer_token(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Declare the bearer token on every operation that authenticates its caller, so the documentation
+    says which need one and its "Try it out" can send one."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema and _authenticates(route.dependant):
+            for method in route.methods or ():
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{"bearer": []}]
+
+
+def _authenticates(dependant: Any) -> bool:
+    return any(d.call is authenticate or _authenticates(d) for d in dependant.dependencies)
 
 
 def _body_schema(model: Any) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def browser() -> Iterator[object]:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1100,1400",
+        # no name resolves but the service's own address: any page that needs the internet fails here
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=DriverService(executable_path=str(DRIVER)), options=options)
@@ -109,3 +111,24 @@ def test_a_level_above_target_in_the_browser(server: str, browser: object, tmp_p
     summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.summary")]  # type: ignore[attr-defined]
     assert "Tacrolimus 14.8 ng/mL on 2026-11-20: above target 4 to 11 ng/mL" in summaries
     save(browser, tmp_path, "preview-level.png")
+
+
+def test_the_api_documentation_renders_with_no_network(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    browser.get(server + "/docs")
+    wait = WebDriverWait(browser, 20)
+    title = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".info .title")))
+    assert "Tacrolimus safety service" in title.text
+    assert browser.find_element(By.CSS_SELECTOR, "button.authorize").is_displayed()
+    operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    assert "/cds-services/{service_id}" in [o.text.replace("\u200b", "") for o in operations]
+    save(browser, tmp_path, "docs-swagger-ui.png")
+
+    browser.get(server + "/redoc")
+    heading = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "h1")))
+    assert "Tacrolimus safety service" in heading.text
