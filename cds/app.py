@@ -36,6 +36,7 @@ from cds.store import AuditCard, AuditEntry, Store
 
 log = logging.getLogger("cds")
 
+MAX_LOGGED_CARDS = 20  # card uuids named in one feedback log line
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
 
@@ -233,7 +234,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
         started = time.perf_counter()
-        status, hook_instance = 500, None
+        status, hook_instance, reason = 500, None, None
         cards: tuple[AuditCard, ...] = ()
         try:
             body = await json_body(request)
@@ -247,7 +248,10 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             )
             return JSONBody(response.to_json())
         except CDSError as error:
-            status = error.status_code
+            status, reason = error.status_code, error.log_reason()
+            raise
+        except Exception as error:
+            reason = f"unexpected {type(error).__name__}; see the error logged with it"
             raise
         finally:
             client = caller.iss if caller else None
@@ -266,6 +270,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     "status": status,
                     "latency_ms": round(elapsed * 1000, 1),
                     "topics": [c.topic for c in cards],
+                    "reason": reason,
                 },
             )
             audit.record(AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards))
@@ -285,14 +290,45 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         caller: Caller,
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
-        evaluator.service(service_id)
-        body = validate(FeedbackRequest, await json_body(request), "the feedback")
-        stored = await run_in_threadpool(store.save, service_id, body.feedback)
-        await audit.flush()  # the cards' topics come from the audit
-        for entry in body.feedback:
-            topic = await run_in_threadpool(store.topic_of, entry.card)
-            FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
-        return JSONBody({"received": len(body.feedback), "stored": stored})
+        status, reason, received, stored = 500, None, None, None
+        outcomes: dict[str, int] = {}
+        card_ids: list[str] = []
+        try:
+            evaluator.service(service_id)
+            body = validate(FeedbackRequest, await json_body(request), "the feedback")
+            received = len(body.feedback)
+            card_ids = [entry.card[:100] for entry in body.feedback][:MAX_LOGGED_CARDS]
+            for entry in body.feedback:
+                outcomes[entry.outcome] = outcomes.get(entry.outcome, 0) + 1
+            stored = await run_in_threadpool(store.save, service_id, body.feedback)
+            await audit.flush()  # the cards' topics come from the audit
+            for entry in body.feedback:
+                topic = await run_in_threadpool(store.topic_of, entry.card)
+                FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
+            status = 200
+            return JSONBody({"received": received, "stored": stored})
+        except CDSError as error:
+            status, reason = error.status_code, error.log_reason()
+            raise
+        except Exception as error:
+            reason = f"unexpected {type(error).__name__}; see the error logged with it"
+            raise
+        finally:
+            # ids and outcomes only: a comment may hold patient data and is never logged
+            log.info(
+                "feedback",
+                extra={
+                    "event": "feedback",
+                    "service": service_id,
+                    "client": caller.iss if caller else None,
+                    "status": status,
+                    "received": received,
+                    "stored": stored,
+                    "outcomes": outcomes or None,
+                    "cards": card_ids or None,
+                    "reason": reason,
+                },
+            )
 
     @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:

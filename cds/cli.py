@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -51,6 +52,9 @@ def shared_metrics() -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+UVICORN_LOGGING: dict[str, Any] = {"access_log": False, "log_config": None}
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -66,9 +70,10 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     app = create_app(settings)  # checks the configuration and the knowledge before listening
-    # uvicorn's access log is off: each hook call is logged once by the service, with its outcome
+    # uvicorn's access log is off: each hook call is logged once by the service, with its outcome; and
+    # uvicorn installs no log handlers (log_config=None): its lines go through the service's (cds/logs.py)
     if args.workers == 1:
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, **UVICORN_LOGGING)
         return 0
     with shared_metrics():
         return _serve_workers(args)
@@ -82,7 +87,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
 
     if reuse_port_supported():
         try:
-            serve_workers("cds.main:create_app", args.host, args.port, args.workers, access_log=False)
+            serve_workers("cds.main:create_app", args.host, args.port, args.workers, **UVICORN_LOGGING)
         except OSError as error:
             print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
             return 1
@@ -93,7 +98,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            access_log=False,
+            **UVICORN_LOGGING,
         )
     return 0
 

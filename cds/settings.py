@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=10, ge=1, description="Search result pages followed per key.")
     fhir_max_connections: int = Field(default=20, ge=1, description="Concurrent FHIR calls per worker.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
-    log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON logs, or text.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one object a line (compose sets it); text: readable lines; auto: text when the"
+        " log goes to a terminal, JSON otherwise. One format for every line, uvicorn's included.",
+    )
 
     auth: Literal["required", "sandbox", "off"] = Field(
         default="required",
