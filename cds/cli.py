@@ -1,4 +1,4 @@
-"""The command line: tacrolimus-cds serve | services | evaluate | report."""
+"""The command line: tacrolimus-cds serve | services | evaluate | try | token | report."""
 
 import argparse
 import asyncio
@@ -16,14 +16,16 @@ from typing import Any
 
 import httpx
 import orjson
+from pydantic import SecretStr
 
 from cds import __version__
-from cds.errors import CDSError, ConfigError, KnowledgeError
+from cds.ehr import HOOKS_WITH_ORDERS, BuiltRequest, build_request, hook_request_of, with_token
+from cds.errors import CDSError, ConfigError, KnowledgeError, RequestError
 from cds.evaluate import Evaluator
 from cds.main import services as main_services
 from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
-from cds.service import Service
+from cds.service import Service, service_for_hook
 from cds.settings import get_settings
 
 
@@ -103,6 +105,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+HOOKS = ("patient-view", "order-select", "order-sign")
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;34m"}
 RESET = "\033[0m"
 
@@ -141,19 +144,18 @@ async def _evaluate(services: list[Service], service_id: str, body: object) -> C
 
 def evaluate(args: argparse.Namespace) -> int:
     try:
-        body = orjson.loads(Path(args.file).read_bytes())
+        body = hook_request_of(orjson.loads(Path(args.file).read_bytes()))
     except (OSError, orjson.JSONDecodeError) as error:
         print(f"cannot read {args.file}: {error}", file=sys.stderr)
         return 2
     services = main_services()
     service_id = args.service
     if service_id is None:
-        hook = body.get("hook") if isinstance(body, dict) else None
-        matching = [s.id for s in services if s.hook == hook]
-        if not matching:
-            print(f"no service answers the hook {hook!r}; name one with --service", file=sys.stderr)
+        try:
+            service_id = service_for_hook(services, body.get("hook") if isinstance(body, dict) else None).id
+        except RequestError as error:
+            print(f"{error.message}; or name one with --service", file=sys.stderr)
             return 2
-        service_id = matching[0]
     try:
         response = asyncio.run(_evaluate(services, service_id, body))
     except CDSError as error:
@@ -163,6 +165,85 @@ def evaluate(args: argparse.Namespace) -> int:
         print(orjson.dumps(response.to_json(), option=orjson.OPT_INDENT_2).decode())
     else:
         print_cards(response)
+    return 0
+
+
+def read_order(value: str) -> dict[str, Any] | str:
+    """--order: a JSON file holding a MedicationRequest, or else a drug name."""
+    path = Path(value)
+    if not path.is_file():
+        if value.endswith(".json"):
+            raise RequestError(f"no order file {value}")
+        return value
+    try:
+        order = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise RequestError(f"cannot read the order file {value}: {error}") from None
+    if not isinstance(order, dict):
+        raise RequestError(f"the order file {value} does not hold a FHIR resource")
+    return order
+
+
+def read_token(value: str | None) -> SecretStr | None:
+    """--token: the FHIR access token, or '-' to read it from standard input (kept out of `ps`)."""
+    if value is None:
+        return None
+    token = sys.stdin.readline().strip() if value == "-" else value.strip()
+    if not token:
+        raise RequestError("the access token is empty")
+    return SecretStr(token)
+
+
+async def _try(
+    services: list[Service],
+    service: Service,
+    args: argparse.Namespace,
+    order: dict[str, Any] | str | None,
+    token: SecretStr | None,
+) -> tuple[BuiltRequest, CDSResponse | CDSError]:
+    settings = get_settings()
+    limits = httpx.Limits(max_connections=settings.fhir_max_connections)
+    async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        built = await build_request(
+            service, args.fhir_server, args.patient, http=http, settings=settings, order=order, token=token
+        )
+        try:
+            evaluator = Evaluator(services, settings, http)
+            return built, await evaluator.evaluate(service.id, with_token(built.request, token))
+        except CDSError as error:
+            return built, error
+
+
+def try_patient(args: argparse.Namespace) -> int:
+    services = main_services()
+    try:
+        service = service_for_hook(services, args.hook)
+        if args.order is not None and args.hook not in HOOKS_WITH_ORDERS:
+            raise RequestError("--order is for the order hooks: add --hook order-select or --hook order-sign")
+        order = read_order(args.order) if args.order is not None else None
+        token = read_token(args.token)
+        built, outcome = asyncio.run(_try(services, service, args, order, token))
+    except RequestError as error:
+        print(error.message, file=sys.stderr)
+        return 2
+    request = built.request
+    if args.json:
+        result: dict[str, Any] = {"request": request}
+        if isinstance(outcome, CDSError):
+            result["error"] = {"status": outcome.status_code, **outcome.body()}
+        else:
+            result["response"] = outcome.to_json()
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"{service.id} for Patient/{request['context']['patientId']} on {request['fhirServer']}")
+        for key, what in built.fetched.items():
+            print(f"  {key}: {what}")
+        print()
+        if not isinstance(outcome, CDSError):
+            print_cards(outcome)
+    if isinstance(outcome, CDSError):
+        print(f"{outcome.status_code}: {outcome.message}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -225,6 +306,8 @@ examples:
   tacrolimus-cds serve --port 8000          (CDS_AUTH=sandbox or off on loopback; see the README)
   tacrolimus-cds services
   tacrolimus-cds evaluate cards/examples/order-select-r4-clarithromycin.json
+  tacrolimus-cds try --fhir-server https://fhir.example.org/r4 --patient 123
+  tacrolimus-cds try --fhir-server URL --patient 123 --hook order-select --order clarithromycin
   tacrolimus-cds token http://127.0.0.1:8000/cds-services
   tacrolimus-cds report
 
@@ -252,15 +335,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.set_defaults(handler=serve)
 
+    listing = commands.add_parser("services", help="list the services")
+    listing.set_defaults(handler=list_services)
+
     check = commands.add_parser("evaluate", help="evaluate a hook request from a JSON file; print its cards")
     check.add_argument("file", help="a CDS Hooks request body (JSON)")
     check.add_argument("--service", help="service id (default: the service for the request's hook)")
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.set_defaults(handler=evaluate)
 
+    mine = commands.add_parser(
+        "try",
+        help="fetch a patient from your FHIR server as an EHR would; print the cards",
+        description="Build the hook request an EHR with prefetch would send for a patient on your FHIR"
+        " server: the service's own prefetch templates, filled from that server with the service's own"
+        " FHIR client, limits and rules (http(s) only, no link-local or metadata address, no redirects)."
+        " Then evaluate it and print what was fetched and the cards. --json prints the request and the"
+        " response: `evaluate` replays that file, and the preview page's box takes it too. The request"
+        " never holds the access token.",
+    )
+    mine.add_argument("--fhir-server", required=True, metavar="URL", help="the FHIR server's base URL")
+    mine.add_argument("--patient", required=True, metavar="ID", help="the patient's id on that server")
+    mine.add_argument("--hook", choices=HOOKS, default="patient-view", help="the hook (patient-view)")
+    mine.add_argument(
+        "--order",
+        metavar="FILE_OR_NAME",
+        help="for order-select and order-sign: a MedicationRequest JSON file, or a drug name",
+    )
+    mine.add_argument("--token", help="an access token for the FHIR server; '-' reads it from standard input")
+    mine.add_argument("--json", action="store_true", help="print the request and the response as JSON")
+    mine.set_defaults(handler=try_patient)
+
     signed = commands.add_parser(
         "token",
-        help="print a token signed as the public CDS Hooks sandbox signs (for CDS_AUTH=sandbox)",
+        help="print a token signed as the public sandbox signs, for calls by hand to make run",
         description="Print a JWT signed with the public CDS Hooks sandbox's key, as the sandbox signs its"
         " calls, so calls by hand to `make run` (CDS_AUTH=sandbox) can carry one. The key is public, so the"
         " token proves nothing: a service with CDS_AUTH=required refuses it. It is valid for 5 minutes,"
@@ -272,9 +380,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = commands.add_parser("report", help="the override report: cards shown, accepted, overridden")
     overrides.add_argument("--json", action="store_true", help="print JSON")
     overrides.set_defaults(handler=report)
-
-    listing = commands.add_parser("services", help="list the services")
-    listing.set_defaults(handler=list_services)
 
     args = parser.parse_args(argv)
     if args.handler is not serve and hasattr(signal, "SIGPIPE"):
