@@ -150,6 +150,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             app.state.settings = settings
             app.state.store = store
             app.state.audit = AuditLog(store)
+            app.state.http = http
             app.state.evaluator = Evaluator(services, settings, http)
             app.state.verifier = Verifier(
                 clients,
@@ -354,7 +355,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             )
         return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
-    add_preview(app, services, examples, Evaluator(services, settings, http=None))
+    add_preview(app, services, examples, Evaluator(services, settings, http=None), settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from cds import __version__
 from cds.ehr import HOOKS_WITH_ORDERS, BuiltRequest, build_request, hook_request_of, with_token
@@ -26,7 +26,7 @@ from cds.main import services as main_services
 from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
 from cds.service import Service, service_for_hook
-from cds.settings import get_settings
+from cds.settings import Settings, get_settings
 
 
 def is_loopback(host: str) -> bool:
@@ -390,7 +390,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KnowledgeError, ConfigError) as error:
         print(f"cannot start: {error}", file=sys.stderr)
         return 3
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        print(f"cannot start: {settings_problems(error)}", file=sys.stderr)
+        return 3
     return result
+
+
+def settings_problems(error: ValidationError) -> str:
+    """'CDS_AUTH: Input should be ...' for each setting that is wrong, without pydantic's decoration."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        name = "_".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"CDS_{name}: {message}" if name else message)
+    return "; ".join(problems)
 
 
 if __name__ == "__main__":

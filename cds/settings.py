@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -52,6 +53,35 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
     max_bundle_entries: int = Field(default=10_000, gt=0, description="Entries read from one Bundle.")
+    preview_fhir_servers: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated FHIR base URLs that the preview page's 'your own patient' form may"
+        " fetch from (a visitor types the server, so the service fetches what they type). Empty: the form is"
+        " off. '*' allows any server but link-local and metadata addresses (CDS_AUTH=sandbox or off only).",
+    )
+
+    @field_validator("preview_fhir_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            servers = [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+            for server in servers:
+                parts = urlsplit(server)
+                if server != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
+                    raise ValueError(f"{server!r} is not an absolute http(s) URL (or '*')")
+            return servers
+        return value
+
+    @model_validator(mode="after")
+    def _any_server_in_development_only(self) -> Self:
+        if "*" in self.preview_fhir_servers and self.auth == "required":
+            raise ValueError(
+                "CDS_PREVIEW_FHIR_SERVERS=* lets any visitor make the service fetch any URL: it is for"
+                " development (CDS_AUTH=sandbox or off, loopback only); list the FHIR servers instead"
+            )
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import respx
 
 from cds import __version__
 from cds.cli import main
+from cds.settings import get_settings
 from tests.builders import EXAMPLES, FHIR_BASE, PATIENT_ID, bundle, full_prefetch, hook_request, tacrolimus
 
 
@@ -180,3 +181,25 @@ def test_evaluate_picks_the_service_from_the_hook_or_says_which_hooks_are_served
     err = capsys.readouterr().err
     assert "no service answers the hook 'encounter-start'" in err
     assert "order-select (tacrolimus-order-select)" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CDS_AUTH", "bogus", "CDS_AUTH: Input should be 'required', 'sandbox' or 'off'"),
+        ("CDS_PREVIEW_FHIR_SERVERS", "ehr.example.org", "CDS_PREVIEW_FHIR_SERVERS: 'ehr.example.org' is not"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_its_name_and_no_traceback(
+    variable: str, value: str, says: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        assert main(["serve"]) == 3
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith(f"cannot start: {says}")
+    assert "Traceback" not in err
+    assert "errors.pydantic.dev" not in err
