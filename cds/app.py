@@ -109,6 +109,13 @@ def registered_clients(settings: Settings) -> dict[str, Client]:
     return clients
 
 
+def failure(error: Exception) -> tuple[int, str]:
+    """The status a call that raised `error` answers, and why, for its log line."""
+    if isinstance(error, CDSError):
+        return error.status_code, error.log_reason()
+    return 500, f"unexpected {type(error).__name__}; see the error logged with it"
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than limit bytes (413) without reading the rest."""
     declared = request.headers.get("content-length", "")
@@ -248,11 +255,8 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 for c in response.cards
             )
             return JSONBody(response.to_json())
-        except CDSError as error:
-            status, reason = error.status_code, error.log_reason()
-            raise
         except Exception as error:
-            reason = f"unexpected {type(error).__name__}; see the error logged with it"
+            status, reason = failure(error)
             raise
         finally:
             client = caller.iss if caller else None
@@ -308,11 +312,8 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
             status = 200
             return JSONBody({"received": received, "stored": stored})
-        except CDSError as error:
-            status, reason = error.status_code, error.log_reason()
-            raise
         except Exception as error:
-            reason = f"unexpected {type(error).__name__}; see the error logged with it"
+            status, reason = failure(error)
             raise
         finally:
             # ids and outcomes only: a comment may hold patient data and is never logged

@@ -9,6 +9,15 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def comma_separated(value: object) -> object:
+    """A comma-separated string (or a list) as a list of URLs, blanks and trailing slashes dropped."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list):
+        return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
 
@@ -63,16 +72,12 @@ class Settings(BaseSettings):
     @field_validator("preview_fhir_servers", mode="before")
     @classmethod
     def _split_servers(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list):
-            servers = [str(part).strip().rstrip("/") for part in value if str(part).strip()]
-            for server in servers:
-                parts = urlsplit(server)
-                if server != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
-                    raise ValueError(f"{server!r} is not an absolute http(s) URL (or '*')")
-            return servers
-        return value
+        servers = comma_separated(value)
+        for server in servers if isinstance(servers, list) else ():
+            parts = urlsplit(server)
+            if server != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise ValueError(f"{server!r} is not an absolute http(s) URL (or '*')")
+        return servers
 
     @model_validator(mode="after")
     def _any_server_in_development_only(self) -> Self:
@@ -86,11 +91,7 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list):
-            return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
-        return value
+        return comma_separated(value)
 
 
 @lru_cache
