@@ -303,7 +303,7 @@ command line. `tacrolimus-cds COMMAND --help` describes each command."""
 
 EPILOG = """\
 examples:
-  tacrolimus-cds serve --port 8000          (CDS_AUTH=sandbox or off on loopback; see the README)
+  CDS_AUTH=sandbox tacrolimus-cds serve --port 8000     (what make run does; see the README)
   tacrolimus-cds services
   tacrolimus-cds evaluate cards/examples/order-select-r4-clarithromycin.json
   tacrolimus-cds try --fhir-server https://fhir.example.org/r4 --patient 123

@@ -271,7 +271,14 @@ def add_preview(
         hook, order = fields.get("hook", "patient-view"), fields.get("order", "").strip()
         refill = patient_form(server, patient, hook, order)
         if not allowed(server, fhir_servers):
-            log.warning("preview: FHIR server not allowed", extra={"event": "preview_patient", "status": 403})
+            log.warning(
+                "preview: FHIR server refused",
+                extra={
+                    "event": "preview_patient",
+                    "status": 403,
+                    "reason": "not in CDS_PREVIEW_FHIR_SERVERS",
+                },
+            )
             return failed(refill, 403, f"{server or 'That server'} is not one of the servers allowed here.")
         try:
             service = service_for_hook(services, hook)
