@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # make run serves for the public CDS Hooks sandbox: it trusts the sandbox's (public) key, on loopback only.
@@ -11,34 +10,46 @@ export CDS_AUTH
 
 .PHONY: setup run test lint typecheck pytest bench load lock clean
 
-setup: $(STAMP)
+# Two stamps: `make run` installs the runtime dependencies only; `make test` (and the other tool targets) add
+# the dev extras (pytest, mypy, ruff, selenium, schemathesis, ...). pip prints what it collects and installs.
+RUNTIME := $(VENV)/.runtime-installed
+DEV     := $(VENV)/.dev-installed
+WORKERS ?= 1
 
-$(STAMP): pyproject.toml constraints.txt
+setup: $(DEV)
+
+$(RUNTIME): pyproject.toml constraints.txt
+	@echo "==> creating $(VENV) and installing the runtime dependencies (pinned in constraints.txt)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --upgrade --progress-bar on pip
+	$(BIN)/pip install --progress-bar on -c constraints.txt -e .
+	touch $(RUNTIME)
 
-run: $(STAMP)
-	$(BIN)/tacrolimus-cds serve --host $(HOST) --port $(PORT)
+$(DEV): $(RUNTIME)
+	@echo "==> adding the development tools (the dev extras)"
+	$(BIN)/pip install --progress-bar on -c constraints.txt -e '.[dev]'
+	touch $(DEV)
+
+run: $(RUNTIME)
+	$(BIN)/tacrolimus-cds serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: lint typecheck pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench.evaluation
 
 # A bounded load test on loopback: starts its own service (WORKERS workers, default 2) and stops it.
-load: $(STAMP)
+load: $(DEV)
 	$(BIN)/python -m bench.load
 
 # Re-pin every dependency after changing pyproject.toml: installs the newest versions into a

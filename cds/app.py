@@ -13,10 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cds import __version__
 from cds.audit import AuditLog, write_on_repeated_signal
 from cds.auth import Verifier, canonical_path
 from cds.clients import Client, load_clients, sandbox_client
@@ -42,6 +45,7 @@ from cds.store import AuditCard, AuditEntry, Store
 log = logging.getLogger("cds")
 
 HEALTH_TIMEOUT = 0.8  # seconds: /healthz answers within a second, whatever the database does
+MAX_LOGGED_CARDS = 20  # card uuids named in one feedback log line
 
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
@@ -152,11 +156,21 @@ def registered_clients(settings: Settings) -> dict[str, Client]:
     if settings.clients_file is not None:
         clients.update(load_clients(settings.clients_file))
     if settings.auth == "required" and not clients:
-        raise ConfigError("CDS_AUTH=required needs CDS_CLIENTS_FILE naming the registered clients")
+        raise ConfigError(
+            "CDS_AUTH=required needs CDS_CLIENTS_FILE naming the registered clients (docs/security.md);"
+            " to try the service on this machine use CDS_AUTH=sandbox (what make run uses) or CDS_AUTH=off"
+        )
     if settings.auth == "sandbox":
         sandbox = sandbox_client()
         clients.setdefault(sandbox.iss, sandbox)
     return clients
+
+
+def failure(error: Exception) -> tuple[int, str]:
+    """The status a call that raised `error` answers, and why, for its log line."""
+    if isinstance(error, CDSError):
+        return error.status_code, error.log_reason()
+    return 500, f"unexpected {type(error).__name__}; see the error logged with it"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -206,6 +220,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             app.state.audit = AuditLog(
                 database, interval=settings.audit_flush_interval, max_pending=settings.audit_queue_max
             )
+            app.state.http = http
             app.state.evaluator = Evaluator(services, settings, http)
             app.state.verifier = Verifier(
                 clients,
@@ -237,11 +252,13 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 await app.state.audit.close()
                 database.close()
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the installed fastapi-offline package, never a CDN
+    app = FastAPIOffline(
         title="Tacrolimus safety service (CDS Hooks 2.0)",
-        description="CDS Hooks 2.0 services: discovery at /cds-services.",
-        version="0.1.0",
+        description=DESCRIPTION,
+        version=__version__,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
     )
     app.add_middleware(CatchUnexpected)  # inside CORS, so a 500 carries the CORS headers too
     app.add_middleware(
@@ -290,7 +307,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
     ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
         started = time.perf_counter()
-        status, hook_instance = 500, None
+        status, hook_instance, reason = 500, None, None
         cards: tuple[AuditCard, ...] = ()
         try:
             body = await json_body(request)
@@ -303,8 +320,8 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 for c in response.cards
             )
             return JSONBody(response.to_json())
-        except CDSError as error:
-            status = error.status_code
+        except Exception as error:
+            status, reason = failure(error)
             raise
         finally:
             client = caller.iss if caller else None
@@ -323,6 +340,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     "status": status,
                     "latency_ms": round(elapsed * 1000, 1),
                     "topics": [c.topic for c in cards],
+                    "reason": reason,
                 },
             )
             audit.record(AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards))
@@ -342,25 +360,53 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         caller: Caller,
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
-        evaluator.service(service_id)
-        raw = await json_body(request)
-        entries = raw.get("feedback") if isinstance(raw, dict) else None
-        cap = request.app.state.settings.max_feedback_entries
-        if isinstance(entries, list) and len(entries) > cap:
-            raise PayloadTooLarge(
-                f"the feedback has {len(entries)} entries; at most {cap} are accepted in one request"
+        status, reason, received, stored = 500, None, None, None
+        outcomes: dict[str, int] = {}
+        card_ids: list[str] = []
+        try:
+            evaluator.service(service_id)
+            raw = await json_body(request)
+            entries = raw.get("feedback") if isinstance(raw, dict) else None
+            cap = request.app.state.settings.max_feedback_entries
+            if isinstance(entries, list) and len(entries) > cap:
+                raise PayloadTooLarge(
+                    f"the feedback has {len(entries)} entries; at most {cap} are accepted in one request"
+                )
+            body = validate(FeedbackRequest, raw, "the feedback")
+            received = len(body.feedback)
+            card_ids = [entry.card[:100] for entry in body.feedback][:MAX_LOGGED_CARDS]
+            for entry in body.feedback:
+                outcomes[entry.outcome] = outcomes.get(entry.outcome, 0) + 1
+            store = database.store
+            stored = await database.run(lambda: store.save(service_id, body.feedback))  # 503 if it cannot be
+            try:  # stored: the answer is 200 whatever happens to the metrics' topics
+                await audit.flush()  # the cards' topics come from the audit
+                topics = await database.run(lambda: [store.topic_of(entry.card) for entry in body.feedback])
+            except DatabaseUnavailable:
+                topics = [""] * len(body.feedback)
+            for entry, topic in zip(body.feedback, topics, strict=True):
+                FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
+            status = 200
+            return JSONBody({"received": received, "stored": stored})
+        except Exception as error:
+            status, reason = failure(error)
+            raise
+        finally:
+            # ids and outcomes only: a comment may hold patient data and is never logged
+            log.info(
+                "feedback",
+                extra={
+                    "event": "feedback",
+                    "service": service_id,
+                    "client": caller.iss if caller else None,
+                    "status": status,
+                    "received": received,
+                    "stored": stored,
+                    "outcomes": outcomes or None,
+                    "cards": card_ids or None,
+                    "reason": reason,
+                },
             )
-        body = validate(FeedbackRequest, raw, "the feedback")
-        store = database.store
-        stored = await database.run(lambda: store.save(service_id, body.feedback))  # 503 if it cannot be
-        try:  # stored: the answer is 200 whatever happens to the metrics' topics
-            await audit.flush()  # the cards' topics come from the audit
-            topics = await database.run(lambda: [store.topic_of(entry.card) for entry in body.feedback])
-        except DatabaseUnavailable:
-            topics = [""] * len(body.feedback)
-        for entry, topic in zip(body.feedback, topics, strict=True):
-            FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
-        return JSONBody({"received": len(body.feedback), "stored": stored})
 
     @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
@@ -380,18 +426,21 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         try:
             await database.run(database.store.ping, timeout=HEALTH_TIMEOUT)
         except DatabaseUnavailable as error:
-            body = {"status": "unavailable", "database": "unavailable"}
+            body = {"status": "unavailable", "database": "unavailable", "version": __version__}
             return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
-        return JSONBody({"status": "ok", "database": "ok"})
+        return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
-    add_preview(app, services, examples, Evaluator(services, settings, http=None))
+    add_preview(app, services, examples, Evaluator(services, settings, http=None), settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (HookRequest, FeedbackRequest):
                 components.update(model.model_json_schema(ref_template=REF).get("$defs", {}))
+            declare_bearer_token(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -400,6 +449,37 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
 
 
 REF = "#/components/schemas/{model}"
+
+DESCRIPTION = """CDS Hooks 2.0 services for tacrolimus: discovery at `/cds-services`, a hook call at
+`/cds-services/{id}`, feedback at `/cds-services/{id}/feedback`.
+
+**Tokens.** Unless the service runs with `CDS_AUTH=off`, these and `/report` need
+`Authorization: Bearer <JWT>` whose `aud` is the exact URL called. Under `make run` (`CDS_AUTH=sandbox`)
+make one with `tacrolimus-cds token URL` and paste it under *Authorize*; each token is good for one call."""
+
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "A JWT signed by a registered CDS client (CDS Hooks 2.0, Trusting CDS Clients), its aud"
+    " the exact URL called. Under make run: `tacrolimus-cds token URL`.",
+}
+
+
+def declare_bearer_token(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Declare the bearer token on every operation that authenticates its caller, so the documentation
+    says which need one and its "Try it out" can send one."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.include_in_schema and _authenticates(route.dependant):
+            for method in route.methods or ():
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{"bearer": []}]
+
+
+def _authenticates(dependant: Any) -> bool:
+    return any(d.call is authenticate or _authenticates(d) for d in dependant.dependencies)
 
 
 def _body_schema(model: Any) -> dict[str, Any]:

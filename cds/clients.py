@@ -12,6 +12,8 @@ A malformed file raises ConfigError naming the problem, so the service does not 
 """
 
 import json
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -25,6 +27,8 @@ from cds.errors import ConfigError
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 SANDBOX_JWKS = Path(__file__).parent / "data" / "sandbox-jwks.json"
+SANDBOX_PRIVATE_KEY = Path(__file__).parent / "data" / "sandbox-private-key.pem"  # public: see data/README
+SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
 
 
 def _https(value: str) -> str:
@@ -143,3 +147,19 @@ def sandbox_client() -> Client:
         any_fhir_server=True,
         proves_identity=False,
     )
+
+
+def sandbox_token(audience: str, lifetime: int = 300, now: float | None = None) -> str:
+    """A token signed as the public CDS Hooks sandbox signs its calls (ES384, its kid and jku, a fresh jti,
+    exp = iat + 300 s), for the URL `audience`. The sandbox's private key is published with its source,
+    so such a token proves nothing: only the sandbox profile (CDS_AUTH=sandbox, loopback) accepts it."""
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "iss": SANDBOX_ISSUER,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": str(uuid.uuid4()),
+    }
+    headers = {"kid": SANDBOX_KID, "jku": SANDBOX_JKU, "typ": "JWT"}
+    return jwt.encode(claims, SANDBOX_PRIVATE_KEY.read_bytes(), algorithm="ES384", headers=headers)

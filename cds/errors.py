@@ -37,6 +37,10 @@ class CDSError(Exception):
     def body(self) -> dict[str, object]:
         return {"error": self.code, "message": self.message}
 
+    def log_reason(self) -> str:
+        """Why the call failed, for the log: our own words, naming no patient data beyond ids."""
+        return self.message
+
 
 class RequestError(CDSError):
     status_code = 400
@@ -86,6 +90,10 @@ class DataUnavailable(CDSError):
         body = super().body()
         body["missing"] = [{"prefetch": k, "reason": v} for k, v in sorted(self.missing.items())]
         return body
+
+    def log_reason(self) -> str:
+        # the keys, not their reasons: those may quote the EHR's own error text
+        return f"{self.message} (prefetch unavailable: {', '.join(sorted(self.missing))})"
 
 
 class DatabaseUnavailable(CDSError):

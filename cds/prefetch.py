@@ -118,7 +118,7 @@ async def resolve(
         elif data is not None:
             jobs[key] = fhir.follow(given[key])
         else:
-            jobs[key] = _fetch(fhir, template, context)
+            jobs[key] = fetch_key(fhir, template, context)
     if jobs:
         fetched = await gather_until(jobs, deadline)
         for key, outcome in fetched.items():
@@ -129,7 +129,9 @@ async def resolve(
     return {key: results[key] for key in templates}
 
 
-async def _fetch(fhir: FHIRClient, template: PrefetchTemplate, context: Mapping[str, Any]) -> SearchResult:
+async def fetch_key(fhir: FHIRClient, template: PrefetchTemplate, context: Mapping[str, Any]) -> SearchResult:
+    """One key's data from the server: its query, then each alternative the server does not reject as an
+    unknown resource type (a DSTU2 server asked for MedicationRequest)."""
     error: FHIRError | None = None
     for query in (template.query, *template.alternatives):
         rendered = render(query, context)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cds.errors import RequestError
 from cds.models import Card, ServiceDescription
 from cds.prefetch import PrefetchTemplate
 from cds.record import PatientRecord
@@ -82,3 +83,14 @@ class Service:
             prefetch={key: template.query for key, template in self.prefetch.items()} or None,
             usageRequirements=self.usage_requirements,
         )
+
+
+def service_for_hook(services: Iterable[Service], hook: object) -> Service:
+    """The service that answers `hook` (the first, if several do); RequestError naming those offered."""
+    offered = list(services)
+    for service in offered:
+        if service.hook == hook:
+            return service
+    known = ", ".join(f"{s.hook} ({s.id})" for s in offered)
+    what = f"the hook {hook!r}" if isinstance(hook, str) and hook else "a request without a hook"
+    raise RequestError(f"no service answers {what}; this server answers: {known}")

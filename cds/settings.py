@@ -2,10 +2,20 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def comma_separated(value: object) -> object:
+    """A comma-separated string (or a list) as a list of URLs, blanks and trailing slashes dropped."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list):
+        return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -29,7 +39,11 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=10, ge=1, description="Search result pages followed per key.")
     fhir_max_connections: int = Field(default=20, ge=1, description="Concurrent FHIR calls per worker.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
-    log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON logs, or text.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one object a line (compose sets it); text: readable lines; auto: text when the"
+        " log goes to a terminal, JSON otherwise. One format for every line, uvicorn's included.",
+    )
 
     auth: Literal["required", "sandbox", "off"] = Field(
         default="required",
@@ -48,6 +62,31 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
     max_bundle_entries: int = Field(default=10_000, gt=0, description="Entries read from one Bundle.")
+    preview_fhir_servers: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated FHIR base URLs that the preview page's 'your own patient' form may"
+        " fetch from (a visitor types the server, so the service fetches what they type). Empty: the form is"
+        " off. '*' allows any server but link-local and metadata addresses (CDS_AUTH=sandbox or off only).",
+    )
+
+    @field_validator("preview_fhir_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: object) -> object:
+        servers = comma_separated(value)
+        for server in servers if isinstance(servers, list) else ():
+            parts = urlsplit(server)
+            if server != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise ValueError(f"{server!r} is not an absolute http(s) URL (or '*')")
+        return servers
+
+    @model_validator(mode="after")
+    def _any_server_in_development_only(self) -> Self:
+        if "*" in self.preview_fhir_servers and self.auth == "required":
+            raise ValueError(
+                "CDS_PREVIEW_FHIR_SERVERS=* lets any visitor make the service fetch any URL: it is for"
+                " development (CDS_AUTH=sandbox or off, loopback only); list the FHIR servers instead"
+            )
+        return self
 
     # Limits that keep faults and hostile input bounded (docs/reliability.md)
     fhir_max_response_bytes: int = Field(
@@ -84,11 +123,7 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list):
-            return [str(part).strip().rstrip("/") for part in value if str(part).strip()]
-        return value
+        return comma_separated(value)
 
 
 @lru_cache

@@ -8,6 +8,7 @@ hash of their addresses. Uvicorn's supervisor still starts, watches and restarts
 a `ReusePortSocket`, which each worker unpickles into a fresh listening socket of its own.
 """
 
+import logging
 import socket
 import sys
 from typing import Any
@@ -52,6 +53,11 @@ def serve(app: str, host: str, port: int, workers: int, **options: Any) -> None:
     listening_socket(host, port).close()  # the port is free (or fails here, with the OS's message)
     config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers, **options)
     stand_in = ReusePortSocket(host, port)
+    # uvicorn says where it listens when it binds the socket itself; here the workers bind their own
+    address = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", address, port, workers
+    )
     try:
         Multiprocess(config, sockets=[stand_in]).run()
     finally:

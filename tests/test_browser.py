@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import respx
 import uvicorn
 
 from cds.main import create_app
 from cds.settings import Settings
+from tests.builders import FHIR_BASE, PATIENT_ID, bundle, tacrolimus
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -33,10 +35,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("browser") / "db.sqlite"
-    app = create_app(Settings(database_url=f"sqlite:///{database}", auth="off", log_format="text"))
+def serve(settings: Settings) -> Iterator[str]:
+    app = create_app(settings)
     port = free_port()
     config = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=config.run, daemon=True)
@@ -48,6 +48,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     config.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database = tmp_path_factory.mktemp("browser") / "db.sqlite"
+    yield from serve(Settings(database_url=f"sqlite:///{database}", auth="off", log_format="text"))
+
+
+@pytest.fixture
+def server_with_form(tmp_path: Path) -> Iterator[str]:
+    """The 'your own patient' form is on: CDS_PREVIEW_FHIR_SERVERS lists the (mocked) server."""
+    database = tmp_path / "db.sqlite"
+    settings = Settings(
+        database_url=f"sqlite:///{database}", auth="off", log_format="text", preview_fhir_servers=[FHIR_BASE]
+    )
+    yield from serve(settings)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +85,8 @@ def browser() -> Iterator[object]:
         "--disable-component-update",
         "--disable-sync",
         "--window-size=1100,1400",
+        # no name resolves but the service's own address: any page that needs the internet fails here
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=DriverService(executable_path=str(DRIVER)), options=options)
@@ -109,3 +127,53 @@ def test_a_level_above_target_in_the_browser(server: str, browser: object, tmp_p
     summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.summary")]  # type: ignore[attr-defined]
     assert "Tacrolimus 14.8 ng/mL on 2026-11-20: above target 4 to 11 ng/mL" in summaries
     save(browser, tmp_path, "preview-level.png")
+
+
+def test_the_api_documentation_renders_with_no_network(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    browser.get(server + "/docs")
+    wait = WebDriverWait(browser, 20)
+    title = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, ".info .title")))
+    assert "Tacrolimus safety service" in title.text
+    assert browser.find_element(By.CSS_SELECTOR, "button.authorize").is_displayed()
+    operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    assert "/cds-services/{service_id}" in [o.text.replace("\u200b", "") for o in operations]
+    save(browser, tmp_path, "docs-swagger-ui.png")
+
+    browser.get(server + "/redoc")
+    heading = wait.until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, "h1")))
+    assert "Tacrolimus safety service" in heading.text
+
+
+def test_your_own_patient_from_a_fhir_server(server_with_form: str, browser: object, tmp_path: Path) -> None:
+    """The form as a user fills it; the FHIR server is mocked in the service's process (respx)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    assert isinstance(browser, WebDriver)
+    browser.get(server_with_form + "/#your-patient")
+    browser.find_element(By.NAME, "fhirServer").send_keys(FHIR_BASE)
+    browser.find_element(By.NAME, "patient").send_keys(PATIENT_ID)
+    Select(browser.find_element(By.NAME, "hook")).select_by_visible_text("order-select")
+    browser.find_element(By.NAME, "order").send_keys("clarithromycin")
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(f"{FHIR_BASE}/Patient/{PATIENT_ID}").respond(
+            json={"resourceType": "Patient", "id": PATIENT_ID}
+        )
+        mock.get(url__regex=rf"^{FHIR_BASE}/MedicationRequest\?.*").respond(json=bundle([tacrolimus()]))
+        mock.get(url__regex=rf"^{FHIR_BASE}/\w+\?.*").respond(json=bundle([]))
+        browser.find_element(By.XPATH, "//button[text()='Fetch and show the cards']").click()
+        WebDriverWait(browser, 20).until(
+            expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "main"), "Fetched from")
+        )
+        summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.summary")]
+    assert any(s.startswith("Clarithromycin raises tacrolimus levels") for s in summaries), summaries
+    save(browser, tmp_path, "preview-your-patient.png")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
 from cds.app import build_app
-from cds.clients import SANDBOX_ISSUER, SANDBOX_JKU
+from cds.clients import SANDBOX_ISSUER, SANDBOX_JKU, SANDBOX_JWKS, SANDBOX_PRIVATE_KEY, sandbox_token
 from cds.errors import ConfigError
 from cds.service import Service
 from cds.settings import Settings
@@ -263,6 +263,40 @@ def test_the_sandbox_profile_trusts_the_shipped_sandbox_key_only(services: list[
             kid="44823f3d-0b01-4a6c-a80e-b9d3e8a7226f", iss=SANDBOX_ISSUER, aud="http://testserver" + PV
         )
         refused(call(client, forged))  # signed with another key
+
+
+def test_the_shipped_sandbox_private_key_is_the_one_the_public_key_set_names() -> None:
+    private = serialization.load_pem_private_key(SANDBOX_PRIVATE_KEY.read_bytes(), password=None)
+    (published,) = json.loads(SANDBOX_JWKS.read_text())["keys"]
+    derived = public_jwk(private, published["kid"], "ES384")
+    assert (derived["crv"], derived["x"], derived["y"]) == (published["crv"], published["x"], published["y"])
+
+
+def test_a_sandbox_token_is_accepted_by_the_sandbox_profile_for_its_url_once(services: list[Service]) -> None:
+    settings = Settings(database_url="sqlite://", auth="sandbox")
+    with TestClient(build_app(services, settings)) as client:
+        token = sandbox_token("http://testserver" + PV)
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert header == {"alg": "ES384", "typ": "JWT", "kid": header["kid"], "jku": SANDBOX_JKU}
+        assert claims["iss"] == SANDBOX_ISSUER
+        assert claims["exp"] - claims["iat"] == 300
+        assert call(client, token).status_code == 200
+        refused(call(client, token))  # its jti was used
+        refused(call(client, sandbox_token("http://testserver/cds-services")))  # another URL
+        assert (
+            client.get(
+                "/cds-services",
+                headers={"Authorization": "Bearer " + sandbox_token("http://testserver/cds-services")},
+            ).status_code
+            == 200
+        )
+
+
+def test_a_sandbox_token_proves_nothing_to_a_service_that_requires_registered_clients(
+    secured: TestClient,
+) -> None:
+    refused(call(secured, sandbox_token(BASE + PV)))
 
 
 def test_a_remote_key_set_is_fetched_and_refreshed_at_a_bounded_rate(

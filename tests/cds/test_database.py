@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc
 
+from cds import __version__
 from cds.app import build_app
 from cds.database import Database
 from cds.errors import DatabaseTimeout, DatabaseUnavailable
@@ -160,7 +161,7 @@ def test_the_report_and_health_while_the_database_is_down_are_503(down: TestClie
     assert response.status_code == 503
     health = down.get("/healthz")
     assert health.status_code == 503
-    assert health.json() == {"status": "unavailable", "database": "unavailable"}
+    assert health.json() == {"status": "unavailable", "database": "unavailable", "version": __version__}
     assert health.headers["Retry-After"] == "5"
 
 

@@ -5,6 +5,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from cds import __version__
 from tests.builders import walk_empty
 
 TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -125,7 +126,7 @@ def test_cors_refuses_unknown_origins(client: TestClient) -> None:
 
 
 def test_health_reports_the_database(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "version": __version__}
 
 
 def test_openapi_documents_the_request_bodies(client: TestClient) -> None:
