@@ -91,4 +91,6 @@ def configure(level: str, form: str, stream: TextIO | None = None) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)  # the root's level decides, whatever uvicorn set before
+        uvicorn_logger.disabled = False
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines name every FHIR URL called
