@@ -8,7 +8,7 @@ PORT   ?= 8000
 CDS_AUTH ?= sandbox
 export CDS_AUTH
 
-.PHONY: setup run test lint typecheck pytest bench load lock clean
+.PHONY: setup run test lint typecheck pytest bench load panel lock clean
 
 # Two stamps: `make run` installs the runtime dependencies only; `make test` (and the other tool targets) add
 # the dev extras (pytest, mypy, ruff, selenium, schemathesis, ...). pip prints what it collects and installs.
@@ -44,6 +44,11 @@ typecheck: $(DEV)
 
 pytest: $(DEV)
 	$(BIN)/pytest
+
+# The burden panel: 39 realistic patients, each call with the cards a pharmacist wants; prints cards per call,
+# the info share per hook, and every call whose cards differ (exit 1 when one does).
+panel: $(RUNTIME)
+	$(BIN)/python -m bench.panel --check
 
 bench: $(DEV)
 	$(BIN)/python -m bench.evaluation

@@ -2,15 +2,15 @@
 
 The colitis summary gives the usual duration as 3 to 6 months, with maintenance moved to a thiopurine or a
 biologic once in remission. When tacrolimus for colitis has run longer than that (from the earliest evidence
-of it on record), an `info` card says so: on patient-view for a patient on it, and when it is ordered again.
-Not when a transplant is also recorded (then the tacrolimus is for the transplant), and not without a start
-date (the duration is not known).
+of it on record), an `info` card says so when it is ordered again: the renewal is where the course can be
+reconsidered (patient-view shows no info cards). Not when a transplant is also recorded (then the
+tacrolimus is for the transplant), and not without a start date (the duration is not known).
 """
 
 from collections.abc import Iterable
 
 from cards.indication import DAYS_PER_MONTH, UC, indications
-from cards.therapy import ALL_HOOKS, Family, Therapy
+from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -19,14 +19,12 @@ TOPIC = "treatment-duration"
 
 class DurationFamily(Family):
     title = "treatment duration"
-    hooks = ALL_HOOKS
+    hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests", "conditions"})
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
-        if not therapy.on_systemic:
-            return []
-        if record.hook != "patient-view" and not therapy.ordered(therapy.systemic):
+        if not (therapy.on_systemic and therapy.ordered(therapy.systemic)):
             return []
         dosing = self._knowledge.dosing
         found = indications(record, dosing, therapy)

@@ -44,7 +44,8 @@ class HypersensitivityFamily(Family):
             cards.append(self._macrolide_card(macrolide, ordered))
         if any(self._products.kind(m) == INTRAVENOUS for m in ordered):
             vehicle = next((a for a in allergies if self._names_vehicle(a)), None)
-            cards.append(self._injection_card(vehicle))
+            if vehicle is not None or not therapy.starting_systemic:  # at a start: the before-starting card
+                cards.append(self._injection_card(vehicle))
         return cards
 
     def _hypersensitive(self, allergy: Allergy) -> bool:

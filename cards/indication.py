@@ -50,8 +50,7 @@ def indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list
                 continue
             since = condition.onset or condition.recorded
             if key == UC:
-                starts = [m.started for m in therapy.systemic if m.origin != "draft" and m.started]
-                since = min(starts) if starts else None
+                since = therapy.start(frozenset({"tacrolimus"})).when
             previous = found.get(key)
             if previous is None or (since and previous.since and since > previous.since):
                 found[key] = Indication(key, codes.display, since)

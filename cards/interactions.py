@@ -5,20 +5,29 @@ When cards appear:
   ways (clarithromycin selected for a patient on tacrolimus; tacrolimus selected for a patient on
   clarithromycin). Unselected drafts are context: they are not announced on their own.
 - order-sign: every draft against the current medications and the other drafts.
-- patient-view: every interacting medication current together with systemic tacrolimus. An established
-  combination (a tacrolimus level drawn after both were started) is one step quieter; info is left out.
+- patient-view: every interacting medication current together with systemic tacrolimus (the service shows
+  only warning and critical cards there).
 - Nothing without systemic tacrolimus (current or being ordered), for local forms, or for stopped drugs.
-- Starting tacrolimus: one counselling card on grapefruit, herbal products and food.
 One card per interaction and drug, however many records name it (a statement and a request).
+
+Established combinations (policy for pharmacist review). A combination is new when either drug is only
+being ordered now (a draft of a drug the patient is not already on). Otherwise it is established when the
+earliest evidence of both (therapy.Start: the earliest current order or statement of the same drug; a
+renewal is not a start) is before the latest tacrolimus level; an established combination is one step
+quieter (critical to warning, warning to info, info to nothing). When either start is undated: established
+for an `info` entry, new for a `critical` one, and for a `warning` one established only when a recent level
+shows the levels are being followed (within monitoring.stale_after_days).
+
+Starting tacrolimus: the `info` findings are not cards of their own; the before-starting card lists them.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cards.drugs import DrugIdentifier, Identified
+from cards.drugs import TACROLIMUS, DrugIdentifier, Identified
 from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
-from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion
+from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion, monitoring
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -44,6 +53,8 @@ class Finding:
     drugs: tuple[str, ...]  # ingredient ids, or a class id when only the class is known
     display: str
     medications: list[MedicationUse] = field(default_factory=list)
+    established: bool = False
+    indicator: Indicator | None = None  # as shown: the entry's, one step quieter when established
 
 
 def describe(medication: MedicationUse) -> str:
@@ -78,6 +89,26 @@ class InteractionFamily(Family):
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
         tacrolimus = list(therapy.systemic)
+        cards = []
+        for finding in self.findings(record):
+            if finding.indicator == "info" and therapy.starting_systemic:
+                continue  # folded into the before-starting card
+            cards.append(self._card(record, finding, tacrolimus))
+        return cards
+
+    def findings(self, record: PatientRecord) -> list["Finding"]:
+        """Every interaction that is news at this hook, with the indicator it is shown with (None: not
+        shown); found once per record and shared with the before-starting card."""
+        found = record.memo.get("interactions")
+        if isinstance(found, list):
+            return found
+        result = [f for f in self._findings(record) if f.indicator is not None]
+        record.memo["interactions"] = result
+        return result
+
+    def _findings(self, record: PatientRecord) -> list["Finding"]:
+        therapy = Therapy.of(record, self._drugs)
+        tacrolimus = list(therapy.systemic)
         if not tacrolimus:
             return []
         findings: dict[tuple[str, tuple[str, ...]], Finding] = {}
@@ -93,10 +124,12 @@ class InteractionFamily(Family):
                 if key not in findings:
                     findings[key] = Finding(entry_id, entry, drugs, "/".join(map(self._display, drugs)))
                 findings[key].medications.append(medication)
-        cards = [c for f in findings.values() if (c := self._card(record, f, tacrolimus)) is not None]
-        if therapy.starting_systemic:
-            cards.append(self._counselling())
-        return cards
+        for finding in findings.values():
+            finding.established = self._established(record, therapy, finding)
+            finding.indicator = (
+                QUIETER[finding.entry.indicator] if finding.established else finding.entry.indicator
+            )
+        return list(findings.values())
 
     def _matches(self, ident: Identified, recorded: frozenset[str]) -> list[tuple[str, tuple[str, ...]]]:
         """(entry id, the medication's drugs in it) for each interaction it takes part in. Per effect only
@@ -127,46 +160,45 @@ class InteractionFamily(Family):
             return medication.origin == "draft" or any(t.origin == "draft" for t in tacrolimus)
         return True
 
-    def _established(self, record: PatientRecord, finding: Finding, tacrolimus: list[MedicationUse]) -> bool:
-        starts = [m.started for m in (*finding.medications, *tacrolimus)]
-        if record.hook != "patient-view" or any(s is None for s in starts):
+    def _established(self, record: PatientRecord, therapy: Therapy, finding: Finding) -> bool:
+        """See the module docstring: established, new, and the undated rule by the entry's indicator."""
+        starts = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        if any(start.new for start in starts):
             return False
-        latest_start = max(s for s in starts if s is not None)
-        levels = record.observations_coded(self._knowledge.observation_system, self._level_codes)
-        return any(o.effective is not None and o.effective > latest_start for o in levels)
+        levels = monitoring(record, self._knowledge)
+        if levels.last is not None:
+            if all(start.before(levels.last) for start in starts):
+                return True
+            if any(start.after(levels.last) for start in starts):
+                return False  # a start after the latest level: the levels have not followed it yet
+        # no level, or a start known only as undated or as a renewal after the level
+        rule = finding.entry.indicator
+        return rule == "info" or (rule == "warning" and levels.recent)
 
     def _display(self, drug: str) -> str:
         drugs = self._knowledge.drugs
         return drugs.ingredients[drug].display if drug in drugs.ingredients else drugs.classes[drug].display
 
-    def _card(self, record: PatientRecord, finding: Finding, tacrolimus: list[MedicationUse]) -> Card | None:
+    def _card(self, record: PatientRecord, finding: Finding, tacrolimus: list[MedicationUse]) -> Card:
         entry = finding.entry
-        indicator: Indicator | None = entry.indicator
-        established = self._established(record, finding, tacrolimus)
-        if established:
-            indicator = QUIETER[entry.indicator]
-        if indicator is None:
-            return None
+        indicator: Indicator = finding.indicator or entry.indicator
+        medication = "; ".join(describe(m) for m in finding.medications)
+        taking = "; ".join(describe(m) for m in tacrolimus)
+        evidence = entry.evidence + "".join(
+            f" {entry.specifics[drug]}" for drug in finding.drugs if drug in entry.specifics
+        )
         lines = [
-            f"**{finding.display}** {EFFECTS[entry.effect]}.",
+            f"**{finding.display}** ({medication}) with tacrolimus ({taking}): {EFFECTS[entry.effect]}.",
             "",
-            f"- **Medication:** {'; '.join(describe(m) for m in finding.medications)}",
-            f"- **Tacrolimus:** {'; '.join(describe(m) for m in tacrolimus)}",
-            f"- **Mechanism:** {entry.mechanism}",
-            f"- **Evidence:** {entry.evidence}"
-            + "".join(f" {entry.specifics[drug]}" for drug in finding.drugs if drug in entry.specifics),
+            f"- {evidence}",
             f"- **What to do:** {entry.action}",
         ]
-        if established:
-            lines.append(
-                "- A tacrolimus level has been drawn since both were started: this card is shown quieter."
-            )
-        lines += ["", "**References**", *self._maker.references(entry.citations)]
+        if finding.established:
+            lines.append("- Both were started before the latest tacrolimus level: shown one step quieter.")
+        lines += ["", *self._maker.sources(entry.citations)]
         suggestions = self._suggestions(record, finding, entry)
         summary = entry.summary.replace("{drug}", finding.display)
-        if (
-            len(summary) >= MAX_SUMMARY
-        ):  # several drugs of one product: name the first (each fits, see knowledge.check)
+        if len(summary) >= MAX_SUMMARY:  # several drugs of one product: name the first (each fits)
             summary = entry.summary.replace("{drug}", self._display(finding.drugs[0]))
         return Card(
             summary=summary,
@@ -203,14 +235,3 @@ class InteractionFamily(Family):
         if entry.suggest_level:
             suggestions.append(level_suggestion(self._knowledge, record))
         return suggestions
-
-    def _counselling(self) -> Card:
-        counselling = self._knowledge.interactions.counselling
-        lines = [f"- {line}" for line in counselling.detail]
-        lines += ["", "**References**", *self._maker.references(counselling.citations)]
-        return Card(
-            summary=counselling.summary,
-            detail="\n".join(lines),
-            indicator="info",
-            source=self._knowledge.source("monograph", "interaction-counselling"),
-        )

@@ -143,12 +143,6 @@ class Interaction(_Entry):
         return value
 
 
-class Counselling(_Entry):
-    summary: str = Field(max_length=139)
-    detail: list[str] = Field(min_length=1)
-    citations: list[Citation] = Field(min_length=1)
-
-
 class OverrideReasons(_Entry):
     system: str
     reasons: dict[str, str] = Field(min_length=1)  # code -> display
@@ -158,7 +152,6 @@ class Interactions(_Entry):
     about: str
     provenance: str
     policy: dict[str, str]
-    counselling: Counselling
     override_reasons: OverrideReasons
     interactions: dict[str, Interaction] = Field(min_length=1)
 
@@ -276,7 +269,16 @@ class OrganFunction(_Entry):
     hepatic_conditions: list[CodePrefix] = Field(min_length=1)
     labs: list[str] = Field(min_length=1)
     hepatic_card: CardText
-    order_card: CardText
+    citations: list[Citation] = Field(min_length=1)
+
+
+class BeforeStarting(_Entry):
+    about: str
+    card: CardText
+    intravenous_summary: str = Field(max_length=139)
+    baseline: str
+    no_baseline: str
+    labs: list[str] = Field(min_length=1)
     citations: list[Citation] = Field(min_length=1)
 
 
@@ -304,6 +306,7 @@ class Cautions(_Entry):
     topical: Topical
     organ_function: OrganFunction
     abnormal_results: AbnormalResults
+    before_starting: BeforeStarting
 
 
 Population = Literal["adult", "child", "any"]

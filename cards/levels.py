@@ -20,7 +20,7 @@ from cards.indication import UC, Indication, Target, indications, target
 from cards.knowledge import Knowledge
 from cards.organ_function import latest_results
 from cards.text import word_pattern
-from cards.therapy import Family, Therapy, level_suggestion
+from cards.therapy import LEVEL_NAMES, Family, Therapy, level_suggestion
 from cds.models import Card
 from cds.record import Observation, PatientRecord
 
@@ -60,13 +60,15 @@ class LevelFamily(Family):
         super().__init__(knowledge, drugs)
         self._products = Formulations(knowledge)
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
-        self._by_name = word_pattern(["tacrolimus", "fk506", "fk-506", "prograf"])
+        self._by_name = word_pattern(LEVEL_NAMES)
         self._diarrhoea = word_pattern(knowledge.dosing.monitoring.diarrhoea_words)
         self._not_trough = word_pattern(knowledge.dosing.monitoring.not_trough_words)
+        # drugs whose interaction is info (omeprazole): no interaction card on patient-view asks for a level
+        # when one is started, so a level is due here; the others' own cards carry the level suggestion
         self._interacting = frozenset(
             d
             for e in knowledge.interactions.interactions.values()
-            if e.effect != "toxicity"
+            if e.effect != "toxicity" and e.indicator == "info"
             for d in (*e.drugs, *e.classes)
         )
 
@@ -249,16 +251,10 @@ class LevelFamily(Family):
         if not early and days > monitoring.stale_after_days:
             return f"the last trough was {troughs[0].shown} on {_date(last)}, {days} days ago", True
         for medication, ident in therapy.current:
-            if (
-                medication.started
-                and medication.started > last
-                and ident.systemic
-                and ident.ingredients & self._interacting
-            ):
-                return (
-                    f"{next(iter(medication.names), medication.ref)} was started after the last level",
-                    False,
-                )
+            drugs = ident.ingredients & self._interacting
+            if drugs and ident.systemic and therapy.start(frozenset(drugs)).after(last):
+                name = next(iter(medication.names), medication.ref)
+                return f"{name} was started after the last level", False
         for condition in record.conditions:
             when = condition.onset or condition.recorded
             if (

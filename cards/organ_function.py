@@ -1,12 +1,13 @@
-"""Hepatic and renal function: a hepatic impairment card when the record shows one (systemic tacrolimus
-ordered, or patient-view for a patient on it), and, when systemic tacrolimus is ordered, the latest renal
-and hepatic tests and potassium with their dates. No thresholds are applied: the sources give none."""
+"""Hepatic impairment: a card when systemic tacrolimus is renewed, its dose changed or its product switched
+for a patient with hepatic impairment recorded (at a start the dose and before-starting cards say it; on
+patient-view a standing condition is not news), with the latest renal and hepatic tests. No thresholds
+are applied: the sources give none (laboratory-flagged results are the results family's)."""
 
 from collections.abc import Iterable
 
 from cards.knowledge import Knowledge
 from cards.text import coded_as
-from cards.therapy import ALL_HOOKS, Family, Therapy
+from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -15,27 +16,20 @@ TOPIC = "organ-function"
 
 class OrganFunctionFamily(Family):
     title = "hepatic and renal function"
-    hooks = ALL_HOOKS
+    hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
-        ordered = bool(therapy.ordered(therapy.systemic))
-        if not (ordered or (record.hook == "patient-view" and therapy.on_systemic)):
+        if not (therapy.ordered(therapy.systemic) and therapy.on_systemic):
+            return []
+        hepatic = hepatic_conditions(record, self._knowledge)
+        if not hepatic:
             return []
         data = self._knowledge.cautions.organ_function
-        labs = latest_results(record, self._knowledge, self._knowledge.cautions.organ_function.labs)
-        hepatic = hepatic_conditions(record, self._knowledge)
-        if hepatic:
-            extra = [f"Recorded: {', '.join(hepatic)}.", *labs]
-            return [self._maker.card(data.hepatic_card, TOPIC, data.citations, extra=extra)]
-        if ordered:
-            return [
-                self._maker.card(
-                    data.order_card, TOPIC, data.citations, extra=labs or ["No results on record."]
-                )
-            ]
-        return []
+        labs = latest_results(record, self._knowledge, data.labs)
+        extra = [f"Recorded: {', '.join(hepatic)}.", *labs]
+        return [self._maker.card(data.hepatic_card, TOPIC, data.citations, extra=extra)]
 
 
 def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable[str]) -> list[str]:

@@ -4,6 +4,7 @@ Prefetch is kept to a few tight templates using only CDS Hooks 2.0 tokens. A DST
 MedicationOrder rather than MedicationRequest: that query is tried when the server rejects the first.
 """
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from cards.data_incomplete import gap_card
@@ -17,9 +18,12 @@ from cards.levels import LevelFamily
 from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
 from cards.results import ResultFamily
+from cards.starting import StartingFamily
 from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
+from cds.models import Card
 from cds.prefetch import PrefetchTemplate
+from cds.record import PatientRecord
 from cds.service import CardFamily, Service
 
 
@@ -28,6 +32,21 @@ class HookFamily(CardFamily, Protocol):
 
     @property
     def hooks(self) -> frozenset[str]: ...
+
+
+class ActionOnly:
+    """A family as patient-view runs it: only the cards that need action now (warning and critical).
+    patient-view fires on every chart opened; an info card there is read once and ignored after, and
+    teaches the clinician to dismiss the next one. Counselling and baseline results belong at the order
+    hooks, where they can be acted on."""
+
+    def __init__(self, family: CardFamily) -> None:
+        self._family = family
+        self.title = family.title
+        self.needs = family.needs
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        return [card for card in self._family.cards(record) if card.indicator != "info"]
 
 
 PATIENT = "{{context.patientId}}"
@@ -74,6 +93,7 @@ def families(knowledge: Knowledge, drugs: DrugIdentifier) -> tuple[HookFamily, .
         ResultFamily(knowledge, drugs),
         LevelFamily(knowledge, drugs),
         DosingFamily(knowledge, drugs),
+        StartingFamily(knowledge, drugs),
         DurationFamily(knowledge, drugs),
     )
 
@@ -116,7 +136,11 @@ def services(knowledge: Knowledge) -> list[Service]:
             description=description,
             prefetch=templates,
             required=REQUIRED,
-            families=tuple(family for family in shared if hook in family.hooks),
+            families=tuple(
+                ActionOnly(family) if hook == "patient-view" else family
+                for family in shared
+                if hook in family.hooks
+            ),
             gap_card=incomplete,
         )
         for service_id, hook, title, description in SERVICES

@@ -1,5 +1,5 @@
 """What every card family shares: matching words in names, fitting names into summaries, and building a
-card from a knowledge text with its references."""
+card from a knowledge text with its sources."""
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,19 +59,20 @@ def clip(text: str, limit: int = LABEL) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def references(citations: Iterable[Citation], labels: Mapping[str, str]) -> list[str]:
-    """Markdown bullets: source label, section and each reference."""
-    lines: list[str] = []
+def sources(citations: Iterable[Citation], labels: Mapping[str, str]) -> list[str]:
+    """A 'Sources' heading and one bullet per source: its label and the sections cited. The full
+    references (articles, label sections) stay in the knowledge files and the README."""
+    sections: dict[str, list[str]] = {}
     for citation in citations:
-        where = f"{labels[citation.source]}, {citation.section}"
-        lines.extend(f"- {where}: {ref}" for ref in citation.references)
-        if not citation.references:
-            lines.append(f"- {where}")
-    return lines
+        cited = sections.setdefault(citation.source, [])
+        if citation.section not in cited:
+            cited.append(citation.section)
+    bullets = [f"- {labels[source]}: {'; '.join(cited)}" for source, cited in sections.items()]
+    return ["**Sources**", "", *bullets] if bullets else []
 
 
 class CardMaker:
-    """Builds cards from knowledge texts: the detail as bullets, then the references."""
+    """Builds cards from knowledge texts: the detail as bullets, then the sources."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self._knowledge = knowledge
@@ -82,8 +83,8 @@ class CardMaker:
             for code, display in knowledge.cautions.override_reasons.items()
         ]
 
-    def references(self, citations: Iterable[Citation]) -> list[str]:
-        return references(citations, self._labels)
+    def sources(self, citations: Iterable[Citation]) -> list[str]:
+        return sources(citations, self._labels)
 
     def card(
         self,
@@ -98,7 +99,7 @@ class CardMaker:
         source: str = "monograph",
     ) -> Card:
         lines = [f"- {line}" for line in (*extra, *text.detail)]
-        lines += ["", "**References**", *self.references(citations)]
+        lines += ["", *self.sources(citations)]
         return Card(
             summary=clip(summary or text.summary, MAX_SUMMARY),
             detail="\n".join(lines),

@@ -1,13 +1,14 @@
 """The patient's tacrolimus therapy as the card families see it: what is current, what is being ordered."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import orjson
 
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
-from cards.text import CardMaker
+from cards.text import CardMaker, word_pattern
 from cds.models import Action, Suggestion
 from cds.record import FHIRVersion, MedicationUse, PatientRecord
 from cds.resources import checked
@@ -23,6 +24,27 @@ class Family:
         self._knowledge = knowledge
         self._drugs = drugs
         self._maker = CardMaker(knowledge)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """When the patient's use of a drug began, as far as the record shows.
+
+    The earliest evidence is the earliest date any current order or statement of the same drug carries
+    (written, effective, or valid from; never an imported list's assertion date). A renewal (an order that
+    names an earlier one) is not a start: its date only says the drug began before it (`exact` False)."""
+
+    when: datetime | None  # the earliest evidence; None when no current record of it is dated
+    exact: bool  # the earliest evidence is a start, not a renewal's date (the start was before it)
+    new: bool  # only a draft orders it: it starts now
+
+    def after(self, moment: datetime) -> bool:
+        """Known to have started after the moment."""
+        return self.when is not None and self.exact and self.when > moment
+
+    def before(self, moment: datetime) -> bool:
+        """Known to have started before the moment (a renewal dated before it started before it too)."""
+        return self.when is not None and self.when < moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +90,52 @@ class Therapy:
     def starting_systemic(self) -> bool:
         """Systemic tacrolimus is being ordered for a patient not already taking it."""
         return bool(self.ordered(self.systemic)) and not self.on_systemic
+
+    def start(self, drugs: frozenset[str]) -> Start:
+        """When the patient's use of any of these ingredients (or classes) began; systemic tacrolimus for
+        'tacrolimus'."""
+        records = [
+            m
+            for m, ident in self.current
+            if m.origin != "draft"
+            and ((ident.ingredients | ident.classes) & drugs)
+            and (ident.systemic or not ident.tacrolimus)
+        ]
+        if not records:
+            return Start(None, exact=False, new=True)
+        dated = [m for m in records if m.started is not None]
+        if not dated:
+            return Start(None, exact=False, new=False)
+        first = min(dated, key=lambda m: (m.started, m.renewal))
+        return Start(first.started, exact=not first.renewal, new=False)
+
+
+LEVEL_NAMES = ("tacrolimus", "fk506", "fk-506", "prograf")  # a locally coded level, known by its name
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """What the record says about level monitoring: the latest level's date, and whether it is recent."""
+
+    last: datetime | None  # the latest valid tacrolimus level with a date, trough or not
+    recent: bool  # within the stale interval (dosing.json monitoring.stale_after_days)
+
+
+def monitoring(record: PatientRecord, knowledge: Knowledge) -> Monitoring:
+    """The record's level monitoring, read once per record."""
+    found = record.memo.get("monitoring")
+    if isinstance(found, Monitoring):
+        return found
+    levels = record.observations_coded(
+        knowledge.observation_system,
+        knowledge.observation_codes("tacrolimus-level"),
+        or_named=word_pattern(LEVEL_NAMES),
+    )
+    last = next((o.effective for o in levels if o.effective is not None and o.quantity is not None), None)
+    stale = knowledge.dosing.monitoring.stale_after_days
+    result = Monitoring(last, last is not None and (record.now - last).days <= stale)
+    record.memo["monitoring"] = result
+    return result
 
 
 LEVEL_LOINC = "11253-2"

@@ -109,10 +109,11 @@ class MedicationUse:
     ingredients: tuple[Concept, ...]
     form: Concept
     route: Concept
-    started: datetime | None
+    started: datetime | None  # the earliest date this record shows it in use or ordered (not a renewal's)
     selected: bool
     identified: bool
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    renewal: bool = False  # it names an earlier order (priorPrescription): it started before `started`
 
     @cached_property
     def dose(self) -> Dose | None:
@@ -422,7 +423,7 @@ class RecordBuilder:
                 raise _Skip("names no medication")
         dosages = objs(raw.get("dosageInstruction")) or objs(raw.get("dosage"))
         first = dosages[0] if dosages else {}
-        started = first_when(raw, "authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")
+        started = _earliest(raw)
         return MedicationUse(
             ref=ref,
             origin="draft" if draft else ("statement" if kind == "MedicationStatement" else "order"),
@@ -436,6 +437,7 @@ class RecordBuilder:
             selected=selected,
             identified=identified,
             raw=raw,
+            renewal=bool(raw.get("priorPrescription")),
         )
 
     def build(self) -> PatientRecord:
@@ -578,6 +580,20 @@ def _quantity(value: object) -> Quantity | None:
         return None
     unit = text(raw.get("unit")) or text(raw.get("code"))
     return Quantity(amount, unit, text(raw.get("system")), text(raw.get("code")))
+
+
+MEDICATION_DATES = ("authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")
+
+
+def _earliest(raw: dict[str, Any]) -> datetime | None:
+    """The earliest date a medication record shows it in use or ordered: when it was written, its effective
+    period's start, or the dispense validity period's start. Not `dateAsserted`: an imported list's
+    assertion date says when it was recorded, not when it started."""
+    dates = [d for name in MEDICATION_DATES if (d := first_when(raw, name)) is not None]
+    validity = obj(obj(raw.get("dispenseRequest")).get("validityPeriod")).get("start")
+    if (valid_from := when(validity)) is not None:
+        dates.append(valid_from)
+    return min(dates) if dates else None
 
 
 def _dose(dosage: dict[str, Any]) -> Dose:

@@ -9,6 +9,8 @@ import pytest
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
 # Pages written under other issues at the same time; linked from the README before they land here.
 def anchors(page: Path) -> set[str]:
     found = set()

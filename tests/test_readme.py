@@ -19,4 +19,3 @@ def test_every_interaction_is_in_the_card_table() -> None:
         rows = [line for line in README.splitlines() if line.startswith("| ") and f"| {summary} |" in line]
         assert rows, key
         assert all(f"| `{entry.indicator}` |" in row for row in rows), key
-    assert knowledge.interactions.counselling.summary in README

@@ -30,9 +30,12 @@ def duration_cards(
 COLITIS = [transplant("K51.90", None)]
 
 
+RENEWAL = medication_request("d1", "Tacrolimus 1 MG Oral Capsule", status="draft")
+
+
 @pytest.mark.parametrize(("days_on", "shown"), [(180, False), (190, True), (400, True), (None, False)])
 def test_colitis_treatment_past_six_months(client: TestClient, days_on: float | None, shown: bool) -> None:
-    found = duration_cards(client, "patient-view", days_on, COLITIS)
+    found = duration_cards(client, "order-sign", days_on, COLITIS, [RENEWAL])
     assert bool(found) is shown
     if shown:
         [card] = found
@@ -41,11 +44,11 @@ def test_colitis_treatment_past_six_months(client: TestClient, days_on: float | 
         assert "thiopurine or a biologic" in card["detail"]
 
 
-def test_when_tacrolimus_is_renewed_for_colitis(client: TestClient) -> None:
-    renewal = medication_request("d1", "Tacrolimus 1 MG Oral Capsule", status="draft")
-    assert duration_cards(client, "order-select", 400, COLITIS, [renewal])
-    assert not duration_cards(client, "order-select", 100, COLITIS, [renewal])
+def test_not_on_patient_view(client: TestClient) -> None:
+    assert not duration_cards(client, "patient-view", 400, COLITIS)
 
 
 def test_not_when_a_transplant_is_the_indication(client: TestClient) -> None:
-    assert not duration_cards(client, "patient-view", 400, [*COLITIS, transplant("Z94.0", 800, "c2")])
+    assert not duration_cards(
+        client, "order-sign", 400, [*COLITIS, transplant("Z94.0", 800, "c2")], [RENEWAL]
+    )

@@ -22,9 +22,12 @@ def allergy(substance: dict[str, Any], rid: str = "a1", verification: str = "con
 
 
 def cards_for(
-    client: TestClient, draft: dict[str, Any], allergies: list[dict[str, Any]]
+    client: TestClient,
+    draft: dict[str, Any],
+    allergies: list[dict[str, Any]],
+    current: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> list[dict[str, Any]]:
-    prefetch = full_prefetch()
+    prefetch = full_prefetch(list(current))
     prefetch["allergies"] = bundle(allergies)
     response = client.post(OSEL, content=orjson.dumps(hook_request("order-select", prefetch, drafts=[draft])))
     assert response.status_code == 200
@@ -85,7 +88,8 @@ IV = medication_request("d1", "Tacrolimus 5 MG/ML Injectable Solution", status="
 
 
 def test_intravenous_order_mentions_the_castor_oil_vehicle(client: TestClient) -> None:
-    [card] = cards_for(client, IV, [])
+    # for a patient on oral tacrolimus moved to an infusion; at a start the before-starting card says it
+    [card] = cards_for(client, IV, [], current=[tacrolimus()])
     assert card["indicator"] == "warning"
     assert (
         card["summary"]
@@ -95,7 +99,7 @@ def test_intravenous_order_mentions_the_castor_oil_vehicle(client: TestClient) -
 
 def test_intravenous_order_by_route(client: TestClient) -> None:
     by_route = tacrolimus("d1", status="draft", dosageInstruction=[{"route": {"text": "Intravenous"}}])
-    [card] = cards_for(client, by_route, [])
+    [card] = cards_for(client, by_route, [], current=[tacrolimus()])
     assert "polyoxyl castor oil" in card["summary"]
 
 

@@ -180,10 +180,19 @@ EVERY_DRUG = [
 @pytest.mark.parametrize(
     ("medication", "drug", "effect", "indicator"), EVERY_DRUG, ids=[d for _, d, _, _ in EVERY_DRUG]
 )
-def test_every_interacting_drug_on_patient_view(
+def test_every_interacting_drug_ordered_for_a_patient_on_tacrolimus(
     client: TestClient, medication: dict[str, Any], drug: str, effect: str, indicator: str
 ) -> None:
-    [card] = patient_view(client, tacrolimus(), medication)
+    # a new drug ordered: the combination is news, so the entry's own indicator (no quieting)
+    draft = {
+        **medication,
+        "resourceType": "MedicationRequest",
+        "id": "d1",
+        "status": "draft",
+        "intent": "order",
+    }
+    body = hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    [card] = interaction_cards(client, OSEL, body)
     topic = {
         "raises": "interaction-raises-level",
         "lowers": "interaction-lowers-level",
@@ -195,7 +204,7 @@ def test_every_interacting_drug_on_patient_view(
     assert len(card["summary"]) < 140
     assert card["source"]["label"]
     assert card["source"]["url"].startswith("https://")
-    assert "**References**" in card["detail"]
+    assert "**Sources**" in card["detail"]
     assert {r["display"] for r in card["overrideReasons"]} >= {"Patient is not taking this medication"}
 
 
@@ -289,7 +298,7 @@ def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> No
     assert "5-day course" in card["detail"]
 
 
-def test_most_severe_first_on_patient_view(client: TestClient) -> None:
+def test_most_severe_first_and_no_info_on_patient_view(client: TestClient) -> None:
     cards = patient_view(
         client,
         tacrolimus(),
@@ -297,29 +306,114 @@ def test_most_severe_first_on_patient_view(client: TestClient) -> None:
         by_text("Neoral 25 MG", rid="m2"),
         by_text("Clarithromycin 250 MG", rid="m3"),
     )
-    assert [c["indicator"] for c in cards] == ["critical", "warning", "info"]
+    assert [c["indicator"] for c in cards] == ["critical", "warning"]  # omeprazole's info card is not shown
 
 
+# -- established combinations (issue 14): new when a drug is only being ordered; established when the
+#    earliest evidence of both is before the latest level; a renewal is not a start; undated by indicator
 LEVEL_AFTER_BOTH = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-10-15T07:30:00Z")
+RECENT_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-11-20T07:30:00Z")  # within 90 days of now
+OLD_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", "2025-06-20T07:30:00Z")
 
 
-def test_an_established_combination_followed_by_a_level_is_quieter(client: TestClient) -> None:
+def renewal_sign(
+    client: TestClient, *current: dict[str, Any], observations: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Order-sign of a routine tacrolimus renewal (it names the current order) with these medications."""
+    prefetch = full_prefetch(list(current))
+    prefetch["observations"] = bundle(list(observations))
+    draft = tacrolimus("d1", status="draft", priorPrescription={"reference": "MedicationRequest/tac-1"})
+    return interaction_cards(client, OSIGN, hook_request("order-sign", prefetch, drafts=[draft]))
+
+
+def test_an_established_combination_is_one_step_quieter(client: TestClient) -> None:
     tac = tacrolimus(authoredOn="2026-06-01")
     clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-10-01")
-    [card] = patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
+    # patient-view: warning -> info, and info is not shown there
+    assert patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH]) == []
+    # a renewal of tacrolimus at order-sign: the same combination as info
+    [card] = renewal_sign(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "info"
-    assert "this card is shown quieter" in card["detail"]
-    ppi = by_text("Omeprazole 20 MG Oral Capsule", rid="m2", authoredOn="2026-09-01")
-    assert [c["summary"] for c in patient_view(client, tac, clari, ppi, observations=[LEVEL_AFTER_BOTH])] == [
-        card["summary"]
-    ]
+    assert "shown one step quieter" in card["detail"]
 
 
-def test_a_combination_without_a_later_level_stays_loud(client: TestClient) -> None:
+def test_an_established_critical_combination_still_shows_as_a_warning(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-06-01")
+    neoral = by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01")
+    [card] = patient_view(client, tac, neoral, observations=[LEVEL_AFTER_BOTH])
+    assert card["indicator"] == "warning"
+
+
+def test_a_combination_started_after_the_latest_level_is_new(client: TestClient) -> None:
     tac = tacrolimus(authoredOn="2026-06-01")
     clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01")
     [card] = patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "warning"
+
+
+def test_a_renewal_is_not_a_start(client: TestClient) -> None:
+    # diltiazem renewed after the latest level, naming its earlier order: not a new combination
+    tac = tacrolimus(authoredOn="2026-06-01")
+    renewed = by_text(
+        "Diltiazem 120 MG 24HR Extended Release Oral Capsule",
+        authoredOn="2026-11-25",
+        priorPrescription={"reference": "MedicationRequest/dil-0"},
+    )
+    assert patient_view(client, tac, renewed, observations=[RECENT_LEVEL]) == []
+    # without the link to the earlier order, the same date reads as a start after the level
+    started = by_text("Diltiazem 120 MG 24HR Extended Release Oral Capsule", authoredOn="2026-11-25")
+    found = patient_view(client, tac, started, observations=[RECENT_LEVEL])
+    assert [c["indicator"] for c in found] == ["warning"]
+
+
+def test_the_earliest_order_of_the_same_drug_is_its_start(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-06-01")
+    old = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-09-01")
+    new = by_text("Clarithromycin 250 MG Oral Tablet", rid="c2", authoredOn="2026-11-25")
+    assert patient_view(client, tac, old, new, observations=[LEVEL_AFTER_BOTH]) == []
+
+
+def test_a_dispense_validity_period_is_evidence_of_use(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-06-01")
+    clari = by_text(
+        "Clarithromycin 500 MG Oral Tablet",
+        authoredOn="2026-11-25",
+        dispenseRequest={"validityPeriod": {"start": "2026-09-01"}},
+    )
+    assert patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH]) == []
+
+
+@pytest.mark.parametrize(
+    ("medication", "observations", "expected"),
+    [
+        # undated info: established (omeprazole on an imported list: no card at a renewal)
+        (by_text("Omeprazole 20 MG Oral Capsule"), [], []),
+        # undated warning with a recent level: the levels are being followed -> established (info)
+        (by_text("Lansoprazole 30 MG Oral Capsule"), [RECENT_LEVEL], ["info"]),
+        # undated warning with no recent level: new
+        (by_text("Lansoprazole 30 MG Oral Capsule"), [OLD_LEVEL], ["warning"]),
+        (by_text("Lansoprazole 30 MG Oral Capsule"), [], ["warning"]),
+        # undated critical: always new
+        (by_text("Neoral 100 MG Oral Capsule"), [RECENT_LEVEL], ["critical"]),
+    ],
+    ids=["info", "warning-recent-level", "warning-old-level", "warning-no-level", "critical"],
+)
+def test_undated_combinations_by_indicator(
+    client: TestClient, medication: dict[str, Any], observations: list[dict[str, Any]], expected: list[str]
+) -> None:
+    found = renewal_sign(client, tacrolimus(), medication, observations=observations)
+    assert [c["indicator"] for c in found] == expected
+
+
+def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2020-03-01")
+    regimen = [
+        by_text("Mycophenolate mofetil 500 MG Oral Tablet", rid="m1", authoredOn="2020-03-01"),
+        by_text("Omeprazole 20 MG Oral Capsule", rid="m2", authoredOn="2021-05-01"),
+        by_text("Lansoprazole 30 MG Oral Capsule", rid="m3", authoredOn="2022-05-01"),
+    ]
+    found = renewal_sign(client, tac, *regimen, observations=[RECENT_LEVEL])
+    assert [c["indicator"] for c in found] == ["info"]  # lansoprazole, quieter; the infos are dropped
 
 
 # order-select: both directions, and unselected drafts are context only
@@ -351,12 +445,7 @@ def test_order_select_tacrolimus_selected_for_a_patient_on_clarithromycin(client
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     response = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     topics = [c["source"]["topic"]["code"] for c in response]
-    assert [t for t in topics if t.startswith("interaction-")] == [
-        "interaction-raises-level",
-        "interaction-counselling",
-    ]
-    assert "grapefruit" in response[1]["detail"].lower()
-    assert "1 hour before or 2 to 3 hours after a meal" in response[1]["detail"]
+    assert [t for t in topics if t.startswith("interaction-")] == ["interaction-raises-level"]
     assert "suggestions" not in response[0] or all(
         s["label"] != "Remove the Clarithromycin order" for s in response[0]["suggestions"]
     )
@@ -416,10 +505,7 @@ def test_order_sign_tacrolimus_draft_against_current_medication(client: TestClie
     cards = interaction_cards(
         client, OSIGN, hook_request("order-sign", prefetch, drafts=[tacrolimus("d1", status="draft")])
     )
-    assert [c["source"]["topic"]["code"] for c in cards] == [
-        "interaction-lowers-level",
-        "interaction-counselling",
-    ]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["interaction-lowers-level"]
 
 
 def test_order_sign_old_combinations_are_not_news(client: TestClient) -> None:
@@ -457,9 +543,12 @@ def test_every_number_in_a_card_is_in_its_entry(client: TestClient, key: str) ->
     entry = knowledge.interactions.interactions[key]
     drug = entry.drugs[0]
     name = knowledge.drugs.ingredients[drug].names[0]
-    [card] = patient_view(client, tacrolimus(), by_text(f"{name} oral tablet"))
-    said = card["summary"] + "\n" + card["detail"].split("**References**")[0]
-    said = re.sub(r"- \*\*(Medication|Tacrolimus):\*\*.*", "", said)  # the patient's own medication names
+    draft = by_text(f"{name} oral tablet", rid="d1", status="draft")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    detail = card["detail"].split("**Sources**")[0].split("\n", 1)[1]  # not the line naming the medications
+    said = card["summary"] + "\n" + detail
     source_text = orjson.dumps(entry.model_dump()).decode()
     for number in NUMBER.findall(said):
         assert number in source_text, f"{key}: {number} is not in the knowledge entry"

@@ -7,6 +7,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards.drugs import DrugIdentifier
+from cards.knowledge import load
+from cards.levels import LevelFamily
+from cds.record import RecordBuilder
 from cds.resources import checked
 from tests.builders import (
     PATIENT_ID,
@@ -50,6 +54,10 @@ def transplant(code: str, days: float | None, rid: str = "c1") -> dict[str, Any]
     return condition
 
 
+KNOWLEDGE = load()
+LEVELS = LevelFamily(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+
+
 def cards(
     client: TestClient,
     levels: list[dict[str, Any]],
@@ -57,13 +65,31 @@ def cards(
     medications: list[dict[str, Any]] | None = None,
     birth: str = "1970-01-01",
 ) -> list[dict[str, Any]]:
-    prefetch = full_prefetch([tacrolimus()] if medications is None else medications)
-    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": birth}
+    """The level family's own cards, in-range info included: patient-view then shows only the warnings
+    (test_patient_view_shows_only_levels_that_need_action below goes through the service)."""
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": birth}
+    builder = RecordBuilder(hook="patient-view", now=datetime.now(UTC), patient_id=PATIENT_ID)
+    meds = [tacrolimus()] if medications is None else medications
+    builder.add([patient, *meds, *conditions, *levels], where="test")
+    return [card.model_dump() for card in LEVELS.cards(builder.build())]
+
+
+def service_cards(
+    client: TestClient, levels: list[dict[str, Any]], conditions: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()])
     prefetch["observations"] = bundle(levels)
-    prefetch["conditions"] = bundle(list(conditions))
+    prefetch["conditions"] = bundle(conditions)
     response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
     assert response.status_code == 200
     return of_topic(response.json()["cards"], "trough-target")
+
+
+def test_patient_view_shows_only_levels_that_need_action(client: TestClient) -> None:
+    liver = [transplant("Z94.4", 400)]
+    assert service_cards(client, [level(9.5, 3)], liver) == []  # recent and within 5 to 15: no card
+    [above] = service_cards(client, [level(17.5, 3)], liver)
+    assert above["indicator"] == "warning"
 
 
 def level_card(found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -274,11 +300,22 @@ def test_no_level_due_in_maintenance_or_when_recent(client: TestClient) -> None:
 
 
 def test_a_level_is_due_after_an_interacting_drug_or_diarrhoea(client: TestClient) -> None:
+    # omeprazole's interaction is info, not shown on patient-view: the level-due card asks for the level
+    ppi = medication_request("m2", "Omeprazole 20 MG Oral Capsule", authoredOn=ago(1))
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), ppi])
+    assert any(
+        "Omeprazole 20 MG Oral Capsule was started after the last level" in c["summary"] for c in found
+    )
+    # a renewal of it after the level is not a start
+    renewed = medication_request(
+        "m2", "Omeprazole 20 MG Oral Capsule", authoredOn=ago(1), priorPrescription={"reference": "x/1"}
+    )
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), renewed])
+    assert not [c for c in found if "was started after the last level" in c["summary"]]
+    # clarithromycin's own (warning) interaction card carries the level order: no second card here
     clari = medication_request("m2", "Clarithromycin 500 MG Oral Tablet", authoredOn=ago(1))
     found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), clari])
-    assert any(
-        "Clarithromycin 500 MG Oral Tablet was started after the last level" in c["summary"] for c in found
-    )
+    assert not [c for c in found if "was started after the last level" in c["summary"]]
     diarrhoea = {
         "resourceType": "Condition",
         "id": "d",

@@ -1,4 +1,4 @@
-"""Scenario tests: hepatic and renal function when systemic tacrolimus is ordered or on patient-view."""
+"""Scenario tests: hepatic impairment when systemic tacrolimus is renewed or its dose changed."""
 
 from typing import Any
 
@@ -28,38 +28,36 @@ def organ_cards(client: TestClient, path: str, body: dict[str, Any]) -> list[dic
     return [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "organ-function"]
 
 
-def test_ordering_tacrolimus_shows_the_latest_tests_with_dates(client: TestClient) -> None:
-    prefetch = full_prefetch()
-    prefetch["observations"] = bundle(LABS)
-    [card] = organ_cards(
-        client, OSEL, hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
-    )
-    assert card["indicator"] == "info"
-    assert "Creatinine [Mass/volume] in Serum or Plasma: 1.4 mg/dL (2026-11-20)" in card["detail"]
-    assert "1.1 mg/dL" not in card["detail"]  # only the latest
-    assert "Potassium [Moles/volume] in Serum or Plasma: 5.1 mmol/L (2026-11-20)" in card["detail"]
-    assert "Bilirubin.total [Mass/volume] in Serum or Plasma: 2.3 mg/dL (2026-11-19)" in card["detail"]
-
-
-def test_no_results_on_record_is_said(client: TestClient) -> None:
-    [card] = organ_cards(
-        client, OSEL, hook_request("order-select", full_prefetch(), drafts=[tacrolimus("d1", status="draft")])
-    )
-    assert "No results on record." in card["detail"]
-
-
-def test_hepatic_impairment_on_order_and_patient_view(client: TestClient) -> None:
-    prefetch = full_prefetch()
+def test_hepatic_impairment_when_tacrolimus_is_renewed(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus()])
     prefetch["conditions"] = bundle([CIRRHOSIS])
+    prefetch["observations"] = bundle(LABS)
     [card] = organ_cards(
         client, OSEL, hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     )
     assert card["indicator"] == "warning"
     assert card["summary"] == "Hepatic impairment recorded: a lower tacrolimus dose may be needed"
     assert "Unspecified cirrhosis of liver" in card["detail"]
+    assert "Creatinine [Mass/volume] in Serum or Plasma: 1.4 mg/dL (2026-11-20)" in card["detail"]
+    assert "1.1 mg/dL" not in card["detail"]  # only the latest
+    assert "Bilirubin.total [Mass/volume] in Serum or Plasma: 2.3 mg/dL (2026-11-19)" in card["detail"]
+
+
+def test_hepatic_impairment_is_not_its_own_card_at_a_start_or_on_patient_view(client: TestClient) -> None:
+    # at a start the dose and before-starting cards say it; on patient-view a standing condition is not news
+    prefetch = full_prefetch()
+    prefetch["conditions"] = bundle([CIRRHOSIS])
+    start = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    assert organ_cards(client, OSEL, start) == []
     prefetch["medicationRequests"] = bundle([tacrolimus()])
-    [card] = organ_cards(client, PV, hook_request(prefetch=prefetch))
-    assert card["indicator"] == "warning"
+    assert organ_cards(client, PV, hook_request(prefetch=prefetch)) == []
+
+
+def test_an_ended_hepatic_condition_is_not_current(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle([{**CIRRHOSIS, "abatementDateTime": "2019-01-01"}])
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    assert organ_cards(client, OSEL, body) == []
 
 
 def test_patient_view_without_hepatic_impairment_is_quiet(client: TestClient) -> None:
