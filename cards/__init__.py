@@ -9,11 +9,31 @@ from pathlib import Path
 from cards import knowledge
 from cards.examples import load_examples
 from cards.services import services
-from cds.service import Service
+from cards.site import Site, read_site
+from cds.service import Service, SitePolicy
 
 
-def load_services(knowledge_dir: Path = knowledge.KNOWLEDGE_DIR) -> list[Service]:
-    return services(knowledge.load(knowledge_dir))
+def load_site(path: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR) -> Site:
+    """The site file, checked against the knowledge; raises ConfigError naming the problem."""
+    return read_site(path, knowledge.load(knowledge_dir))
 
 
-__all__ = ["load_examples", "load_services"]
+def load_services(knowledge_dir: Path = knowledge.KNOWLEDGE_DIR, site: Site | None = None) -> list[Service]:
+    return services(knowledge.load(knowledge_dir), site)
+
+
+def site_policy(site: Site) -> SitePolicy:
+    return SitePolicy(hold_days=site.repeat_hold_days, shown=site.describe())
+
+
+def assemble(
+    site_file: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR
+) -> tuple[list[Service], SitePolicy]:
+    """The services as the site runs them, and what the site asks of the protocol side (the knowledge
+    is read once). Raises KnowledgeError or ConfigError naming the problem."""
+    loaded = knowledge.load(knowledge_dir)
+    site = read_site(site_file, loaded)
+    return services(loaded, site), site_policy(site)
+
+
+__all__ = ["assemble", "load_examples", "load_services", "load_site", "site_policy"]

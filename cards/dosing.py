@@ -67,6 +67,7 @@ def range_text(low: float, high: float) -> str:
 
 
 class DosingFamily(Family):
+    key = "dosing"  # the site file's name for it
     title = "starting dose"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})

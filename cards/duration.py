@@ -18,6 +18,7 @@ TOPIC = "treatment-duration"
 
 
 class DurationFamily(Family):
+    key = "duration"  # the site file's name for it
     title = "treatment duration"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests", "conditions"})

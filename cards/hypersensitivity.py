@@ -16,6 +16,7 @@ TOPIC = "hypersensitivity"
 
 
 class HypersensitivityFamily(Family):
+    key = "hypersensitivity"  # the site file's name for it
     title = "hypersensitivity"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests", "allergies"})

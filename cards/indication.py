@@ -9,7 +9,7 @@ general ranges, said as such. Several indications: transplants first (most recen
 from dataclasses import dataclass
 from datetime import datetime
 
-from cards.knowledge import Dosing, Population
+from cards.knowledge import Dosing, Population, TargetRow
 from cards.text import coded_as, word_pattern
 from cards.therapy import Therapy
 from cds.record import PatientRecord
@@ -82,28 +82,52 @@ def regimen(therapy: Therapy, dosing: Dosing) -> str:
 def target(
     indication: Indication, dosing: Dosing, record: PatientRecord, therapy: Therapy, formulation: str = "any"
 ) -> Target | None:
-    """The label row that applies (the product's own rows first, then the Prograf table, which the
-    monograph says holds for Advagraf too), or the monograph's general range; None for colitis."""
+    """The site protocol's row when the site file gives one (with the label's range beside it); else the
+    label row that applies (the product's own rows first, then the Prograf table, which the monograph says
+    holds for Advagraf too), or the monograph's general range; None for colitis."""
     if indication.key == UC:
         return None
     group, _ = population(record, dosing)
-    used = regimen(therapy, dosing)
     months = indication.months(record.now)
     if months is None:
         return None
+    label = _label_target(indication, dosing, therapy, formulation, group, months)
+    for row in dosing.site_targets:
+        if row.organ == indication.key and row.population in (group, "any") and _within(row, months):
+            beside = f"{label.basis}: {label.low:g} to {label.high:g} ng/mL" if label else "no label range"
+            basis = f"site protocol, {_window(row)}; beside it the {beside}"
+            return Target(row.low, row.high, basis, label.source if label else "monograph")
+    return label
+
+
+def _within(row: TargetRow, months: float) -> bool:
+    return row.from_month <= months and (row.to_month is None or months < row.to_month)
+
+
+def _window(row: TargetRow) -> str:
+    if row.note:
+        return row.note
+    if row.to_month is None:
+        return f"from month {row.from_month + 1:g} after transplant"
+    return f"months {row.from_month + 1:g} to {row.to_month:g} after transplant"
+
+
+def _label_target(
+    indication: Indication, dosing: Dosing, therapy: Therapy, formulation: str, group: str, months: float
+) -> Target | None:
+    used = regimen(therapy, dosing)
     rows = [t for t in dosing.targets if t.organ == indication.key and t.population == group]
     own = [t for t in rows if t.formulation == formulation]
     rows = own or [t for t in rows if t.formulation == "any"]
     specific = [t for t in rows if t.regimen == used]
     rows = specific or [t for t in rows if t.regimen == "any"]
     for row in rows:
-        if row.from_month <= months and (row.to_month is None or months < row.to_month):
-            window = row.note or f"months {row.from_month + 1:g} to {row.to_month:g} after transplant"
+        if _within(row, months):
             with_regimen = f" with {row.regimen}" if row.regimen != "any" else ""
             unverified = "; figure from a secondary source, not verified" if row.status == "partial" else ""
             source = "envarsus-summary" if row.formulation == "envarsus" else "prograf-uspi"
             label = "Envarsus label" if row.formulation == "envarsus" else "US label"
-            basis = f"{label}, {group} {indication.display}{with_regimen}, {window}{unverified}"
+            basis = f"{label}, {group} {indication.display}{with_regimen}, {_window(row)}{unverified}"
             return Target(row.low, row.high, basis, source)
     phase = "early" if months < dosing.monitoring.early_months else "maintenance"
     ranges = dosing.general.early if phase == "early" else dosing.general.maintenance

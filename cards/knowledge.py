@@ -314,7 +314,7 @@ Status = Literal["verified", "partial"]
 
 
 class TargetRow(_Entry):
-    formulation: str = "any"  # a formulations key; "any": the Prograf table, used for every product
+    formulation: str = "any"  # a formulations key; "any": the Prograf table, used for every product; "site"
     organ: str
     population: Population
     regimen: str
@@ -419,6 +419,7 @@ class Dosing(_Entry):
     regimens: dict[str, list[str]]
     formulations: dict[str, Formulation]
     targets: list[TargetRow]
+    site_targets: list[TargetRow] = Field(default_factory=list)  # the site file's, never in dosing.json
     general: GeneralTargets
     uc: UlcerativeColitis
     monitoring: Monitoring

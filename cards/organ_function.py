@@ -15,6 +15,7 @@ TOPIC = "organ-function"
 
 
 class OrganFunctionFamily(Family):
+    key = "organ_function"  # the site file's name for it
     title = "hepatic and renal function"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})

@@ -43,6 +43,7 @@ def status(record: PatientRecord, rule: StatusRule) -> tuple[bool, datetime | No
 
 
 class PregnancyFamily(Family):
+    key = "pregnancy"  # the site file's name for it
     title = "pregnancy and breast feeding"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})

@@ -36,6 +36,7 @@ class Flagged:
 
 
 class ResultFamily(Family):
+    key = "results"  # the site file's name for it
     title = "laboratory results"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests", "observations"})

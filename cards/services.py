@@ -18,6 +18,7 @@ from cards.levels import LevelFamily
 from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
 from cards.results import ResultFamily
+from cards.site import Site, with_site
 from cards.starting import StartingFamily
 from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
@@ -28,10 +29,37 @@ from cds.service import CardFamily, Service
 
 
 class HookFamily(CardFamily, Protocol):
-    """A card family that names the hooks it serves: a service runs (and reports as not run) only those."""
+    """A card family that names the hooks it serves (a service runs, and reports as not run, only those)
+    and its key (the site file turns families on and off by it)."""
 
     @property
     def hooks(self) -> frozenset[str]: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+class SiteRules:
+    """A family as the site runs it: its indicator changes applied (cards/site.py; a critical card is
+    lowered only where the site file acknowledged it, which start-up checks)."""
+
+    def __init__(self, family: CardFamily, site: Site) -> None:
+        self._family = family
+        self._site = site
+        self.title = family.title
+        self.needs = family.needs
+
+    def cards(self, record: PatientRecord) -> Iterable[Card]:
+        cards = []
+        for card in self._family.cards(record):
+            change = self._site.indicator(card.source.topic.code if card.source.topic else "")
+            if change is not None and change.indicator != card.indicator:
+                if card.indicator == "critical" and not change.acknowledge_lowering_critical:
+                    cards.append(card)
+                    continue
+                card = card.model_copy(update={"indicator": change.indicator})
+            cards.append(card)
+        return cards
 
 
 class ActionOnly:
@@ -123,11 +151,20 @@ SERVICES = (
 )
 
 
-def services(knowledge: Knowledge) -> list[Service]:
+def services(knowledge: Knowledge, site: Site | None = None) -> list[Service]:
+    """The services; with a site file, its families on or off, its targets and its indicator changes.
+    patient-view runs each family action-only (after the site's changes: a raised info card shows)."""
+    site = site or Site()
+    knowledge = with_site(knowledge, site)
     templates = prefetch_templates(knowledge)
     drugs = DrugIdentifier(knowledge)
     incomplete = gap_card(knowledge, drugs)
-    shared = families(knowledge, drugs)
+    offered = [family for family in families(knowledge, drugs) if site.enabled(family.key)]
+
+    def run(family: HookFamily, hook: str) -> CardFamily:
+        ruled: CardFamily = SiteRules(family, site) if site.indicators else family
+        return ActionOnly(ruled) if hook == "patient-view" else ruled
+
     return [
         Service(
             id=service_id,
@@ -136,11 +173,7 @@ def services(knowledge: Knowledge) -> list[Service]:
             description=description,
             prefetch=templates,
             required=REQUIRED,
-            families=tuple(
-                ActionOnly(family) if hook == "patient-view" else family
-                for family in shared
-                if hook in family.hooks
-            ),
+            families=tuple(run(family, hook) for family in offered if hook in family.hooks),
             gap_card=incomplete,
         )
         for service_id, hook, title, description in SERVICES

@@ -28,6 +28,7 @@ TOPIC = "before-starting"
 
 
 class StartingFamily(Family):
+    key = "starting"  # the site file's name for it
     title = "before starting tacrolimus"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})

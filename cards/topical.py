@@ -17,6 +17,7 @@ TOPIC = "topical-use"
 
 
 class TopicalFamily(Family):
+    key = "topical"  # the site file's name for it
     title = "topical tacrolimus cautions"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests", "conditions"})

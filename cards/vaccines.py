@@ -31,6 +31,7 @@ class Vaccine:
 
 
 class VaccineFamily(Family):
+    key = "vaccines"  # the site file's name for it
     title = "live vaccines"
     hooks = ORDER_HOOKS
     needs = frozenset({"medicationRequests"})

@@ -22,6 +22,7 @@ from cds.egress import http_client
 from cds.ehr import HOOKS_WITH_ORDERS, BuiltRequest, build_request, hook_request_of, with_token
 from cds.errors import CDSError, ConfigError, KnowledgeError, RequestError
 from cds.evaluate import Evaluator
+from cds.main import assembled
 from cds.main import services as main_services
 from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
@@ -297,8 +298,13 @@ def token(args: argparse.Namespace) -> int:
 
 
 def list_services(_: argparse.Namespace) -> int:
-    for service in main_services():
+    offered, policy = assembled()
+    for service in offered:
         print(f"{service.id:28} {service.hook:14} {service.title}")
+    print("\nsite settings in force (CDS_SITE_FILE):")
+    for name, value in policy.shown.items():
+        shown = "; ".join(str(v) for v in value) if isinstance(value, list) else value
+        print(f"  {name}: {shown}")
     return 0
 
 

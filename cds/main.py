@@ -4,15 +4,20 @@ from fastapi import FastAPI
 
 from cds.app import build_app
 from cds.logs import configure
-from cds.service import Service
+from cds.service import Service, SitePolicy
 from cds.settings import Settings, get_settings
 
 
-def services() -> list[Service]:
-    """Every service with its card families; raises KnowledgeError when a knowledge file is broken."""
-    from cards import load_services
+def assembled(settings: Settings | None = None) -> tuple[list[Service], SitePolicy]:
+    """Every service with its card families as the site file (CDS_SITE_FILE) runs them, and the site's
+    policy; raises KnowledgeError or ConfigError naming a broken knowledge or site file."""
+    from cards import assemble
 
-    return load_services()
+    return assemble((settings or get_settings()).site_file)
+
+
+def services(settings: Settings | None = None) -> list[Service]:
+    return assembled(settings)[0]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,5 +25,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     settings = settings or get_settings()
     configure(settings.log_level, settings.log_format)
-    offered = services()
-    return build_app(offered, settings, load_examples(offered))
+    offered, policy = assembled(settings)
+    return build_app(offered, settings, load_examples(offered), policy)

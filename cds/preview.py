@@ -135,8 +135,9 @@ def add_preview(
     examples: Sequence[Example],
     evaluator: Evaluator,
     settings: Settings,
+    site: Mapping[str, object] | None = None,
 ) -> None:
-    """The preview routes. `evaluator` makes no network calls; the "your own patient" form, when the
+    """The preview routes. `site`: the site settings in force, shown on the page. `evaluator` makes no network calls; the "your own patient" form, when the
     settings enable it, uses the app's live evaluator and HTTP client (app.state)."""
     by_id = {example.id: example for example in examples}
     fhir_servers = settings.preview_fhir_servers
@@ -211,6 +212,26 @@ def add_preview(
             f"<pre><code>{escape(discovery)}</code></pre>"
         )
 
+    def site_section() -> str:
+        if not site:
+            return ""
+        rows = "".join(
+            f"<tr><th>{escape(name)}</th><td>"
+            + (
+                "<br>".join(escape(str(v)) for v in value)
+                if isinstance(value, list)
+                else "<br>".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in value.items())
+                if isinstance(value, dict)
+                else escape(str(value))
+            )
+            + "</td></tr>"
+            for name, value in site.items()
+        )
+        return (
+            '<h2 id="site">Site settings in force</h2><p>From the site file (<code>CDS_SITE_FILE</code>):'
+            f" what this service runs, as the site set it.</p><table>{rows}</table>"
+        )
+
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def index(request: Request) -> HTMLResponse:
         rows = "".join(
@@ -231,7 +252,7 @@ def add_preview(
             "<h2>Example patients</h2><p>Synthetic patients: open one to see its cards as an EHR would show them.</p>"
             f'<div class="gallery">{gallery}</div>{patient_form()}{paste_form()}'
             "<h2>Services</h2><table><tr><th>id</th><th>hook</th><th>what it does</th><th>prefetch</th></tr>"
-            f"{rows}</table>{discovery_section(request)}"
+            f"{rows}</table>{site_section()}{discovery_section(request)}"
         )
         return page("Tacrolimus safety service: card preview", body)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -118,6 +118,17 @@ class Settings(BaseSettings):
         default=10_000,
         gt=0,
         description="Audit entries kept while the database is unavailable; past it the oldest are dropped.",
+    )
+    site_file: Path | None = Field(
+        default=None,
+        description="The site file (YAML or JSON): card families on or off, the site's trough targets,"
+        " indicator changes, the repeat hold in days. Checked at start-up.",
+    )
+    hmac_key: SecretStr | None = Field(
+        default=None,
+        description="The secret of the repeat hold's patient pseudonyms (an HMAC of the FHIR server and"
+        " patient id; no patient id is stored in clear). The same in every worker and replica; unset: a"
+        " random key of this process (holds then last until it restarts, and are not shared).",
     )
 
     @field_validator("cors_origins", mode="before")

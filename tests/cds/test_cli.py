@@ -21,6 +21,24 @@ def test_services_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
     assert "order-sign" in out
 
 
+def test_services_show_the_site_settings_in_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text("name: Renal unit\nrepeat_hold_days: 3\nfamilies: {topical: false}\n")
+    monkeypatch.setenv("CDS_SITE_FILE", str(site))
+    get_settings.cache_clear()
+    try:
+        assert main(["services"]) == 0
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert "site settings in force" in out
+    assert "name: Renal unit" in out
+    assert "repeat hold: 3 days" in out
+    assert "families off: topical" in out
+
+
 def test_evaluate_prints_cards_readably(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prefetch = full_prefetch([tacrolimus()])
     del prefetch["allergies"]

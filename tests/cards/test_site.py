@@ -1,0 +1,193 @@
+"""The site file (CDS_SITE_FILE): valid forms, each invalid form with a message naming the problem, and
+what it changes in the cards (families off, the site's own targets shown beside the label's, indicators)."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cards import assemble, load_site
+from cds.app import build_app
+from cds.errors import ConfigError
+from cds.settings import Settings
+from tests.builders import (
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    observation,
+    of_topic,
+    tacrolimus,
+)
+
+PV = "/cds-services/tacrolimus-patient-view"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def write(tmp_path: Path, text: str, name: str = "site.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def client_for(path: Path, tmp_path: Path) -> TestClient:
+    offered, policy = assemble(path)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
+    return TestClient(build_app(offered, settings, (), policy))
+
+
+def kidney_patient(
+    level: float, days_after_transplant: int, extra: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    prefetch = full_prefetch([tacrolimus(), *extra])
+    prefetch["conditions"] = bundle(
+        [
+            {
+                "resourceType": "Condition",
+                "id": "c1",
+                "code": {"coding": [{"system": ICD, "code": "Z94.0"}]},
+                "onsetDateTime": (now - timedelta(days=days_after_transplant)).isoformat(),
+            }
+        ]
+    )
+    when = (now - timedelta(days=2)).isoformat()
+    prefetch["observations"] = bundle([observation("l1", "11253-2", level, "ng/mL", when)])
+    return hook_request(prefetch=prefetch)
+
+
+# -- valid forms
+def test_no_file_is_the_defaults() -> None:
+    site = load_site(None)
+    assert site.repeat_hold_days == 7
+    assert site.targets == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("site.yaml", "name: Renal unit\nrepeat_hold_days: 3\nfamilies: {topical: false}\n"),
+        ("site.json", '{"name": "Renal unit", "repeat_hold_days": 3, "families": {"topical": false}}'),
+    ],
+)
+def test_yaml_or_json(tmp_path: Path, name: str, text: str) -> None:
+    site = load_site(write(tmp_path, text, name))
+    assert site.name == "Renal unit"
+    assert site.repeat_hold_days == 3
+    assert not site.enabled("topical")
+    assert site.enabled("interactions")
+
+
+def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
+    assert load_site(write(tmp_path, "")).repeat_hold_days == 7
+    assert load_site(write(tmp_path, "{}")).repeat_hold_days == 7
+
+
+# -- every invalid form names the problem
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: [unclosed", "not valid YAML"),
+        ("- a list\n", "must hold a mapping of settings, not list"),
+        ("colour: blue\n", "colour: Extra inputs are not permitted"),
+        ("families: {toppical: false}\n", "families.toppical"),
+        ("repeat_hold_days: -1\n", "repeat_hold_days"),
+        (
+            "targets: [{organ: kidney, from_month: 0, to_month: 3, low: 12, high: 8}]\n",
+            "low (12) must be below high (8)",
+        ),
+        ("targets: [{organ: pancreas, from_month: 0, low: 5, high: 8}]\n", "targets[0].organ: 'pancreas'"),
+        ("indicators: {no-such-topic: info}\n", "indicators.no-such-topic: no such card topic"),
+        ("indicators: {live-vaccine: warning}\n", "needs acknowledge_lowering_critical"),
+        ("indicators: {dosing: loud}\n", "indicators.dosing"),
+    ],
+)
+def test_each_invalid_form_is_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_site(write(tmp_path, text))
+    assert message in str(raised.value)
+    assert "site.yaml" in str(raised.value)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_site(tmp_path / "nowhere.yaml")
+
+
+def test_an_unreadable_json_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_site(write(tmp_path, "{", "site.json"))
+
+
+# -- what it changes
+def test_site_targets_are_used_and_shown_beside_the_label(tmp_path: Path) -> None:
+    # adult kidney with mycophenolate, month 2: the label's 4 to 11; the site's protocol 8 to 12
+    path = write(tmp_path, "targets: [{organ: kidney, from_month: 0, to_month: 3, low: 8, high: 12}]\n")
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
+    with client_for(path, tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(7.0, 60, [mmf])))
+    [card] = [c for c in of_topic(response.json()["cards"], "trough-target") if "target" in c["summary"]]
+    assert card["summary"].endswith("below target 8 to 12 ng/mL")  # 7 is within the label's, below the site's
+    assert "site protocol" in card["detail"]
+    assert "US label, adult kidney transplant with mycophenolate" in card["detail"]
+    assert "4 to 11 ng/mL" in card["detail"]
+
+
+def test_outside_the_site_rows_the_label_applies(tmp_path: Path) -> None:
+    path = write(tmp_path, "targets: [{organ: kidney, from_month: 0, to_month: 3, low: 8, high: 12}]\n")
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
+    with client_for(path, tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(12.5, 200, [mmf])))
+    [card] = [c for c in of_topic(response.json()["cards"], "trough-target") if "target" in c["summary"]]
+    assert card["summary"].endswith("above target 4 to 11 ng/mL")
+    assert "site protocol" not in card["detail"]
+
+
+def test_a_family_turned_off_gives_no_cards(tmp_path: Path) -> None:
+    path = write(tmp_path, "families: {levels: false}\n")
+    with client_for(path, tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(25.0, 200)))
+    assert of_topic(response.json()["cards"], "trough-target") == []
+
+
+def test_an_indicator_raised_shows_on_patient_view(tmp_path: Path) -> None:
+    # an in-range level is info (not shown on patient-view); the site makes its topic a warning
+    path = write(tmp_path, "indicators: {trough-target: warning}\n")
+    with client_for(path, tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(7.0, 200)))
+    [card] = of_topic(response.json()["cards"], "trough-target")
+    assert card["indicator"] == "warning"
+    assert "within target" in card["summary"]
+
+
+def test_a_topic_mixing_critical_cards_needs_the_acknowledgement_too(tmp_path: Path) -> None:
+    # interaction-raises-level holds grapefruit, nelfinavir and nirmatrelvir (critical): a blanket
+    # 'warning' would lower them, so it is refused without a reason
+    with pytest.raises(ConfigError, match="interaction-raises-level: its cards can be critical"):
+        load_site(write(tmp_path, "indicators: {interaction-raises-level: warning}\n"))
+
+
+def test_a_critical_topic_lowered_only_with_its_acknowledgement(tmp_path: Path) -> None:
+    text = (
+        "indicators:\n  interaction-toxicity:\n    indicator: warning\n"
+        "    acknowledge_lowering_critical: our pharmacists review every spironolactone order\n"
+    )
+    spiro = medication_request("m2", "Spironolactone 25 MG Oral Tablet")
+    with client_for(write(tmp_path, text), tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(7.0, 200, [spiro])))
+    [card] = of_topic(response.json()["cards"], "interaction-toxicity")
+    assert card["indicator"] == "warning"
+
+
+def test_the_preview_page_shows_the_site_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: Renal unit\nrepeat_hold_days: 3\nfamilies: {topical: false}\n")
+    with client_for(path, tmp_path) as client:
+        page = client.get("/").text
+    assert "Site settings in force" in page
+    assert "Renal unit" in page
+    assert "3 days" in page
+    assert "topical" in page
