@@ -65,6 +65,7 @@ def describe(medication: MedicationUse) -> str:
 
 
 class InteractionFamily(Family):
+    key = "interactions"  # the site file's name for it
     title = "drug interactions"
     hooks = ALL_HOOKS
     needs = frozenset({"medicationRequests"})
@@ -208,7 +209,7 @@ class InteractionFamily(Family):
             suggestions=suggestions or None,
             selectionBehavior="at-most-one" if suggestions else None,
             overrideReasons=self._reasons(entry),
-        )
+        ).keyed(f"{TOPICS[entry.effect]}|{finding.entry_id}|{'+'.join(finding.drugs)}")  # the drug pair
 
     def _reasons(self, entry: Interaction) -> list[Coding]:
         system = self._knowledge.interactions.override_reasons.system

@@ -52,6 +52,7 @@ class Levels:
 
 
 class LevelFamily(Family):
+    key = "levels"  # the site file's name for it
     title = "tacrolimus levels"
     hooks = frozenset({"patient-view"})
     needs = frozenset({"medicationRequests", "observations"})
@@ -281,4 +282,4 @@ class LevelFamily(Family):
             summary=summary,
             extra=[*lines, dosing.monitoring.text],
             suggestions=[order],
-        )
+        ).keyed(f"{TOPIC}|due")  # whatever the reason: a dismissed 'level due' is one card

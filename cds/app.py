@@ -3,7 +3,7 @@
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -34,11 +34,12 @@ from cds.errors import (
     Unauthorized,
 )
 from cds.evaluate import Evaluator, validate
+from cds.hold import RepeatHold
 from cds.memory import freeze_startup_objects
 from cds.metrics import CARDS, FEEDBACK, LATENCY, REQUESTS, exposition
 from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequest
 from cds.preview import Example, add_preview
-from cds.service import Service
+from cds.service import Service, SitePolicy
 from cds.settings import Settings
 from cds.store import AuditCard, AuditEntry, Store
 
@@ -197,10 +198,17 @@ async def json_body(request: Request) -> object:
         raise RequestError(f"the request body is not valid JSON: {error}") from None
 
 
-def build_app(services: Sequence[Service], settings: Settings, examples: Sequence[Example] = ()) -> FastAPI:
+def build_app(
+    services: Sequence[Service],
+    settings: Settings,
+    examples: Sequence[Example] = (),
+    policy: SitePolicy | None = None,
+) -> FastAPI:
     """The ASGI app, with the preview page at /. Raises ConfigError when the settings or the clients file
-    are wrong."""
+    are wrong. `policy`: what the site file asks (the repeat hold's days, the settings shown)."""
     clients = registered_clients(settings)
+    policy = policy or SitePolicy()
+    hold = RepeatHold(policy.hold_days, settings.hmac_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -303,20 +311,31 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
         responses={400: {}, 404: {}, 412: {}},
     )
     async def call_service(
-        service_id: str, request: Request, evaluator: EvaluatorDep, audit: AuditDep, caller: Caller
+        service_id: str,
+        request: Request,
+        evaluator: EvaluatorDep,
+        audit: AuditDep,
+        database: DatabaseDep,
+        caller: Caller,
     ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
         started = time.perf_counter()
         status, hook_instance, reason = 500, None, None
         cards: tuple[AuditCard, ...] = ()
+        patient_key: str | None = None
         try:
             body = await json_body(request)
             if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
                 hook_instance = body["hookInstance"][:200]
             response = await evaluator.evaluate(service_id, body, caller)
+            if hold.on and isinstance(body, dict):  # evaluate validated the body: a context with a patientId
+                patient_key = hold.patient_key(
+                    str(body.get("fhirServer") or ""), str(body["context"]["patientId"])
+                )
+                response = await held_back(response, patient_key, database)
             status = 200
             cards = tuple(
-                AuditCard(c.uuid, c.source.topic.code if c.source.topic else "", c.indicator)
+                AuditCard(c.uuid, c.source.topic.code if c.source.topic else "", c.indicator, c.hold_key)
                 for c in response.cards
             )
             return JSONBody(response.to_json())
@@ -343,7 +362,22 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                     "reason": reason,
                 },
             )
-            audit.record(AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards))
+            audit.record(
+                AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards, patient_key)
+            )
+
+    async def held_back(response: CDSResponse, patient_key: str, database: Database) -> CDSResponse:
+        """The answer without the cards the clinician overrode for this patient within the hold (never a
+        critical one). If the database cannot say, every card is shown: silence must not hide anything."""
+        keys = hold.candidates(response.cards)
+        if not keys:
+            return response
+        store, now = database.store, datetime.now(UTC)
+        try:
+            held = await database.run(lambda: store.held(patient_key, keys, now))
+        except DatabaseUnavailable:
+            return response
+        return CDSResponse(cards=hold.without(response.cards, held)) if held else response
 
     @app.post(
         "/cds-services/{service_id}/feedback",
@@ -386,6 +420,11 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
                 topics = [""] * len(body.feedback)
             for entry, topic in zip(body.feedback, topics, strict=True):
                 FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
+            overridden = [entry.card for entry in body.feedback if entry.outcome == "overridden"]
+            if hold.on and overridden:
+                now = datetime.now(UTC)
+                with suppress(DatabaseUnavailable):  # the feedback itself is stored: answered 200
+                    await database.run(lambda: store.hold(overridden, hold.days, now))
             status = 200
             return JSONBody({"received": received, "stored": stored})
         except Exception as error:
@@ -430,7 +469,7 @@ def build_app(services: Sequence[Service], settings: Settings, examples: Sequenc
             return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
         return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
-    add_preview(app, services, examples, Evaluator(services, settings, http=None), settings)
+    add_preview(app, services, examples, Evaluator(services, settings, http=None), settings, policy.shown)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

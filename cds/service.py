@@ -33,6 +33,16 @@ class CardFamily(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SitePolicy:
+    """What the site's configuration asks of the protocol side: how long a dismissed (overridden) warning
+    or info card stays away for that patient (0: never held), and the settings in force, shown on the
+    preview page and by `services`."""
+
+    hold_days: int = 0
+    shown: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Gaps:
     """Everything that kept the answer from being complete."""
 

@@ -9,7 +9,7 @@ allows it) are both kept. The audit ties each card uuid to its call, so feedback
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from cds.hold import ISSUED_DAYS
 from cds.models import FeedbackEntry
 
 metadata = MetaData()
@@ -46,6 +47,7 @@ class AuditCard(NamedTuple):
     uuid: str
     topic: str
     indicator: str
+    key: str = ""  # the card's hold key (cds/hold.py)
 
 
 def clean(value: str, length: int) -> str:
@@ -63,6 +65,7 @@ class AuditEntry:
     hook_instance: str | None
     status: int
     cards: tuple[AuditCard, ...]
+    patient_key: str | None = None  # the repeat hold's pseudonym of the patient (an HMAC), when it is on
 
     def cleaned(self) -> "AuditEntry":
         """This entry with every text field fit for its column (the caller chose most of them)."""
@@ -73,8 +76,10 @@ class AuditEntry:
             None if self.hook_instance is None else clean(self.hook_instance, 200),
             self.status,
             tuple(
-                AuditCard(clean(c.uuid, 200), clean(c.topic, 100), clean(c.indicator, 20)) for c in self.cards
+                AuditCard(clean(c.uuid, 200), clean(c.topic, 100), clean(c.indicator, 20), clean(c.key, 500))
+                for c in self.cards
             ),
+            None if self.patient_key is None else clean(self.patient_key, 64),
         )
 
 
@@ -130,6 +135,28 @@ audit_card = Table(
     Column("topic", String(100), nullable=False),
     Column("indicator", String(20), nullable=False),
     Index("ix_audit_card_topic", "topic"),
+)
+
+
+# The repeat hold (cds/hold.py): warning and info cards by uuid, with the patient's pseudonym and the card's
+# hold key; and the holds an override made, by pseudonym and key, until they end.
+card_issue = Table(
+    "card_issue",
+    metadata,
+    Column("card_uuid", String(200), primary_key=True),
+    Column("patient_key", String(64), nullable=False),
+    Column("hold_key", String(500), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Index("ix_card_issue_issued", "issued_at"),
+)
+
+card_hold = Table(
+    "card_hold",
+    metadata,
+    Column("patient_key", String(64), primary_key=True),
+    Column("hold_key", String(500), primary_key=True),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Index("ix_card_hold_until", "until"),
 )
 
 
@@ -246,6 +273,20 @@ class Store:
                     "cards": orjson.dumps([c._asdict() for c in call.cards]).decode() if call.cards else None,
                 }
                 audit_id = connection.execute(audit.insert().returning(audit.c.id), row).scalar_one()
+                holdable = [c for c in call.cards if call.patient_key and c.key and c.indicator != "critical"]
+                if holdable:
+                    connection.execute(
+                        self._insert(card_issue).on_conflict_do_nothing(index_elements=["card_uuid"]),
+                        [
+                            {
+                                "card_uuid": c.uuid,
+                                "patient_key": call.patient_key,
+                                "hold_key": c.key,
+                                "issued_at": call.at,
+                            }
+                            for c in holdable
+                        ],
+                    )
                 if call.cards:
                     connection.execute(
                         audit_card.insert(),
@@ -260,6 +301,48 @@ class Store:
                             for c in call.cards
                         ],
                     )
+
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+    def held(self, patient_key: str, keys: set[str], now: datetime) -> set[str]:
+        """Which of these hold keys are held for the patient now."""
+        query = select(card_hold.c.hold_key).where(
+            card_hold.c.patient_key == patient_key,
+            card_hold.c.hold_key.in_(sorted(keys)),
+            card_hold.c.until > now,
+        )
+        with self.engine.connect() as connection:
+            return {str(key) for key in connection.execute(query).scalars()}
+
+    def hold(self, card_uuids: Sequence[str], days: int, now: datetime) -> int:
+        """Hold back the cards these (overridden) uuids were, for their patient, for `days`; a uuid this
+        service did not remember (a critical card, an unknown or old one) holds nothing. Returns how many
+        holds were made or lengthened. Deletes what has expired."""
+        until = now + timedelta(days=days)
+        made = 0
+        with self.engine.begin() as connection:
+            connection.execute(card_hold.delete().where(card_hold.c.until <= now))
+            connection.execute(
+                card_issue.delete().where(card_issue.c.issued_at < now - timedelta(days=ISSUED_DAYS))
+            )
+            for uuid in card_uuids:
+                issued = connection.execute(
+                    select(card_issue.c.patient_key, card_issue.c.hold_key).where(
+                        card_issue.c.card_uuid == uuid
+                    )
+                ).first()
+                if issued is None:
+                    continue
+                statement = self._insert(card_hold).on_conflict_do_update(
+                    index_elements=["patient_key", "hold_key"], set_={"until": until}
+                )
+                connection.execute(
+                    statement,
+                    {"patient_key": issued.patient_key, "hold_key": issued.hold_key, "until": until},
+                )
+                made += 1
+        return made
 
     def topic_of(self, card_uuid: str) -> str:
         """The topic of a card this service returned, or '' when it is unknown."""

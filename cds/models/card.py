@@ -4,7 +4,7 @@ import re
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from cds.models.base import Emitted
 
@@ -78,6 +78,19 @@ class Card(Emitted):
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] | None = None
     links: list[Link] | None = None
+    _hold_key: str = PrivateAttr(default="")  # never emitted
+
+    @property
+    def hold_key(self) -> str:
+        """What makes two cards 'the same card' for the repeat hold: set by the card family (a topic and a
+        drug pair, say); by default the topic and the summary."""
+        topic = self.source.topic.code if self.source.topic else ""
+        return self._hold_key or f"{topic}|{self.summary}"
+
+    def keyed(self, key: str) -> "Card":
+        """This card with its hold key set; returns it for chaining."""
+        self._hold_key = key
+        return self
 
     @model_validator(mode="after")
     def _spec_rules(self) -> "Card":
