@@ -41,6 +41,16 @@ class Target:
 
 
 def indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list[Indication]:
+    """The patient's indications, most relevant first; read once per record (several families ask)."""
+    memo = record.memo.get("indications")
+    if isinstance(memo, list):
+        return memo
+    result = _indications(record, dosing, therapy)
+    record.memo["indications"] = result
+    return result
+
+
+def _indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list[Indication]:
     found: dict[str, Indication] = {}
     for condition in record.conditions:
         if not condition.active:

@@ -1,6 +1,6 @@
 """The patient's tacrolimus therapy as the card families see it: what is current, what is being ordered."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
@@ -55,6 +55,18 @@ class Therapy:
     current: tuple[tuple[MedicationUse, Identified], ...]
     systemic: tuple[MedicationUse, ...]  # systemic tacrolimus: orders, statements, drafts
     topical: tuple[MedicationUse, ...]  # topical tacrolimus
+    starts: dict[frozenset[str], "Start"] = field(default_factory=dict, compare=False)  # memo of start()
+    on_record: dict[str, list[MedicationUse]] = field(default_factory=dict, compare=False)  # by drug
+
+    def _by_drug(self) -> dict[str, list[MedicationUse]]:
+        """The current non-draft records of each drug or class (systemic tacrolimus only), built once."""
+        if not self.on_record and self.current:
+            for medication, ident in self.current:
+                if medication.origin == "draft" or (ident.tacrolimus and not ident.systemic):
+                    continue
+                for drug in ident.ingredients | ident.classes:
+                    self.on_record.setdefault(drug, []).append(medication)
+        return self.on_record
 
     @classmethod
     def of(cls, record: PatientRecord, drugs: DrugIdentifier) -> "Therapy":
@@ -93,14 +105,15 @@ class Therapy:
 
     def start(self, drugs: frozenset[str]) -> Start:
         """When the patient's use of any of these ingredients (or classes) began; systemic tacrolimus for
-        'tacrolimus'."""
-        records = [
-            m
-            for m, ident in self.current
-            if m.origin != "draft"
-            and ((ident.ingredients | ident.classes) & drugs)
-            and (ident.systemic or not ident.tacrolimus)
-        ]
+        'tacrolimus'. Found once per set of drugs."""
+        found = self.starts.get(drugs)
+        if found is None:
+            found = self.starts[drugs] = self._start(drugs)
+        return found
+
+    def _start(self, drugs: frozenset[str]) -> Start:
+        by_drug = self._by_drug()
+        records = [m for drug in drugs for m in by_drug.get(drug, ())]
         if not records:
             return Start(None, exact=False, new=True)
         dated = [m for m in records if m.started is not None]

@@ -3,6 +3,7 @@
 Each helper returns a sensible empty value instead of raising, so one odd field never costs a request.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from functools import lru_cache, partial
 from typing import Any, NamedTuple
@@ -144,7 +145,7 @@ def _when(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def first_when(raw: dict[str, Any], *fields: str) -> datetime | None:
+def first_when(raw: Mapping[str, Any], *fields: str) -> datetime | None:
     """The first parseable date among fields; a Period field yields its start."""
     for name in fields:
         value = raw.get(name)

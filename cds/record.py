@@ -109,11 +109,19 @@ class MedicationUse:
     ingredients: tuple[Concept, ...]
     form: Concept
     route: Concept
-    started: datetime | None  # the earliest date this record shows it in use or ordered (not a renewal's)
     selected: bool
     identified: bool
     raw: Mapping[str, Any] = field(repr=False, compare=False)
-    renewal: bool = False  # it names an earlier order (priorPrescription): it started before `started`
+
+    @cached_property
+    def started(self) -> datetime | None:
+        """The earliest date this record shows it in use or ordered (read when first asked for)."""
+        return _earliest(self.raw)
+
+    @property
+    def renewal(self) -> bool:
+        """It names an earlier order (priorPrescription): it started before `started`."""
+        return bool(self.raw.get("priorPrescription"))
 
     @cached_property
     def dose(self) -> Dose | None:
@@ -423,7 +431,6 @@ class RecordBuilder:
                 raise _Skip("names no medication")
         dosages = objs(raw.get("dosageInstruction")) or objs(raw.get("dosage"))
         first = dosages[0] if dosages else {}
-        started = _earliest(raw)
         return MedicationUse(
             ref=ref,
             origin="draft" if draft else ("statement" if kind == "MedicationStatement" else "order"),
@@ -433,11 +440,9 @@ class RecordBuilder:
             ingredients=ingredients,
             form=form,
             route=concept(first.get("route")),
-            started=started,
             selected=selected,
             identified=identified,
             raw=raw,
-            renewal=bool(raw.get("priorPrescription")),
         )
 
     def build(self) -> PatientRecord:
@@ -585,7 +590,7 @@ def _quantity(value: object) -> Quantity | None:
 MEDICATION_DATES = ("authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")
 
 
-def _earliest(raw: dict[str, Any]) -> datetime | None:
+def _earliest(raw: Mapping[str, Any]) -> datetime | None:
     """The earliest date a medication record shows it in use or ordered: when it was written, its effective
     period's start, or the dispense validity period's start. Not `dateAsserted`: an imported list's
     assertion date says when it was recorded, not when it started."""
