@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from cards.drugs import DrugIdentifier
 from cards.knowledge import Knowledge
+from cards.levels import LevelFamily
 from cds.models import Card
 from cds.record import PatientRecord
 from cds.service import GapCard, Gaps
@@ -84,6 +85,7 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
     pages: what was not read may be tacrolimus). patient-view fires on every chart opened, and a warning
     about missing data for a patient who has nothing to do with tacrolimus would be noise."""
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
+    levels = LevelFamily(knowledge, drugs)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
         tacrolimus = involves_tacrolimus(record, drugs)
@@ -91,6 +93,9 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
             unnamed = unnamed_medications(record, drugs)
             if unnamed:
                 gaps = replace(gaps, unidentified=(*gaps.unidentified, *unnamed))
+            why = "" if gaps.not_run else levels.unjudged(record)
+            if why:
+                gaps = replace(gaps, not_run=(*gaps.not_run, f"tacrolimus trough against a target: {why}"))
         if not gaps:
             return None
         if not (gaps.failed or gaps.unidentified or gaps.incomplete or tacrolimus):

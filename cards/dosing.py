@@ -168,7 +168,7 @@ class DosingFamily(Family):
         self, record: PatientRecord, therapy: Therapy, order: MedicationUse, kind: str, route_note: str
     ) -> Card | None:
         dosing = self._knowledge.dosing
-        found = indications(record, dosing, therapy)
+        found = indications(record, self._knowledge, therapy)
         applies = found[0] if found else None
         genotype = self.genotype(record)
         if applies is None and genotype is None:
@@ -337,6 +337,13 @@ class DosingFamily(Family):
             return (
                 f"{genotype.shown}: {rule.text} Not applied to an intravenous infusion: the sources give"
                 " no intravenous adjustment.",
+                None,
+                None,
+            )
+        if applies.key == "liver":
+            return (
+                f"{genotype.shown} (the recipient's): {rule.text} Not applied to a liver transplant: the"
+                " donor liver's genotype matters there, and only the recipient's is on record.",
                 None,
                 None,
             )

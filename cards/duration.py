@@ -28,7 +28,7 @@ class DurationFamily(Family):
         if not (therapy.on_systemic and therapy.ordered(therapy.systemic)):
             return []
         dosing = self._knowledge.dosing
-        found = indications(record, dosing, therapy)
+        found = indications(record, self._knowledge, therapy)
         if not found or found[0].key != UC or found[0].since is None:
             return []
         days = (record.now - found[0].since).days

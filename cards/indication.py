@@ -9,9 +9,10 @@ general ranges, said as such. Several indications: transplants first (most recen
 from dataclasses import dataclass
 from datetime import datetime
 
-from cards.knowledge import Dosing, Population, TargetRow
+from cards.knowledge import Dosing, Knowledge, Population, TargetRow
 from cards.text import coded_as, word_pattern
-from cards.therapy import Therapy
+from cards.therapy import LEVEL_NAMES, Therapy
+from cds.fhirjson import Concept
 from cds.record import PatientRecord
 
 DAYS_PER_MONTH = 30.44
@@ -22,7 +23,8 @@ UC = "ulcerative-colitis"
 class Indication:
     key: str  # an organ, or "ulcerative-colitis"
     display: str
-    since: datetime | None  # transplant date, or the start of tacrolimus for colitis
+    since: datetime | None  # transplant date (the condition's onset), or the start of tacrolimus for colitis
+    exact: bool = True  # False: tacrolimus started at or before `since` (a renewal or a level says so)
 
     def months(self, now: datetime) -> float | None:
         return None if self.since is None else max(0.0, (now - self.since).days / DAYS_PER_MONTH)
@@ -40,36 +42,72 @@ class Target:
     source: str  # the sources.json entry it comes from
 
 
-def indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list[Indication]:
+def indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) -> list[Indication]:
     """The patient's indications, most relevant first; read once per record (several families ask)."""
     memo = record.memo.get("indications")
     if isinstance(memo, list):
         return memo
-    result = _indications(record, dosing, therapy)
+    result = _indications(record, knowledge, therapy)
     record.memo["indications"] = result
     return result
 
 
-def _indications(record: PatientRecord, dosing: Dosing, therapy: Therapy) -> list[Indication]:
+def _indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) -> list[Indication]:
+    dosing = knowledge.dosing
     found: dict[str, Indication] = {}
     for condition in record.conditions:
         if not condition.active:
             continue
-        for key, codes in dosing.indications.items():
-            if not coded_as(condition.code, codes.conditions):
-                continue
-            since = condition.onset or condition.recorded
+        for key in recognised(condition.code, dosing):
+            codes = dosing.indications[key]
+            # a transplant's date is its onset: a condition recorded at a later visit says nothing of when
+            since, exact = condition.onset, True
             if key == UC:
-                since = therapy.start(frozenset({"tacrolimus"})).when
+                since, exact = colitis_start(record, knowledge, therapy)
             previous = found.get(key)
             if previous is None or (since and previous.since and since > previous.since):
-                found[key] = Indication(key, codes.display, since)
+                found[key] = Indication(key, codes.display, since, exact)
     transplants = sorted(
         (i for i in found.values() if i.key != UC),
         key=lambda i: i.since.timestamp() if i.since else float("-inf"),
         reverse=True,
     )
     return transplants + [i for i in found.values() if i.key == UC]
+
+
+def recognised(code: Concept, dosing: Dosing) -> list[str]:
+    """The indications a condition's code stands for: by code prefix, or by words in its text or displays
+    (any code system), unless its words say it is not the patient's own (a candidate, a donor)."""
+    found = [key for key, entry in dosing.indications.items() if coded_as(code, entry.conditions)]
+    if found or not code.names:
+        return found
+    names = " ".join(code.names).lower()
+    if word_pattern(dosing.indication_not_words).search(names):
+        return []
+    return [
+        key
+        for key, entry in dosing.indications.items()
+        if entry.words and word_pattern(entry.words).search(names)
+    ]
+
+
+def colitis_start(
+    record: PatientRecord, knowledge: Knowledge, therapy: Therapy
+) -> tuple[datetime | None, bool]:
+    """When tacrolimus for colitis began: the earliest evidence of it (the earliest current order or
+    statement, or the earliest tacrolimus level, which shows the patient was on it), and whether that is
+    the start itself (an order that is not a renewal, with no level before it) or only an upper bound."""
+    start = therapy.start(frozenset({"tacrolimus"}))
+    levels = record.observations_coded(
+        knowledge.observation_system,
+        knowledge.observation_codes("tacrolimus-level"),
+        or_named=word_pattern(LEVEL_NAMES),
+    )
+    dated = [o.effective for o in levels if o.effective is not None]  # newest first
+    first = dated[-1] if dated else None
+    if first is not None and (start.when is None or first < start.when):
+        return first, False
+    return start.when, start.exact
 
 
 def population(record: PatientRecord, dosing: Dosing) -> tuple[Population, str]:
@@ -102,12 +140,15 @@ def target(
     if months is None:
         return None
     label = _label_target(indication, dosing, therapy, formulation, group, months)
+    dated = f"transplant on {indication.since.date().isoformat()}" if indication.since else ""
     for row in dosing.site_targets:
         if row.organ == indication.key and row.population in (group, "any") and _within(row, months):
             beside = f"{label.basis}: {label.low:g} to {label.high:g} ng/mL" if label else "no label range"
-            basis = f"site protocol, {_window(row)}; beside it the {beside}"
+            basis = f"site protocol, {_window(row)}, {dated}; beside it the {beside}"
             return Target(row.low, row.high, basis, label.source if label else "monograph")
-    return label
+    if label is None:
+        return None
+    return Target(label.low, label.high, f"{label.basis}; {dated}", label.source)
 
 
 def _within(row: TargetRow, months: float) -> bool:

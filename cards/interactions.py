@@ -118,7 +118,7 @@ class InteractionFamily(Family):
             if ident.tacrolimus or not ident.systemic or not self._announced(record, medication, tacrolimus):
                 continue
             if recorded is None and any(self._conditional.get(d) for d in ident.ingredients):
-                recorded = frozenset(i.key for i in indications(record, self._knowledge.dosing, therapy))
+                recorded = frozenset(i.key for i in indications(record, self._knowledge, therapy))
             for entry_id, drugs in self._matches(ident, recorded or frozenset()):
                 entry = self._knowledge.interactions.interactions[entry_id]
                 key = (entry_id, drugs)

@@ -369,6 +369,7 @@ class Formulation(_Entry):
 class IndicationCodes(_Entry):
     display: str
     conditions: list[CodePrefix] = Field(min_length=1)
+    words: list[str] = Field(default_factory=list)  # in the condition's text or displays, any code system
 
 
 class GeneralTargets(_Entry):
@@ -416,6 +417,7 @@ class Dosing(_Entry):
     child_under_years: int
     molar_mass: MolarMass
     indications: dict[str, IndicationCodes]
+    indication_not_words: list[str] = Field(default_factory=list)
     regimens: dict[str, list[str]]
     formulations: dict[str, Formulation]
     targets: list[TargetRow]

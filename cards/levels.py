@@ -114,7 +114,7 @@ class LevelFamily(Family):
         therapy = Therapy.of(record, self._drugs)
         if record.hook != "patient-view" or not therapy.on_systemic:
             return []
-        found = indications(record, self._knowledge.dosing, therapy)
+        found = indications(record, self._knowledge, therapy)
         levels = self.levels(record)
         due, stale = self._due(record, therapy, found, levels.troughs)
         cards = []
@@ -123,6 +123,29 @@ class LevelFamily(Family):
         if due:
             cards.append(self._due_card(record, due, levels))
         return cards
+
+    def unjudged(self, record: PatientRecord) -> str:
+        """Why the latest current trough of a patient on systemic tacrolimus is judged against no target
+        (no transplant or colitis recognised, or a transplant with no onset date), when it is under the
+        general ceiling: its card would be an `info` that patient-view does not show, and silence must not
+        read as "in range". "" when the trough is judged, is above the ceiling (its card warns), or there
+        is none."""
+        therapy = Therapy.of(record, self._drugs)
+        if record.hook != "patient-view" or not therapy.on_systemic:
+            return ""
+        found = indications(record, self._knowledge, therapy)
+        levels = self.levels(record)
+        if not levels.troughs or self._due(record, therapy, found, levels.troughs)[1]:
+            return ""
+        latest = levels.troughs[0]
+        if latest.value is None or latest.value > self._knowledge.dosing.general.ceiling:
+            return ""
+        if not found:
+            return "no transplant or colitis on record"
+        applies = found[0]
+        # a dated transplant with no range in the sources (lung after month 12) is the sources' limit, not
+        # missing data: its card says so at the order hooks
+        return f"{applies.display} has no date" if applies.key != UC and applies.since is None else ""
 
     @staticmethod
     def _unjudged(levels: list[Level]) -> list[str]:
@@ -148,7 +171,9 @@ class LevelFamily(Family):
             value, judgement, warn = latest.shown, "unit not recognised, not judged", False
             lines.append("The unit is not one the service converts (ng/mL, ug/L, nmol/L): shown as recorded.")
         elif applies is not None and applies.key == UC:
-            judgement, warn, explained = self._uc(latest.value, applies.days(latest.when or record.now))
+            judgement, warn, explained = self._uc(
+                latest.value, applies.days(latest.when or record.now), exact=applies.exact
+            )
             value = f"{latest.value:g} ng/mL"
             lines.append(explained)
             citations = list(dosing.citations["uc"])
@@ -206,14 +231,17 @@ class LevelFamily(Family):
         range_ = f"{chosen.low:g} to {chosen.high:g} ng/mL"
         return f"{where} target {range_}", where != "within", f"Target {range_} ({chosen.basis})."
 
-    def _uc(self, value: float, day: int | None) -> tuple[str, bool, str]:
+    def _uc(self, value: float, day: int | None, *, exact: bool) -> tuple[str, bool, str]:
         """Judged against the phase's target: the initial one within the acute phase (the project's
         policy, see dosing.json uc.phase_policy), the maintenance one after it; both when the day on
-        tacrolimus is not known."""
+        tacrolimus is not known (no start on record, or only a renewal or a level inside the acute phase,
+        which say the start was at least that long ago)."""
         uc = self._knowledge.dosing.uc
         (il, ih), (ml, mh) = uc.initial, uc.maintenance
         initial = "within" if il <= value <= ih else ("above" if value > ih else "below")
         maintenance = "within" if ml <= value <= mh else ("above" if value > mh else "below")
+        if day is not None and not exact and day < uc.acute_phase_days:
+            day = None  # at least `day` days on tacrolimus, maybe more: the phase is not known
         if day is None:
             warn = value > ih or value < ml or value > self._knowledge.dosing.general.ceiling
             explained = (
@@ -221,13 +249,14 @@ class LevelFamily(Family):
                 f" {maintenance} the maintenance target."
             )
             return f"{initial} the colitis initial target {il:g} to {ih:g} ng/mL", warn, explained
-        acute = day <= uc.acute_phase_days
+        acute = day < uc.acute_phase_days  # days 0 to 13: the first 14 days
         low, high, where = (il, ih, initial) if acute else (ml, mh, maintenance)
         phase = "initial" if acute else "maintenance"
+        on = f"Day {day} on tacrolimus" if exact else f"At least {day} days on tacrolimus"
         explained = (
-            f"Day {day} on tacrolimus: the {phase} target {low:g} to {high:g} ng/mL applies"
-            f" (initial target for the first {uc.acute_phase_days} days, then maintenance: project policy"
-            " from the summary's response window of 1 to 2 weeks)."
+            f"{on}: the {phase} target {low:g} to {high:g} ng/mL applies (initial target for the first"
+            f" {uc.acute_phase_days} days, then maintenance: project policy from the summary's response"
+            " window of 1 to 2 weeks)."
         )
         return f"{where} the colitis {phase} target {low:g} to {high:g} ng/mL", where != "within", explained
 

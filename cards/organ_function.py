@@ -5,6 +5,7 @@ are applied: the sources give none (laboratory-flagged results are the results f
 
 from collections.abc import Iterable
 
+from cards.indication import recognised
 from cards.knowledge import Knowledge
 from cards.text import coded_as
 from cards.therapy import ORDER_HOOKS, Family, Therapy
@@ -50,10 +51,20 @@ def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable
 
 
 def hepatic_conditions(record: PatientRecord, knowledge: Knowledge) -> list[str]:
-    """The names of the patient's active hepatic impairment conditions (codes in cautions.json)."""
+    """The names of the patient's current hepatic impairment conditions (codes in cautions.json), leaving
+    out those that began before a liver transplant: the failing liver was replaced."""
+
     prefixes = knowledge.cautions.organ_function.hepatic_conditions
+    new_liver = [
+        c.onset
+        for c in record.conditions
+        if c.active and c.onset is not None and "liver" in recognised(c.code, knowledge.dosing)
+    ]
+    latest = max(new_liver) if new_liver else None
     return [
         condition.code.names[0] if condition.code.names else condition.ref
         for condition in record.conditions
-        if condition.active and coded_as(condition.code, prefixes)
+        if condition.active
+        and coded_as(condition.code, prefixes)
+        and not (latest is not None and condition.onset is not None and condition.onset < latest)
     ]

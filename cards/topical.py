@@ -6,7 +6,7 @@ tacrolimus order; on patient-view for a patient using it."""
 from collections.abc import Iterable
 
 from cards.drugs import DrugIdentifier
-from cards.indication import UC
+from cards.indication import UC, recognised
 from cards.knowledge import Caution, Knowledge
 from cards.text import coded_as, word_pattern
 from cards.therapy import ALL_HOOKS, Family, Therapy
@@ -25,10 +25,6 @@ class TopicalFamily(Family):
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
         topical = knowledge.cautions.topical
-        # a transplant recorded as any of the dosing indications' codes (SNOMED CT included) counts too
-        self._transplant_codes = [
-            p for key, entry in knowledge.dosing.indications.items() if key != UC for p in entry.conditions
-        ]
         self._patterns = {
             name: word_pattern(caution.words)
             for name, caution in (
@@ -69,10 +65,10 @@ class TopicalFamily(Family):
         for medication, ident in therapy.current:
             if ident.systemic and ident.ingredients & suppressants:
                 return next(iter(medication.names), medication.ref)
+        dosing = self._knowledge.dosing
         for c in record.conditions:
-            if c.active and (
-                coded_as(c.code, caution.conditions) or coded_as(c.code, self._transplant_codes)
-            ):
+            transplant = any(key != UC for key in recognised(c.code, dosing))
+            if c.active and (coded_as(c.code, caution.conditions) or transplant):
                 return next(iter(c.code.names), c.ref)
         return ""
 

@@ -1,5 +1,6 @@
 """Scenarios for the data-incomplete card: it speaks where a gap matters, and only there."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -10,7 +11,15 @@ from cards.data_incomplete import summary
 from cds.app import build_app
 from cds.service import Gaps, Service
 from cds.settings import Settings
-from tests.builders import full_prefetch, hook_request, medication_request, of_topic, tacrolimus
+from tests.builders import (
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    observation,
+    of_topic,
+    tacrolimus,
+)
 
 PV = "/cds-services/tacrolimus-patient-view"
 
@@ -175,3 +184,62 @@ def test_a_bundle_whose_entry_is_not_a_list_is_reported_unreadable(client: TestC
     prefetch["medicationRequests"]["entry"] = [{"resource": tacrolimus()}]
     [card] = cards(client, PV, hook_request(prefetch=prefetch))
     assert "the prefetched Bundle cannot be read: its entry is not a list" in card["detail"]
+
+
+# -- a trough the service cannot judge: its card would be an info, which patient-view does not show
+def days_ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+
+
+def unjudged(client: TestClient, value: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["observations"] = bundle([observation("l1", "11253-2", value, "ng/mL", days_ago(2))])
+    prefetch["conditions"] = bundle(conditions)
+    return cards(client, PV, hook_request(prefetch=prefetch))
+
+
+def condition(code: str | None, text: str | None = None, onset_days: float | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"resourceType": "Condition", "id": "c1", "code": {}}
+    if code:
+        found["code"]["coding"] = [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]
+    if text:
+        found["code"]["text"] = text
+    if onset_days is not None:
+        found["onsetDateTime"] = days_ago(onset_days)
+    return found
+
+
+def test_a_trough_with_no_indication_on_record_is_said_not_judged(client: TestClient) -> None:
+    [card] = unjudged(client, 8.0, [])
+    assert card["summary"] == (
+        "Not checked for lack of data: tacrolimus trough against a target: no transplant or colitis on record"
+    )
+    assert len(card["summary"]) < 140
+
+
+def test_a_transplant_with_no_date_is_named(client: TestClient) -> None:
+    [card] = unjudged(client, 8.0, [condition("Z94.1")])
+    assert "heart transplant has no date" in card["summary"]
+
+
+@pytest.mark.parametrize(
+    ("value", "conditions"),
+    [
+        (8.0, [condition("Z94.4", onset_days=400)]),  # judged against the liver target
+        (8.0, [condition(None, "Liver transplant", onset_days=400)]),  # recognised by its text
+        (8.0, [condition("K51.90")]),  # colitis: judged against both of its targets
+        (21.0, []),  # above 20 ng/mL: the level card itself warns
+        # no source gives a lung range after month 12: the sources' limit, not missing data
+        (9.1, [condition("Z94.2", onset_days=5 * 365)]),
+    ],
+    ids=["dated-liver", "text-only-liver", "colitis", "above-ceiling", "lung-after-month-12"],
+)
+def test_no_gap_when_the_trough_is_judged_or_its_card_warns(
+    client: TestClient, value: float, conditions: list[dict[str, Any]]
+) -> None:
+    assert unjudged(client, value, conditions) == []
+
+
+def test_a_transplant_candidate_is_not_a_recipient(client: TestClient) -> None:
+    [card] = unjudged(client, 8.0, [condition(None, "Candidate for liver transplant", onset_days=30)])
+    assert "no transplant or colitis on record" in card["summary"]

@@ -444,3 +444,12 @@ def test_oral_after_intravenous_is_judged_against_the_oral_row(client: TestClien
 def test_nothing_for_topical_tacrolimus_or_other_drugs(client: TestClient) -> None:
     assert dosing_cards(client, order(text="Protopic 0.1% Topical Ointment"), "Z94.0") == []
     assert dosing_cards(client, order(text="Amoxicillin 500 MG"), "Z94.0") == []
+
+
+def test_cpic_is_not_applied_to_a_liver_transplant_and_says_why(client: TestClient) -> None:
+    # CPIC's dose adjustment is for the recipient's genotype in kidney, heart and lung; in a liver
+    # recipient the donor liver's genotype matters, and only the recipient's is on record
+    [card] = dosing_cards(client, order(), "Z94.4", extra_observations=[genotype("CYP3A5 *1/*1")])
+    assert "US label dose 7 to 10.5 mg/day for 70 kg" in card["summary"]  # 0.10-0.15, not 1.5-2x
+    assert "CPIC" not in card["summary"]
+    assert "Not applied to a liver transplant" in card["detail"]

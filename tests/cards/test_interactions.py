@@ -667,3 +667,24 @@ def order_display(order: dict[str, Any]) -> str:
     display: str = order["item"][0]["code"]["coding"][0]["display"]
     assert display
     return display
+
+
+def with_condition_text(client: TestClient, text: str, *medications: dict[str, Any]) -> list[dict[str, Any]]:
+    prefetch = full_prefetch(list(medications))
+    prefetch["conditions"] = bundle([{"resourceType": "Condition", "id": "c1", "code": {"text": text}}])
+    return interaction_cards(client, PV, hook_request(prefetch=prefetch))
+
+
+def test_a_transplant_recorded_only_as_text_is_recognised(client: TestClient) -> None:
+    # a UK record with a local code and the words "Liver transplant": still a liver recipient
+    [card] = with_condition_text(
+        client, "Liver transplant", tacrolimus(), by_text("Rapamune 1 MG Oral Tablet")
+    )
+    assert card["indicator"] == "critical"
+    assert "not recommended" in card["summary"]
+
+
+@pytest.mark.parametrize("text", ["Candidate for liver transplant", "Liver transplant donor"])
+def test_a_candidate_or_donor_is_not_a_recipient(client: TestClient, text: str) -> None:
+    [card] = with_condition_text(client, text, tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert card["source"]["topic"]["code"] == "interaction-lowers-level"

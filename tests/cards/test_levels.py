@@ -1,5 +1,6 @@
 """Scenario tests for the trough-target cards on patient-view."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,8 +255,8 @@ def test_colitis_without_a_start_date_shows_both_targets(client: TestClient) -> 
     [
         (10, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),
         (10, 7.0, "below the colitis initial target 10 to 15 ng/mL", "warning"),
-        (14.5, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),  # day 14: still initial
-        (15.5, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),  # day 15: maintenance
+        (13.5, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),  # day 13: the 14th day
+        (14.5, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),  # day 14: maintenance
         (240, 7.0, "within the colitis maintenance target 5 to 10 ng/mL", "info"),  # months in, in range
         (240, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),
     ],
@@ -268,6 +269,36 @@ def test_colitis_level_is_judged_against_its_phase(
     card = level_card(found)
     assert expected in card["summary"]
     assert card["indicator"] == indicator
+
+
+def test_a_colitis_renewal_is_not_the_start(client: TestClient) -> None:
+    # months into treatment, only the renewal is on record: the start is unknown, not day 0
+    renewal = tacrolimus(authoredOn=ago(2), priorPrescription={"reference": "MedicationRequest/old"})
+    card = level_card(cards(client, [level(7.2, 1)], [transplant("K51.90", None)], [renewal]))
+    assert "maintenance target" in card["detail"]
+    assert card["indicator"] == "info"  # within 5 to 15: not outside both
+    assert "initial target 10 to 15" in card["summary"]  # both shown: the phase is not known
+
+
+def test_an_earlier_level_shows_colitis_treatment_began_before_the_order(client: TestClient) -> None:
+    # a new-looking order 6 days ago, but a trough 36 days ago: at least 36 days on tacrolimus
+    order = tacrolimus(authoredOn=ago(6))
+    found = cards(
+        client, [level(7.2, 1, rid="l1"), level(8.0, 36, rid="l2")], [transplant("K51.90", None)], [order]
+    )
+    card = level_card(found)
+    assert "within the colitis maintenance target 5 to 10 ng/mL" in card["summary"]
+    assert re.search(r"At least 3[45] days on tacrolimus", card["detail"])
+
+
+def test_a_transplant_date_is_its_onset_not_when_it_was_recorded(client: TestClient) -> None:
+    # a heart recipient transplanted years ago whose status was recorded last month: not months 1 to 3
+    heart = transplant("Z94.1", None)
+    heart["recordedDate"] = ago(40)
+    found = cards(client, [level(8.9, 1)], [heart])
+    card = level_card(found)
+    assert "10 to 20" not in card["summary"]
+    assert not [c for c in found if "early after" in c["summary"]]
 
 
 def test_several_indications_say_which_target_applies(client: TestClient) -> None:

@@ -73,3 +73,22 @@ def test_nothing_when_tacrolimus_is_not_ordered(client: TestClient) -> None:
         "order-select", prefetch, drafts=[medication_request("d1", "Amoxicillin 500 MG", status="draft")]
     )
     assert organ_cards(client, OSEL, body) == []
+
+
+def test_liver_disease_before_a_liver_transplant_is_not_hepatic_impairment_now(client: TestClient) -> None:
+    # the cirrhosis that led to the transplant stays on the problem list; the new liver is not cirrhotic
+    transplant = {
+        "resourceType": "Condition",
+        "id": "c2",
+        "code": {"coding": [{"system": ICD, "code": "Z94.4"}]},
+        "onsetDateTime": "2024-03-01",
+    }
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle([{**CIRRHOSIS, "onsetDateTime": "2022-05-01"}, transplant])
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    assert organ_cards(client, OSEL, body) == []
+    # recorded after the transplant: the new liver's disease, which counts
+    prefetch["conditions"] = bundle([{**CIRRHOSIS, "onsetDateTime": "2025-06-01"}, transplant])
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    [card] = organ_cards(client, OSEL, body)
+    assert card["indicator"] == "warning"

@@ -87,3 +87,18 @@ def test_every_unspecified_vaccine_name_asks_for_a_check(name: str) -> None:
 @pytest.mark.parametrize("word", KNOWLEDGE.vaccines.not_live_words)
 def test_every_not_live_word_silences_a_live_name(word: str) -> None:
     assert VACCINES.classify(Concept.of((), f"MMR vaccine {word}")) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Adoport 1mg capsules",
+        "Capexion 0.5mg capsules",
+        "Tacni 5mg capsules",
+        "Modigraf 0.2mg granules for oral suspension sachets",
+        "Dailiport 3mg prolonged-release capsules",
+    ],
+)
+def test_uk_tacrolimus_brands_are_tacrolimus(text: str) -> None:
+    # BNF, tacrolimus medicinal forms: the UK's branded generics
+    assert TACROLIMUS in DRUGS.identify_concept(Concept.of((), text)).ingredients
