@@ -259,7 +259,8 @@ class Caution(_Entry):
 class Topical(_Entry):
     child: Caution
     immunocompromised: Caution
-    malignancy: Caution
+    malignancy: Caution  # malignant or pre-malignant skin: must not be applied (Precautions)
+    neoplasia: Caution  # any other malignancy: some advise avoiding (expert opinion, Carcinogenicity)
     infection: Caution
     absorption: Caution
     counselling: Caution

@@ -10,8 +10,12 @@ from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
 from cards.text import CardMaker, word_pattern
 from cds.models import Action, Suggestion
+from cds.models.card import Indicator
 from cds.record import FHIRVersion, MedicationUse, PatientRecord
 from cds.resources import checked
+
+# one step quieter: an established combination, a topical product already in use
+QUIETER: dict[Indicator, Indicator | None] = {"critical": "warning", "warning": "info", "info": None}
 
 ALL_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})

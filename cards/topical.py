@@ -1,7 +1,10 @@
 """Cautions with topical tacrolimus, each where the record shows the condition: a child under 2, an
 immunocompromised patient, malignant or pre-malignant skin, a skin infection, a disrupted skin barrier; and
 counselling on sunlight and duration when it is ordered. On order-select and order-sign for a topical
-tacrolimus order; on patient-view for a patient using it."""
+tacrolimus order, at the source's strength (the monograph: should not be used, must not be applied,
+avoided: critical; some advise avoiding, treat first: warning); on patient-view for a patient already
+using it one step quieter (critical to warning, warning to info, which patient-view does not show): the
+order was the decision point, and a standing prescription is reviewed, not stopped unseen."""
 
 from collections.abc import Iterable
 
@@ -9,7 +12,7 @@ from cards.drugs import DrugIdentifier
 from cards.indication import UC, recognised
 from cards.knowledge import Caution, Knowledge
 from cards.text import coded_as, word_pattern
-from cards.therapy import ALL_HOOKS, Family, Therapy
+from cards.therapy import ALL_HOOKS, QUIETER, Family, Therapy
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -29,6 +32,7 @@ class TopicalFamily(Family):
             name: word_pattern(caution.words)
             for name, caution in (
                 ("malignancy", topical.malignancy),
+                ("neoplasia", topical.neoplasia),
                 ("infection", topical.infection),
                 ("absorption", topical.absorption),
             )
@@ -40,23 +44,34 @@ class TopicalFamily(Family):
         if not (ordered or (record.hook == "patient-view" and therapy.topical)):
             return []
         topical = self._knowledge.cautions.topical
+        standing = not ordered  # patient-view: already using it
         cards = []
         age = record.patient.age_years(record.now) if record.patient else None
         if age is not None and topical.child.under_years is not None and age < topical.child.under_years:
-            cards.append(self._card(topical.child, [f"Age: {age} years."]))
+            cards.append(self._card(topical.child, standing, [f"Age: {age} years."]))
         suppressed = self._immunocompromised(record, therapy, topical.immunocompromised)
         if suppressed:
-            cards.append(self._card(topical.immunocompromised, [f"Recorded: {suppressed}."]))
-        for name in ("malignancy", "infection", "absorption"):
+            cards.append(self._card(topical.immunocompromised, standing, [f"Recorded: {suppressed}."]))
+        skin = self._conditions(record, "malignancy")
+        for name in ("malignancy", "neoplasia", "infection", "absorption"):
             found = self._conditions(record, name)
+            if name == "neoplasia":  # a skin malignancy has its own, stronger card
+                found = [c for c in found if c not in skin]
             if found:
-                cards.append(self._card(getattr(topical, name), [f"Recorded: {', '.join(found)}."]))
+                cards.append(self._card(getattr(topical, name), standing, [f"Recorded: {', '.join(found)}."]))
         if ordered:
-            cards.append(self._card(topical.counselling))
-        return cards
+            cards.append(self._card(topical.counselling, standing))
+        return [card for card in cards if card is not None]
 
-    def _card(self, caution: Caution, extra: list[str] | None = None) -> Card:
-        return self._maker.card(caution.card, TOPIC, caution.citations, extra=extra or [])
+    def _card(self, caution: Caution, standing: bool, extra: list[str] | None = None) -> Card | None:
+        text = caution.card
+        if standing:
+            quieter = QUIETER[text.indicator]
+            if quieter is None:
+                return None
+            text = text.model_copy(update={"indicator": quieter})
+            extra = [*(extra or []), "Already in use: shown one step quieter than at the order."]
+        return self._maker.card(text, TOPIC, caution.citations, extra=extra or [])
 
     def _immunocompromised(self, record: PatientRecord, therapy: Therapy, caution: Caution) -> str:
         """What shows systemic immunosuppression (a systemic immunosuppressant, or a current transplant

@@ -33,6 +33,17 @@ def summaries(
     medications: list[dict[str, Any]] | None = None,
     hook: str = "order-select",
 ) -> list[str]:
+    return [summary for summary, _ in shown(client, birth, conditions, medications, hook)]
+
+
+def shown(
+    client: TestClient,
+    birth: str = "1990-01-01",
+    conditions: list[dict[str, Any]] | None = None,
+    medications: list[dict[str, Any]] | None = None,
+    hook: str = "order-select",
+) -> list[tuple[str, str]]:
+    """(summary, indicator) of the topical cards."""
     prefetch = full_prefetch(medications or [])
     prefetch["patient"] = {
         "resourceType": "Patient",
@@ -49,7 +60,11 @@ def summaries(
         body, path = hook_request(prefetch=prefetch), PV
     response = client.post(path, content=orjson.dumps(body))
     assert response.status_code == 200
-    return [c["summary"] for c in response.json()["cards"] if c["source"]["topic"]["code"] == "topical-use"]
+    return [
+        (c["summary"], c["indicator"])
+        for c in response.json()["cards"]
+        if c["source"]["topic"]["code"] == "topical-use"
+    ]
 
 
 COUNSEL = "Topical tacrolimus: limit sunlight, avoid UV, use short-term and intermittently"
@@ -68,6 +83,11 @@ def test_a_child_under_2(client: TestClient) -> None:
 
 
 def test_an_immunocompromised_patient(client: TestClient) -> None:
+    # "it should not be used in immunocompromised patients": critical at the order
+    assert shown(client, medications=[tacrolimus()])[0] == (
+        "Topical tacrolimus in an immunocompromised patient: it should not be used",
+        "critical",
+    )
     expected = ["Topical tacrolimus in an immunocompromised patient: it should not be used", COUNSEL]
     assert summaries(client, medications=[tacrolimus()]) == expected
     assert (
@@ -79,7 +99,10 @@ def test_an_immunocompromised_patient(client: TestClient) -> None:
 
 
 def test_malignant_infected_or_leaky_skin(client: TestClient) -> None:
-    found = summaries(
+    # the monograph's verbs: "must not be applied to pre-malignant or malignant skin conditions" and
+    # "avoided in skin disorders liable to increase systemic absorption" (critical); "skin infections
+    # should be treated before starting" (warning)
+    found = shown(
         client,
         conditions=[
             condition("Basal cell carcinoma of skin", "c1"),
@@ -87,12 +110,47 @@ def test_malignant_infected_or_leaky_skin(client: TestClient) -> None:
             condition("Erythroderma", "c3"),
         ],
     )
-    assert found == [
-        "Topical tacrolimus with a malignant or pre-malignant condition: not to be applied to it",
-        "Topical tacrolimus with a skin infection recorded: treat the infection first",
-        "Topical tacrolimus with a disrupted skin barrier: systemic absorption can be high",
-        COUNSEL,
+    assert found == [  # the service sorts critical first
+        (
+            "Topical tacrolimus with a malignant or pre-malignant skin condition: must not be applied to it",
+            "critical",
+        ),
+        (
+            "Topical tacrolimus with a disrupted skin barrier: avoid (systemic absorption can be high)",
+            "critical",
+        ),
+        ("Topical tacrolimus with a skin infection recorded: treat the infection first", "warning"),
+        (COUNSEL, "info"),
     ]
+
+
+@pytest.mark.parametrize("text", ["Actinic keratosis", "Malignant melanoma of skin", "Mycosis fungoides"])
+def test_pre_malignant_and_malignant_skin_is_critical(client: TestClient, text: str) -> None:
+    [(summary, indicator), _] = shown(client, conditions=[condition(text)])
+    assert "skin condition: must not be applied" in summary
+    assert indicator == "critical"
+
+
+def test_another_malignancy_is_a_warning_from_expert_opinion(client: TestClient) -> None:
+    # "some consider it prudent ... avoided in patients with neoplasia": a hedged opinion, not a label's
+    # "must not": a warning, and a skin cancer gets only its own critical card, not this one as well
+    assert shown(client, conditions=[condition("Follicular lymphoma")]) == [
+        ("Topical tacrolimus with a malignancy recorded: some advise avoiding it in neoplasia", "warning"),
+        (COUNSEL, "info"),
+    ]
+    skin = summaries(client, conditions=[condition("Squamous cell carcinoma of skin")])
+    assert not [s for s in skin if "some advise" in s]
+    assert summaries(client, conditions=[condition("Benign neoplasm of skin")]) == [COUNSEL]
+
+
+def test_already_in_use_it_is_one_step_quieter_on_patient_view(client: TestClient) -> None:
+    # the order is the decision point: on a chart opened, critical becomes warning, warning becomes info
+    # (not shown on patient-view)
+    kidney = condition("Kidney transplant status", code=("http://hl7.org/fhir/sid/icd-10-cm", "Z94.0"))
+    assert shown(client, conditions=[kidney], hook="patient-view") == [
+        ("Topical tacrolimus in an immunocompromised patient: it should not be used", "warning")
+    ]
+    assert shown(client, conditions=[condition("Impetigo")], hook="patient-view") == []
 
 
 def test_resolved_conditions_raise_nothing(client: TestClient) -> None:
@@ -100,8 +158,8 @@ def test_resolved_conditions_raise_nothing(client: TestClient) -> None:
 
 
 def test_patient_view_for_a_child_using_it_has_no_counselling(client: TestClient) -> None:
-    assert summaries(client, birth="2025-06-01", hook="patient-view") == [
-        "Topical tacrolimus in a child under 2 years: not to be used"
+    assert shown(client, birth="2025-06-01", hook="patient-view") == [
+        ("Topical tacrolimus in a child under 2 years: not to be used", "warning")
     ]
 
 
