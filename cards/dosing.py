@@ -34,7 +34,7 @@ from cards.indication import UC, Indication, indications, population, regimen
 from cards.knowledge import Citation, DoseRow, Formulation, Knowledge
 from cards.organ_function import hepatic_conditions
 from cards.text import word_pattern
-from cards.therapy import ORDER_HOOKS, Family, Therapy, level_suggestion
+from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion
 from cds.models import Card
 from cds.record import MedicationUse, PatientRecord
 
@@ -69,7 +69,7 @@ def range_text(low: float, high: float) -> str:
 class DosingFamily(Family):
     key = "dosing"  # the site file's name for it
     title = "starting dose"
-    hooks = ORDER_HOOKS
+    hooks = ALL_HOOKS  # patient-view: only two products ordered at once
     needs = frozenset({"medicationRequests"})
 
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
@@ -78,6 +78,9 @@ class DosingFamily(Family):
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
+        if record.hook == "patient-view":
+            card = self._concurrent(record, therapy)
+            return [card] if card else []
         ordered = therapy.ordered(therapy.systemic)
         if not ordered:
             return []
@@ -91,7 +94,10 @@ class DosingFamily(Family):
             return []  # the same product (a renewal or a dose change), or one that cannot be told apart
         if kind == INTRAVENOUS or INTRAVENOUS in current:
             before = "intravenous" if INTRAVENOUS in current else "by mouth"
-            card = self._start(record, therapy, order, kind, f"The patient is on tacrolimus {before} now.")
+            note = f"The patient is on tacrolimus {before} now."
+            # by mouth to an infusion: the sources' infusion doses are for a de novo start, not a conversion
+            converted = INTRAVENOUS not in current
+            card = self._start(record, therapy, order, kind, note, reference_only=converted)
             return [card] if card else []
         known = next((k for k in current if k != UNKNOWN), UNKNOWN)
         if self._release(known) == self._release(kind) == "immediate":
@@ -165,8 +171,17 @@ class DosingFamily(Family):
     # -- the start card ---------------------------------------------------------------------------------
 
     def _start(
-        self, record: PatientRecord, therapy: Therapy, order: MedicationUse, kind: str, route_note: str
+        self,
+        record: PatientRecord,
+        therapy: Therapy,
+        order: MedicationUse,
+        kind: str,
+        route_note: str,
+        *,
+        reference_only: bool = False,
     ) -> Card | None:
+        """The dose card of a start, or of a change of route; `reference_only`: the row is shown for
+        reference and the order not judged against it (an infusion for a patient on oral tacrolimus)."""
         dosing = self._knowledge.dosing
         found = indications(record, self._knowledge, therapy)
         applies = found[0] if found else None
@@ -250,9 +265,17 @@ class DosingFamily(Family):
         elif rate is not None and weight is None:
             summary = f"Starting tacrolimus for {what}: no body weight on record, dose not checked"
             lines.append(f"The dose is per kilogram ({rate_text(*rate)}): record a weight to check it.")
+        elif reference_only:
+            summary = (
+                f"Tacrolimus by mouth to an infusion for {what}: no conversion in the sources, not judged"
+            )
+            lines.append(
+                "The sources' infusion dose is for starting tacrolimus, not for a patient converted from oral"
+                " tacrolimus: shown for reference, the order is not judged against it."
+            )
         elif rate is not None and weight is not None and entry is not None:
             warn, summary = self._judge(lines, entry, rate, weight, ordered, basis, f"{product} for {what}")
-        if ordered is not None and (row is None or weight is None or kind == UNKNOWN):
+        if ordered is not None and (row is None or weight is None or kind == UNKNOWN or reference_only):
             lines.append(f"Ordered: {ordered.shown}.")
         elif ordered is None:
             lines.append(
@@ -363,6 +386,46 @@ class DosingFamily(Family):
             return list(citations["intravenous"])
         return list(citations["targets"])
 
+    # -- two products at once (patient-view) -----------------------------------------------------------
+
+    def _concurrent(self, record: PatientRecord, therapy: Therapy) -> Card | None:
+        """Current orders for two tacrolimus products that are not the same immediate-release tacrolimus
+        (capsules with granules are; a statement is not an order: a stale one is the record's, not the
+        pharmacy's)."""
+        orders: dict[str, MedicationUse] = {}
+        for medication in therapy.systemic:
+            kind = self.products.kind(medication)
+            if medication.origin == "order" and kind != UNKNOWN:
+                orders.setdefault(kind, medication)
+        if orders.keys() & {"envarsus", "advagraf"}:
+            orders.pop("prolonged-release", None)  # an unnamed prolonged-release order may be the same one
+        if len(orders) < 2 or {self._release(k) for k in orders} == {"immediate"}:
+            return None
+        (first_kind, first), *others = orders.items()
+        second_kind, second = next(
+            ((k, m) for k, m in others if self._release(k) != self._release(first_kind)), others[0]
+        )
+        dosing = self._knowledge.dosing
+        text = dosing.cards["concurrent"]
+        names = [next(iter(m.names), m.ref) for m in (first, second)]
+        summary = text.summary.replace("{first}", self._short(first_kind)).replace(
+            "{second}", self._short(second_kind)
+        )
+        lines = [f"Current orders: {names[0]}; {names[1]}."]
+        return self._maker.card(
+            text,
+            SWITCH_TOPIC,
+            dosing.citations["switch"],
+            summary=summary,
+            extra=lines,
+            suggestions=[level_suggestion(self._knowledge, record)],
+            source="prograf-smpc",
+        )
+
+    def _short(self, kind: str) -> str:
+        entry = self.products.entry(kind)
+        return entry.short if entry else "tacrolimus"
+
     # -- the switch card --------------------------------------------------------------------------------
 
     def _switch(
@@ -377,12 +440,11 @@ class DosingFamily(Family):
         citations = list(dosing.citations["switch"])
         conversion = ordered_entry.conversion if ordered_entry else None
         if conversion is not None and current_entry is not None and current_entry.release == "immediate":
-            status = (
-                " (label figure from a secondary source, not verified)"
-                if (conversion.status == "partial")
-                else ""
+            checked = "; not verified against the label" if conversion.status == "partial" else ""
+            line = (
+                f"Conversion from immediate-release to {ordered_name}: {conversion.text}"
+                f" ({conversion.basis}{checked})."
             )
-            line = f"Conversion from immediate-release to {ordered_name}: {conversion.text}{status}."
             now = self.products.ordered(current, known)
             if now is not None and now.daily_mg is not None and ordered_entry is not None:
                 target = now.daily_mg * conversion.factor

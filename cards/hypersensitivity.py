@@ -45,7 +45,11 @@ class HypersensitivityFamily(Family):
             cards.append(self._macrolide_card(macrolide, ordered))
         if any(self._products.kind(m) == INTRAVENOUS for m in ordered):
             vehicle = next((a for a in allergies if self._names_vehicle(a)), None)
-            if vehicle is not None or not therapy.starting_systemic:  # at a start: the before-starting card
+            # at a start the before-starting card says it; an infusion renewed is no longer news
+            on_infusion = any(
+                m.origin != "draft" and self._products.kind(m) == INTRAVENOUS for m in therapy.systemic
+            )
+            if vehicle is not None or not (therapy.starting_systemic or on_infusion):
                 cards.append(self._injection_card(vehicle))
         return cards
 

@@ -40,6 +40,7 @@ class Target:
     high: float
     basis: str  # where the range comes from, in words
     source: str  # the sources.json entry it comes from
+    word: str = "target"  # how a card names it: a label's or site's target, or the range generally seen
 
 
 def indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) -> list[Indication]:
@@ -148,7 +149,7 @@ def target(
             return Target(row.low, row.high, basis, label.source if label else "monograph")
     if label is None:
         return None
-    return Target(label.low, label.high, f"{label.basis}; {dated}", label.source)
+    return Target(label.low, label.high, f"{label.basis}; {dated}", label.source, label.word)
 
 
 def _within(row: TargetRow, months: float) -> bool:
@@ -174,7 +175,8 @@ def _label_target(
     rows = specific or [t for t in rows if t.regimen == "any"]
     for row in rows:
         if _within(row, months):
-            with_regimen = f" with {row.regimen}" if row.regimen != "any" else ""
+            written = dosing.regimen_labels.get(row.regimen, row.regimen)
+            with_regimen = f" with {written}" if row.regimen != "any" else ""
             unverified = "; figure from a secondary source, not verified" if row.status == "partial" else ""
             source = "envarsus-summary" if row.formulation == "envarsus" else "prograf-uspi"
             label = "Envarsus label" if row.formulation == "envarsus" else "US label"
@@ -184,5 +186,10 @@ def _label_target(
     ranges = dosing.general.early if phase == "early" else dosing.general.maintenance
     if indication.key in ranges:
         low, high = ranges[indication.key]
-        return Target(low, high, f"monograph's typical {phase} range for {indication.display}", "monograph")
+        when = "early after transplant" if phase == "early" else "in maintenance"
+        basis = (
+            f"the monograph's range troughs have generally been in {when} for {indication.display}:"
+            " what is usually seen, not a label target"
+        )
+        return Target(low, high, basis, "monograph", "the usual range")
     return None

@@ -57,7 +57,8 @@ class _Code(_Entry):
 
 class ObservationCode(_Code):
     group: str
-    display: str
+    display: str  # the LOINC long name
+    short: str = ""  # the name a card shows (Creatinine, eGFR): clinicians read these, not LOINC names
 
 
 class CodeEntry(_Code):
@@ -277,6 +278,7 @@ class BeforeStarting(_Entry):
     about: str
     card: CardText
     intravenous_summary: str = Field(max_length=139)
+    oral: list[str] = Field(min_length=1)  # counselling that holds for tablets and capsules, not an infusion
     baseline: str
     no_baseline: str
     labs: list[str] = Field(min_length=1)
@@ -347,6 +349,7 @@ class Conversion(_Entry):
 
     factor: float
     text: str
+    basis: str  # whose figure it is, as the card names it
     status: Status
     note: str
 
@@ -388,6 +391,7 @@ class UlcerativeColitis(_Entry):
     phase_policy: str
     usual_duration_months: list[float] = Field(min_length=2, max_length=2)
     duration_text: str
+    monitoring_text: str  # what the summary says to monitor (the level card for colitis shows it)
 
 
 class Monitoring(_Entry):
@@ -395,6 +399,7 @@ class Monitoring(_Entry):
     early_interval_days: int
     diarrhoea_words: list[str]
     text: str
+    out_of_range: str  # what to do when a trough is outside its target (the level card's last word)
     not_trough_words: list[str] = Field(min_length=1)
     trough_policy: str
     stale_after_days: int
@@ -420,6 +425,7 @@ class Dosing(_Entry):
     indications: dict[str, IndicationCodes]
     indication_not_words: list[str] = Field(default_factory=list)
     regimens: dict[str, list[str]]
+    regimen_labels: dict[str, str]  # how a target's regimen is written on a card (the label's words)
     formulations: dict[str, Formulation]
     targets: list[TargetRow]
     site_targets: list[TargetRow] = Field(default_factory=list)  # the site file's, never in dosing.json
@@ -428,7 +434,7 @@ class Dosing(_Entry):
     monitoring: Monitoring
     starting_doses: list[DoseRow]
     cpic: dict[Literal["normal", "intermediate", "poor"], Phenotype]
-    cards: dict[Literal["level", "due", "start", "switch", "duration"], CardText]
+    cards: dict[Literal["level", "due", "start", "switch", "concurrent", "duration"], CardText]
     citations: dict[Literal["targets", "uc", "cpic", "switch", "envarsus", "intravenous"], list[Citation]]
 
 

@@ -193,7 +193,10 @@ class LevelFamily(Family):
             )
         if not found:
             lines.append(dosing.general.text)
-        lines.append(dosing.monitoring.text)
+        if warn:
+            lines.append(dosing.monitoring.out_of_range)
+        colitis = applies is not None and applies.key == UC
+        lines.append(dosing.uc.monitoring_text if colitis else dosing.monitoring.text)
         lines += latest_results(record, self._knowledge, ALONGSIDE)
         card_text = dosing.cards["level"].model_copy(update={"indicator": "warning" if warn else "info"})
         summary = (
@@ -229,7 +232,8 @@ class LevelFamily(Family):
         else:
             where = "within"
         range_ = f"{chosen.low:g} to {chosen.high:g} ng/mL"
-        return f"{where} target {range_}", where != "within", f"Target {range_} ({chosen.basis})."
+        named = f"{chosen.word[:1].upper()}{chosen.word[1:]}"
+        return f"{where} {chosen.word} {range_}", where != "within", f"{named} {range_} ({chosen.basis})."
 
     def _uc(self, value: float, day: int | None, *, exact: bool) -> tuple[str, bool, str]:
         """Judged against the phase's target: the initial one within the acute phase (the project's

@@ -43,7 +43,8 @@ def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable
             if result.quantity is None:
                 continue
             code = next((c.code for c in result.code.codings if c.code in knowledge.observations), "")
-            name = knowledge.observations[code].display if code else group
+            entry = knowledge.observations[code] if code else None
+            name = (entry.short or entry.display) if entry else group
             when = result.effective.date().isoformat() if result.effective else "undated"
             lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
             break

@@ -45,8 +45,20 @@ class StartingFamily(Family):
         data = self._knowledge.cautions.before_starting
         infusion = any(self._products.kind(m) == INTRAVENOUS for m in therapy.ordered(therapy.systemic))
         results = latest_results(record, self._knowledge, data.labs)
-        lines = ["**Baseline**", "", f"- {data.baseline}", *(f"- {r}" for r in results or [data.no_baseline])]
-        lines += ["", "**Tell the patient**", "", *(f"- {line}" for line in data.card.detail)]
+        citations = list(data.citations)
+        lines = []
+        if infusion:  # the reason the card is a warning comes first
+            injection = self._knowledge.cautions.injection
+            lines += ["**Intravenous**", "", *(f"- {line}" for line in injection.card.detail), ""]
+            citations += injection.citations
+        lines += [
+            "**Baseline**",
+            "",
+            f"- {data.baseline}",
+            *(f"- {r}" for r in results or [data.no_baseline]),
+        ]
+        told = [*data.card.detail, *([] if infusion else data.oral)]  # food and timing: by mouth only
+        lines += ["", "**Tell the patient**", "", *(f"- {line}" for line in told)]
         taken = [
             f"- {f.display} ({'; '.join(m.names[0] if m.names else m.ref for m in f.medications)}):"
             f" {f.entry.evidence} {f.entry.action}"
@@ -61,11 +73,6 @@ class StartingFamily(Family):
                 "",
                 f"**Hepatic impairment recorded** ({', '.join(hepatic)}): dosage reduction may be necessary.",
             ]
-        citations = list(data.citations)
-        if infusion:
-            injection = self._knowledge.cautions.injection
-            lines += ["", "**Intravenous**", "", *(f"- {line}" for line in injection.card.detail)]
-            citations += injection.citations
         lines += ["", *self._maker.sources(citations)]
         return [
             Card(

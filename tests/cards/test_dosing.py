@@ -24,6 +24,7 @@ from tests.builders import (
 )
 
 OSEL = "/cds-services/tacrolimus-order-select"
+PV = "/cds-services/tacrolimus-patient-view"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 IR = "Tacrolimus 1 MG Oral Capsule"
@@ -402,7 +403,8 @@ def test_switch_to_envarsus_gives_the_conversion_and_asks_for_a_trough(client: T
     assert card["indicator"] == "warning"
     assert "not interchangeable" in card["summary"]
     assert "about 80%" in card["detail"]
-    assert "not verified" in card["detail"]
+    # whose figure it is: the Envarsus label (US), read through a secondary summary
+    assert "(the Envarsus XR US label, as summarised by a secondary source; not verified" in card["detail"]
     # 3 mg every 12 hours = 6 mg/day; 80% = 4.8 mg; Envarsus tablets make 4.75 or 5 mg
     assert "about 4.8 mg once daily (orderable: 4.75 mg or 5 mg)" in card["detail"]
     assert "Recheck the trough" in card["detail"]
@@ -441,6 +443,19 @@ def test_oral_after_intravenous_is_judged_against_the_oral_row(client: TestClien
     assert "7 mg/day" in card["summary"]
 
 
+def test_intravenous_for_a_patient_on_oral_tacrolimus_is_not_judged_against_the_de_novo_row(
+    client: TestClient,
+) -> None:
+    # the older label's 0.03 to 0.05 mg/kg/day is for starting tacrolimus; no source gives the conversion
+    [card] = switch_cards(client, iv_order(7), PROGRAF_3_BID)
+    assert card["indicator"] == "info"
+    assert "by mouth to an infusion" in card["summary"]
+    assert "not judged" in card["summary"]
+    assert "above" not in card["summary"]
+    assert "The patient is on tacrolimus by mouth now." in card["detail"]
+    assert "Ordered: 7 mg" in card["detail"]
+
+
 def test_nothing_for_topical_tacrolimus_or_other_drugs(client: TestClient) -> None:
     assert dosing_cards(client, order(text="Protopic 0.1% Topical Ointment"), "Z94.0") == []
     assert dosing_cards(client, order(text="Amoxicillin 500 MG"), "Z94.0") == []
@@ -453,3 +468,49 @@ def test_cpic_is_not_applied_to_a_liver_transplant_and_says_why(client: TestClie
     assert "US label dose 7 to 10.5 mg/day for 70 kg" in card["summary"]  # 0.10-0.15, not 1.5-2x
     assert "CPIC" not in card["summary"]
     assert "Not applied to a liver transplant" in card["detail"]
+
+
+# -- two products ordered at once (patient-view)
+def patient_view(client: TestClient, prefetch: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    assert response.status_code == 200, response.text
+    return of_topic(response.json()["cards"], "formulation-switch")
+
+
+def patient_view_switch_cards(client: TestClient, *medications: dict[str, Any]) -> list[dict[str, Any]]:
+    return patient_view(client, full_prefetch(list(medications)))
+
+
+def test_two_products_ordered_at_once_are_flagged_on_patient_view(client: TestClient) -> None:
+    # SmPC 4.4: substitution between immediate- and prolonged-release has caused rejection and toxicity
+    envarsus = order(mg=5, per_day=1, text=ENVARSUS, rid="t1", status="active")
+    [card] = patient_view_switch_cards(client, PROGRAF_3_BID, envarsus)
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith(
+        "Two tacrolimus products ordered: immediate-release tacrolimus and Envarsus"
+    )
+    assert "check which one the patient takes" in card["summary"]
+    assert len(card["summary"]) < 140
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        order(mg=0.2, text="Tacrolimus 0.2 mg granules for oral suspension", rid="t1", status="active"),
+        order(mg=1, text="Tacrolimus 1 MG Oral Capsule", rid="t1", status="active"),  # the same product
+        order(mg=5, per_day=1, text=ENVARSUS, rid="t1", status="stopped"),  # no longer current
+    ],
+    ids=["capsules-and-granules", "two-capsule-orders", "stopped"],
+)
+def test_no_concurrent_card_for_the_same_immediate_release_or_a_stopped_order(
+    client: TestClient, second: dict[str, Any]
+) -> None:
+    assert patient_view_switch_cards(client, PROGRAF_3_BID, second) == []
+
+
+def test_a_medication_statement_is_not_an_order(client: TestClient) -> None:
+    envarsus = order(mg=5, per_day=1, text=ENVARSUS, rid="s1", status="active")
+    envarsus["resourceType"] = "MedicationStatement"
+    prefetch = full_prefetch([PROGRAF_3_BID])
+    prefetch["medicationStatements"] = bundle([envarsus])
+    assert patient_view(client, prefetch) == []

@@ -97,6 +97,14 @@ def test_intravenous_order_mentions_the_castor_oil_vehicle(client: TestClient) -
     )
 
 
+def test_an_infusion_renewed_for_a_patient_already_on_one_is_not_news(client: TestClient) -> None:
+    running = medication_request("m1", "Tacrolimus 5 MG/ML Injectable Solution")
+    assert cards_for(client, IV, [], current=[running]) == []
+    # an allergy to the vehicle is always said
+    [card] = cards_for(client, IV, [allergy({"text": "castor oil"})], current=[running])
+    assert card["indicator"] == "critical"
+
+
 def test_intravenous_order_by_route(client: TestClient) -> None:
     by_route = tacrolimus("d1", status="draft", dosageInstruction=[{"route": {"text": "Intravenous"}}])
     [card] = cards_for(client, by_route, [], current=[tacrolimus()])

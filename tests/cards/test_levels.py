@@ -105,25 +105,31 @@ AZA = medication_request("m2", "Azathioprine 50 MG Oral Tablet")
 @pytest.mark.parametrize(
     ("code", "days", "meds", "birth", "target"),
     [
-        ("Z94.0", 30, [MMF], "1970-01-01", "4 to 11"),  # adult kidney with mycophenolate, months 1-12
-        ("Z94.0", 30, [AZA], "1970-01-01", "7 to 20"),  # adult kidney with azathioprine, months 1-3
-        ("Z94.0", 200, [AZA], "1970-01-01", "5 to 15"),  # months 4-12
-        ("Z94.4", 100, [], "1970-01-01", "5 to 20"),  # adult liver
-        ("Z94.1", 30, [], "1970-01-01", "10 to 20"),  # adult heart, months 1-3
-        ("Z94.1", 120, [], "1970-01-01", "5 to 15"),  # months 4 and later
-        ("Z94.2", 30, [], "1970-01-01", "10 to 15"),  # adult lung, months 1-3
-        ("Z94.2", 120, [], "1970-01-01", "8 to 12"),  # months 4-12
-        ("Z94.0", 30, [], "2015-01-01", "5 to 20"),  # child kidney
-        ("Z94.2", 7, [], "2015-01-01", "10 to 20"),  # child lung, weeks 1-2
-        ("Z94.2", 60, [], "2015-01-01", "10 to 15"),  # child lung, week 2 to month 12
+        ("Z94.0", 30, [MMF], "1970-01-01", "target 4 to 11"),  # adult kidney with mycophenolate, months 1-12
+        ("Z94.0", 30, [AZA], "1970-01-01", "target 7 to 20"),  # adult kidney with azathioprine, months 1-3
+        ("Z94.0", 200, [AZA], "1970-01-01", "target 5 to 15"),  # months 4-12
+        ("Z94.4", 100, [], "1970-01-01", "target 5 to 20"),  # adult liver
+        ("Z94.1", 30, [], "1970-01-01", "target 10 to 20"),  # adult heart, months 1-3
+        ("Z94.1", 120, [], "1970-01-01", "target 5 to 15"),  # months 4 and later
+        ("Z94.2", 30, [], "1970-01-01", "target 10 to 15"),  # adult lung, months 1-3
+        ("Z94.2", 120, [], "1970-01-01", "target 8 to 12"),  # months 4-12
+        ("Z94.0", 30, [], "2015-01-01", "target 5 to 20"),  # child kidney
+        ("Z94.2", 7, [], "2015-01-01", "target 10 to 20"),  # child lung, weeks 1-2
+        ("Z94.2", 60, [], "2015-01-01", "target 10 to 15"),  # child lung, week 2 to month 12
         (
             "Z94.4",
             500,
             [],
             "1970-01-01",
-            "5 to 15",
-        ),  # beyond the label table: the monograph's maintenance range
-        ("Z94.0", 30, [], "1970-01-01", "10 to 20"),  # adult kidney, regimen unknown: monograph early range
+            "the usual range 5 to 15",
+        ),  # beyond the label table: the monograph's maintenance range, what is generally seen
+        (
+            "Z94.0",
+            30,
+            [],
+            "1970-01-01",
+            "the usual range 10 to 20",
+        ),  # adult kidney, regimen unknown: monograph early range
     ],
 )
 def test_targets_by_organ_phase_population_and_regimen(
@@ -131,7 +137,7 @@ def test_targets_by_organ_phase_population_and_regimen(
 ) -> None:
     found = cards(client, [level(9.5, 1)], [transplant(code, days)], [tacrolimus(), *meds], birth)
     card = level_card(found)
-    assert f"target {target} ng/mL" in card["summary"]
+    assert f"{target} ng/mL" in card["summary"]
 
 
 def test_below_in_and_above_target(client: TestClient) -> None:
@@ -143,6 +149,21 @@ def test_below_in_and_above_target(client: TestClient) -> None:
     above = level_card(cards(client, [level(23.4, 1)], liver))
     assert above["indicator"] == "warning"
     assert "above target" in above["summary"]
+
+
+def test_an_out_of_range_trough_says_what_to_do(client: TestClient) -> None:
+    liver = [transplant("Z94.4", 100)]
+    low = level_card(cards(client, [level(3.1, 1)], liver))
+    assert "check it was a trough" in low["detail"]
+    assert "adjust the dose to the target and recheck" in low["detail"]
+    within = level_card(cards(client, [level(9.5, 1)], liver))
+    assert "adjust the dose" not in within["detail"]
+
+
+def test_a_colitis_level_card_gives_the_colitis_monitoring(client: TestClient) -> None:
+    card = level_card(cards(client, [level(12.0, 1)], [transplant("K51.90", None)]))
+    assert "renal function, electrolytes and blood pressure" in card["detail"]
+    assert "early after transplant" not in card["detail"]  # the transplant cadence is not the colitis one
 
 
 def test_above_20_without_an_indication(client: TestClient) -> None:
@@ -164,7 +185,7 @@ def test_latest_and_previous_levels_with_dates_and_labs_alongside(client: TestCl
     )
     assert "Latest trough: 9.5 ng/mL on" in card["detail"]
     assert "Before: 12 ng/mL on" in card["detail"]
-    assert "Potassium [Moles/volume] in Serum or Plasma: 5.4 mmol/L" in card["detail"]
+    assert "Potassium: 5.4 mmol/L" in card["detail"]
     assert "about 12 hours after a dose, just before the next" in card["detail"]
 
 
@@ -440,9 +461,9 @@ def test_an_old_trough_is_not_judged_as_current(client: TestClient, days: float,
         assert due["summary"].startswith("Tacrolimus level due: the last trough was 8 ng/mL on")
         assert f"{days} days ago" in due["summary"]
         assert "not evidence of the present level" in due["detail"]
-        assert not [s for s in summaries if "within target" in s]
+        assert not [s for s in summaries if "within the usual range" in s]
     else:
-        assert [s for s in summaries if "within target" in s]
+        assert [s for s in summaries if "within the usual range 5 to 15" in s]
         assert not [s for s in summaries if s.startswith("Tacrolimus level due")]
 
 
@@ -467,3 +488,8 @@ def test_an_ended_transplant_condition_gives_no_target(client: TestClient) -> No
     ended["abatementDateTime"] = ago(100)
     card = level_card(cards(client, [level(9.0, 1)], [ended], KIDNEY_MMF))
     assert "4 to 11" not in card["summary"]
+
+
+def test_the_kidney_row_names_the_regimen_as_the_label_writes_it(client: TestClient) -> None:
+    card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.0", 30)], [tacrolimus(), MMF]))
+    assert "with mycophenolate mofetil or an IL-2 receptor antagonist" in card["detail"]

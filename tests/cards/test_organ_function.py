@@ -38,9 +38,9 @@ def test_hepatic_impairment_when_tacrolimus_is_renewed(client: TestClient) -> No
     assert card["indicator"] == "warning"
     assert card["summary"] == "Hepatic impairment recorded: a lower tacrolimus dose may be needed"
     assert "Unspecified cirrhosis of liver" in card["detail"]
-    assert "Creatinine [Mass/volume] in Serum or Plasma: 1.4 mg/dL (2026-11-20)" in card["detail"]
+    assert "Creatinine: 1.4 mg/dL (2026-11-20)" in card["detail"]
     assert "1.1 mg/dL" not in card["detail"]  # only the latest
-    assert "Bilirubin.total [Mass/volume] in Serum or Plasma: 2.3 mg/dL (2026-11-19)" in card["detail"]
+    assert "Bilirubin (total): 2.3 mg/dL (2026-11-19)" in card["detail"]
 
 
 def test_hepatic_impairment_is_not_its_own_card_at_a_start_or_on_patient_view(client: TestClient) -> None:

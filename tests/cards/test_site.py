@@ -161,7 +161,7 @@ def test_an_indicator_raised_shows_on_patient_view(tmp_path: Path) -> None:
         response = client.post(PV, content=orjson.dumps(kidney_patient(7.0, 200)))
     [card] = of_topic(response.json()["cards"], "trough-target")
     assert card["indicator"] == "warning"
-    assert "within target" in card["summary"]
+    assert "within the usual range 5 to 15" in card["summary"]
 
 
 def test_a_topic_mixing_critical_cards_needs_the_acknowledgement_too(tmp_path: Path) -> None:

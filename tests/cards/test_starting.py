@@ -42,9 +42,9 @@ def topic(cards: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
 def test_one_before_starting_card_with_baseline_and_counselling(client: TestClient) -> None:
     [card] = topic(start(client, observations=LABS), "before-starting")
     assert card["indicator"] == "info"
-    assert "Creatinine [Mass/volume] in Serum or Plasma: 1.4 mg/dL (2026-11-20)" in card["detail"]
+    assert "Creatinine: 1.4 mg/dL (2026-11-20)" in card["detail"]
     assert "1.1 mg/dL" not in card["detail"]
-    assert "Potassium [Moles/volume] in Serum or Plasma: 5.1 mmol/L (2026-11-20)" in card["detail"]
+    assert "Potassium: 5.1 mmol/L (2026-11-20)" in card["detail"]
     assert "grapefruit" in card["detail"].lower()
     assert "1 hour before or 2 to 3 hours after a meal" in card["detail"]
     assert "St John's wort" in card["detail"]
@@ -103,6 +103,9 @@ def test_an_intravenous_start_folds_in_castor_oil_as_a_warning(client: TestClien
     assert card["indicator"] == "warning"
     assert "polyoxyl castor oil" in card["detail"]
     assert topic(cards, "hypersensitivity") == []  # not a second card
+    # the reason it is a warning comes first; taking it with food does not apply to an infusion
+    assert card["detail"].startswith("**Intravenous**")
+    assert "after a meal" not in card["detail"]
 
 
 def test_nothing_for_a_patient_already_on_tacrolimus(client: TestClient) -> None:
