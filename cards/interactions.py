@@ -218,7 +218,7 @@ class InteractionFamily(Family):
 
     def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
         suggestions = []
-        for medication in finding.medications:
+        for medication in finding.medications if entry.suggest_removal else ():
             rid = medication.ref.partition("/")[2]
             if medication.origin == "draft" and rid and " " not in rid:
                 suggestions.append(

@@ -516,6 +516,57 @@ def test_order_sign_old_combinations_are_not_news(client: TestClient) -> None:
     assert interaction_cards(client, OSIGN, body) == []
 
 
+# suggestions follow the source's verb: removing the draft where the source says avoid or do not combine;
+# for nephrotoxic co-medication it says monitor renal function (monograph, Prograf SmPC 4.5), and for
+# mycophenolate watch for infection: no removal there
+
+
+def selected_card(client: TestClient, text: str) -> dict[str, Any]:
+    """The one interaction card when this drug is selected for a patient on tacrolimus."""
+    draft = by_text(text, rid="d1", status="draft")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    return card
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Gentamicin 80 MG/2ML Injection",
+        "Ibuprofen 400 MG Oral Tablet",
+        "Vancomycin 1 GM Injection",
+        "Bactrim DS 800 MG / 160 MG Oral Tablet",
+        "Amphotericin B liposomal 50 MG Injection",
+        "Ganciclovir 500 MG Injection",
+        "Acyclovir 400 MG Oral Tablet",
+        "Ciprofloxacin 500 MG Oral Tablet",
+    ],
+)
+def test_nephrotoxic_cards_offer_no_removal(client: TestClient, text: str) -> None:
+    card = selected_card(client, text)
+    assert card["source"]["topic"]["code"] == "interaction-toxicity"
+    assert card["indicator"] == "warning"
+    assert "monitor renal function" in card["summary"]
+    assert "suggestions" not in card
+    assert "selectionBehavior" not in card
+
+
+def test_mycophenolate_card_offers_no_removal(client: TestClient) -> None:
+    card = selected_card(client, "CellCept 500 MG Oral Tablet")
+    assert card["indicator"] == "info"
+    assert "suggestions" not in card
+
+
+@pytest.mark.parametrize(
+    "text", ["Neoral 100 MG Oral Capsule", "Aldactone 25 MG Oral Tablet", "Paxlovid 300 mg/100 mg dose pack"]
+)
+def test_avoid_cards_keep_the_removal(client: TestClient, text: str) -> None:
+    card = selected_card(client, text)
+    assert card["indicator"] == "critical"
+    assert card["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
