@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from cards.drugs import TACROLIMUS, DrugIdentifier, Identified
 from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
+from cards.text import clip
 from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion, monitoring
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
@@ -221,13 +222,14 @@ class InteractionFamily(Family):
         for medication in finding.medications if entry.suggest_removal else ():
             rid = medication.ref.partition("/")[2]
             if medication.origin == "draft" and rid and " " not in rid:
+                ordered = next(iter(medication.names), finding.display)  # the product as ordered
                 suggestions.append(
                     Suggestion(
-                        label=f"Remove the {finding.display} order",
+                        label=f"Remove the {clip(ordered)} order",
                         actions=[
                             Action(
                                 type="delete",
-                                description=f"Remove the draft {finding.display} order",
+                                description=f"Remove the draft order for {ordered}",
                                 resourceId=medication.ref,
                             )
                         ],

@@ -426,10 +426,11 @@ def test_order_select_interacting_drug_selected_for_a_patient_on_tacrolimus(clie
     )
     assert card["summary"].startswith("Clarithromycin raises tacrolimus levels")
     remove, level = card["suggestions"]
+    assert remove["label"] == "Remove the Clarithromycin 500 MG Oral Tablet [Biaxin] order"
     assert remove["actions"] == [
         {
             "type": "delete",
-            "description": "Remove the draft Clarithromycin order",
+            "description": "Remove the draft order for Clarithromycin 500 MG Oral Tablet [Biaxin]",
             "resourceId": "MedicationRequest/d1",
         }
     ]
@@ -446,9 +447,8 @@ def test_order_select_tacrolimus_selected_for_a_patient_on_clarithromycin(client
     response = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     topics = [c["source"]["topic"]["code"] for c in response]
     assert [t for t in topics if t.startswith("interaction-")] == ["interaction-raises-level"]
-    assert "suggestions" not in response[0] or all(
-        s["label"] != "Remove the Clarithromycin order" for s in response[0]["suggestions"]
-    )
+    # the clarithromycin is an active order, not a draft: nothing to remove, only a level to order
+    assert [s["label"] for s in response[0]["suggestions"]] == ["Order a tacrolimus level"]
 
 
 def test_order_select_unselected_draft_is_not_announced(client: TestClient) -> None:
@@ -565,6 +565,64 @@ def test_avoid_cards_keep_the_removal(client: TestClient, text: str) -> None:
     card = selected_card(client, text)
     assert card["indicator"] == "critical"
     assert card["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
+# the removal names the product ordered, not the drug or class the card is about
+
+
+@pytest.mark.parametrize(
+    ("draft", "drug", "label"),
+    [
+        # a combination product: removing it removes all four drugs, so the label names Genvoya
+        (
+            by_text("Genvoya tablets", rid="d1", status="draft"),
+            "Cobicistat",
+            "Remove the Genvoya tablets order",
+        ),
+        # known by its ATC class only: the card says "Macrolide antibacterial", the label the product
+        (
+            by_text("Ketek 400 MG Oral Tablet", rid="d1", status="draft")
+            | {
+                "medicationCodeableConcept": {
+                    "coding": [{"system": ATC, "code": "J01FA15"}],
+                    "text": "Ketek 400 MG Oral Tablet",
+                }
+            },
+            "Macrolide antibacterial",
+            "Remove the Ketek 400 MG Oral Tablet order",
+        ),
+        # no name at all: the drug the card names
+        (
+            by_code(ATC, "J01FA09", rid="d1", status="draft"),
+            "Clarithromycin",
+            "Remove the Clarithromycin order",
+        ),
+    ],
+    ids=["combination", "class-only", "code-only"],
+)
+def test_the_removal_names_the_ordered_product(
+    client: TestClient, draft: dict[str, Any], drug: str, label: str
+) -> None:
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    assert card["summary"].startswith(drug)
+    assert card["suggestions"][0]["label"] == label
+
+
+def test_two_drafts_of_one_drug_get_two_distinct_removals(client: TestClient) -> None:
+    drafts = [
+        by_text("Clarithromycin 500 MG Oral Tablet", rid="d1", status="draft"),
+        by_text("Clarithromycin 250 MG/5ML Oral Suspension", rid="d2", status="draft"),
+    ]
+    [card] = interaction_cards(
+        client, OSIGN, hook_request("order-sign", full_prefetch([tacrolimus()]), drafts=drafts)
+    )
+    assert [s["label"] for s in card["suggestions"]] == [
+        "Remove the Clarithromycin 500 MG Oral Tablet order",
+        "Remove the Clarithromycin 250 MG/5ML Oral Suspension order",
+        "Order a tacrolimus level",
+    ]
 
 
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
