@@ -86,6 +86,10 @@ class InteractionFamily(Family):
         self._override = [
             Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
         ]
+        self._override_by_effect = {
+            effect: [Coding(system=reasons.system, code=c, display=d) for c, d in shown.items()]
+            for effect, shown in reasons.by_effect.items()
+        }
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
@@ -213,9 +217,11 @@ class InteractionFamily(Family):
         ).keyed(f"{TOPICS[entry.effect]}|{finding.entry_id}|{'+'.join(finding.drugs)}")  # the drug pair
 
     def _reasons(self, entry: Interaction) -> list[Coding]:
+        """The entry's own reasons, its effect's (levels monitored, dose adjusted: the level interactions
+        only), then those of every interaction card."""
         system = self._knowledge.interactions.override_reasons.system
         own = [Coding(system=system, code=code, display=display) for code, display in entry.override.items()]
-        return own + self._override
+        return own + self._override_by_effect.get(entry.effect, []) + self._override
 
     def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
         suggestions = []

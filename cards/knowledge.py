@@ -146,7 +146,8 @@ class Interaction(_Entry):
 
 class OverrideReasons(_Entry):
     system: str
-    reasons: dict[str, str] = Field(min_length=1)  # code -> display
+    reasons: dict[str, str] = Field(min_length=1)  # code -> display, offered on every interaction card
+    by_effect: dict[Effect, dict[str, str]] = Field(default_factory=dict)  # offered by the effect's cards
 
 
 class Interactions(_Entry):

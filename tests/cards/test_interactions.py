@@ -625,6 +625,54 @@ def test_two_drafts_of_one_drug_get_two_distinct_removals(client: TestClient) ->
     ]
 
 
+# override reasons fit the card: levels monitored and dose adjusted answer a level interaction, not added
+# toxicity, whose sources ask for renal function, potassium, the transplant team or infection to be watched
+
+
+def reasons(card: dict[str, Any]) -> list[str]:
+    return [r["display"] for r in card["overrideReasons"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "own"),
+    [
+        ("Gentamicin 80 MG/2ML Injection", "Renal function and neurological status are being monitored"),
+        ("Ibuprofen 400 MG Oral Tablet", "Renal function and neurological status are being monitored"),
+        ("Aldactone 25 MG Oral Tablet", "Serum potassium is being monitored closely"),
+        (
+            "Potassium Chloride 20 MEQ Extended Release Oral Tablet",
+            "Serum potassium is being monitored closely",
+        ),
+        ("CellCept 500 MG Oral Tablet", "The patient is being watched for signs of infection"),
+        ("Neoral 100 MG Oral Capsule", None),  # do not combine: no monitoring reason
+    ],
+)
+def test_toxicity_cards_offer_toxicity_reasons(client: TestClient, text: str, own: str | None) -> None:
+    card = selected_card(client, text)
+    assert card["source"]["topic"]["code"] == "interaction-toxicity"
+    assert reasons(card) == [
+        *([own] if own else []),
+        "Benefit outweighs the risk for this patient",
+        "Patient is not taking this medication",
+    ]
+
+
+def test_sirolimus_in_a_liver_recipient_offers_the_transplant_teams_agreement(client: TestClient) -> None:
+    [card] = with_transplant(client, "Z94.4", tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert reasons(card)[0] == "The regimen is agreed with the transplant team"
+    assert not any("level" in r or "dose" in r for r in reasons(card))
+
+
+@pytest.mark.parametrize("text", ["Clarithromycin 500 MG Oral Tablet", "rifAMPin 300 MG Oral Capsule"])
+def test_level_cards_offer_level_reasons(client: TestClient, text: str) -> None:
+    assert reasons(selected_card(client, text)) == [
+        "Tacrolimus levels will be monitored and the dose adjusted",
+        "Tacrolimus dose already adjusted for this combination",
+        "Benefit outweighs the risk for this patient",
+        "Patient is not taking this medication",
+    ]
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
