@@ -673,6 +673,15 @@ def test_level_cards_offer_level_reasons(client: TestClient, text: str) -> None:
     ]
 
 
+def test_a_cobicistat_product_reads_as_a_booster(client: TestClient) -> None:
+    # Genvoya has no protease inhibitor: its cobicistat is a booster, treated as the boosted regimens
+    # (reference section 10), so the advice must name boosters too, not protease inhibitors alone
+    card = selected_card(client, "Genvoya tablets (elvitegravir, cobicistat, emtricitabine, tenofovir)")
+    assert card["summary"].startswith("Cobicistat (HIV protease inhibitor or booster)")
+    action = next(line for line in card["detail"].splitlines() if "**What to do:**" in line)
+    assert "protease inhibitor or booster (cobicistat) is introduced or withdrawn" in action
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
