@@ -165,8 +165,13 @@ EVERY_DRUG = [
         "warning",
     ),  # alone: not co-trimoxazole
     (by_code(RXNORM, "5640"), "NSAID", "toxicity", "warning"),
-    (by_text("Valganciclovir 450 MG Oral Tablet"), "Ganciclovir", "toxicity", "warning"),
+    (by_text("Valganciclovir 450 MG Oral Tablet"), "Valganciclovir", "toxicity", "warning"),
+    (by_text("Valcyte 450 MG Oral Tablet"), "Valganciclovir", "toxicity", "warning"),
+    (by_code(RXNORM, "275891"), "Valganciclovir", "toxicity", "warning"),
+    (by_code(RXNORM, "4678"), "Ganciclovir", "toxicity", "warning"),
     (by_text("Acyclovir 400 MG Oral Tablet"), "Aciclovir", "toxicity", "warning"),
+    (by_text("valACYclovir 500 MG Oral Tablet"), "Valaciclovir", "toxicity", "warning"),
+    (by_text("Valtrex 1 GM Oral Tablet"), "Valaciclovir", "toxicity", "warning"),
     (by_code(RXNORM, "33562"), "Foscarnet", "toxicity", "warning"),
     (
         by_text("Ciprofloxacin 500 MG Oral Tablet"),
@@ -680,6 +685,35 @@ def test_a_cobicistat_product_reads_as_a_booster(client: TestClient) -> None:
     assert card["summary"].startswith("Cobicistat (HIV protease inhibitor or booster)")
     action = next(line for line in card["detail"].splitlines() if "**What to do:**" in line)
     assert "protease inhibitor or booster (cobicistat) is introduced or withdrawn" in action
+
+
+# a prodrug is named as itself: the card names the drug the patient takes, and says what it becomes
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "becomes"),
+    [
+        ("Valganciclovir 450 mg tablets", "Valganciclovir", "prodrug of ganciclovir"),
+        ("Valaciclovir 500 mg tablets", "Valaciclovir", "prodrug of aciclovir"),
+    ],
+)
+def test_a_prodrug_card_names_the_drug_found(client: TestClient, text: str, drug: str, becomes: str) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text(text))
+    assert card["summary"].startswith(f"{drug} with tacrolimus")
+    assert card["detail"].startswith(f"**{drug}** ({text} (active order))")
+    assert becomes in card["detail"]
+
+
+def test_ganciclovir_and_valganciclovir_each_get_their_own_card(client: TestClient) -> None:
+    cards = patient_view(
+        client,
+        tacrolimus(),
+        by_text("Ganciclovir 500 MG Injection", rid="g1"),
+        by_text("Valganciclovir 450 MG Oral Tablet", rid="v1"),
+    )
+    assert sorted(c["summary"].split()[0] for c in cards) == ["Ganciclovir", "Valganciclovir"]
+    [ganciclovir] = [c for c in cards if c["summary"].startswith("Ganciclovir")]
+    assert "prodrug" not in ganciclovir["detail"]
 
 
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
