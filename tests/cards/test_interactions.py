@@ -122,6 +122,9 @@ EVERY_DRUG = [
     (statement("Schisandra sphenanthera extract capsules"), "Schisandra extract", "raises", "warning"),
     (by_text("rifAMPin 300 MG Oral Capsule"), "Rifampicin", "lowers", "warning"),
     (statement("St. John's Wort 300 MG Oral Capsule"), "St John's wort", "lowers", "warning"),
+    (by_code(RXNORM, "55672"), "Rifabutin", "lowers", "warning"),  # ingredient code
+    (by_code(RXNORM, "198200"), "Rifabutin", "lowers", "warning"),  # product code
+    (by_text("Mycobutin 150 MG Oral Capsule"), "Rifabutin", "lowers", "warning"),
     (by_text("Tegretol 200 MG Oral Tablet"), "Carbamazepine", "lowers", "warning"),
     (by_text("Dilantin 100 MG Extended Release Oral Capsule"), "Phenytoin", "lowers", "warning"),
     (by_code(RXNORM, "8134"), "Phenobarbital", "lowers", "warning"),
@@ -714,6 +717,18 @@ def test_ganciclovir_and_valganciclovir_each_get_their_own_card(client: TestClie
     assert sorted(c["summary"].split()[0] for c in cards) == ["Ganciclovir", "Valganciclovir"]
     [ganciclovir] = [c for c in cards if c["summary"].startswith("Ganciclovir")]
     assert "prodrug" not in ganciclovir["detail"]
+
+
+def test_rifabutin_is_an_inducer_as_the_smpc_says(client: TestClient) -> None:
+    # EU SmPC 4.4/4.5: rifampicin and rifabutin are the CYP3A4 inducers named; monitor the level, graft
+    # function, QT, renal function and neurotoxicity and adjust the dose
+    card = selected_card(client, "Rifabutin 150 mg capsules")
+    assert card["source"]["topic"]["code"] == "interaction-lowers-level"
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Rifabutin induces CYP3A4 and may lower tacrolimus levels: monitor levels"
+    assert "names rifabutin, with rifampicin, among the CYP3A4 inducers" in card["detail"]
+    assert "Prograf SmPC: 4.4 and 4.5" in card["detail"]
+    assert [s["label"] for s in card["suggestions"]][-1] == "Order a tacrolimus level"
 
 
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
