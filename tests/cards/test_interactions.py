@@ -731,6 +731,18 @@ def test_rifabutin_is_an_inducer_as_the_smpc_says(client: TestClient) -> None:
     assert [s["label"] for s in card["suggestions"]][-1] == "Order a tacrolimus level"
 
 
+def test_miconazole_is_an_azole_without_in_vitro_evidence(client: TestClient) -> None:
+    # the monograph's class statement (a dose reduction is likely with an azole antifungal) covers it;
+    # the azole card cites no in-vitro miconazole evidence (pharmacist review)
+    card = selected_card(client, "Miconazole 2% oral gel")
+    assert card["summary"].startswith("Miconazole raises tacrolimus levels")
+    assert "oral gel is swallowed and acts systemically" in card["detail"]
+    assert "vitro" not in card["detail"]
+    assert card["detail"].endswith(
+        "**Sources**\n\n- Martindale: Tacrolimus monograph: Interactions: Antifungals"
+    )
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
