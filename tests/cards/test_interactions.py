@@ -743,6 +743,16 @@ def test_miconazole_is_an_azole_without_in_vitro_evidence(client: TestClient) ->
     )
 
 
+def test_schisandra_says_the_study_was_in_healthy_subjects(client: TestClient) -> None:
+    # monograph (Deoxyschizandrin): mean tacrolimus concentrations in 12 healthy subjects rose from 22.2 to
+    # 66.4 nanograms/mL: not patients, and the card must not read as if they were
+    [card] = patient_view(client, tacrolimus(), statement("Schisandra sphenanthera extract capsules"))
+    assert card["summary"] == (
+        "Schisandra extract raised tacrolimus levels from 22.2 to 66.4 ng/mL in 12 healthy subjects: "
+        "monitor levels closely"
+    )
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
