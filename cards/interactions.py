@@ -13,8 +13,10 @@ One card per interaction and drug, however many records name it (a statement and
 Established combinations (policy for pharmacist review). A combination is new when either drug is only
 being ordered now (a draft of a drug the patient is not already on). Otherwise it is established when the
 earliest evidence of both (therapy.Start: the earliest current order or statement of the same drug; a
-renewal is not a start) is before the latest tacrolimus level; an established combination is one step
-quieter (critical to warning, warning to info, info to nothing). When either start is undated: established
+renewal is not a start; an undated statement's assertion date is an upper bound) is before the latest
+tacrolimus level; an established combination is one step quieter (critical to warning, warning to info,
+info to nothing). It is new when either started after the level, or when tacrolimus is known before the
+level and the drug only from a statement asserted after it. When a start is otherwise undated: established
 for an `info` entry, new for a `critical` one, and for a `warning` one established only when a recent level
 shows the levels are being followed (within monitoring.stale_after_days).
 
@@ -168,7 +170,8 @@ class InteractionFamily(Family):
 
     def _established(self, record: PatientRecord, therapy: Therapy, finding: Finding) -> bool:
         """See the module docstring: established, new, and the undated rule by the entry's indicator."""
-        starts = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        drug, tacrolimus = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        starts = drug, tacrolimus
         if any(start.new for start in starts):
             return False
         levels = monitoring(record, self._knowledge)
@@ -177,6 +180,8 @@ class InteractionFamily(Family):
                 return True
             if any(start.after(levels.last) for start in starts):
                 return False  # a start after the latest level: the levels have not followed it yet
+            if tacrolimus.before(levels.last) and drug.recorded_after(levels.last):
+                return False  # the record held tacrolimus at the level, and this drug only since
         # no level, or a start known only as undated or as a renewal after the level
         rule = finding.entry.indicator
         return rule == "info" or (rule == "warning" and levels.recent)

@@ -413,6 +413,86 @@ def test_undated_combinations_by_indicator(
     assert [c["indicator"] for c in found] == expected
 
 
+# an undated statement's assertion date (dateAsserted) is an upper bound of its start: asserted before the
+# latest level, it was taken when the level was drawn; asserted after it, while the record held tacrolimus
+# before the level, nothing shows the level was drawn on the combination
+
+
+def asserted_statement(text: str, asserted: str, rid: str = "s1") -> dict[str, Any]:
+    return statement(text, rid=rid) | {"dateAsserted": asserted}
+
+
+LEVEL_NOV_12 = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-11-12T07:30:00Z")
+
+
+@pytest.mark.parametrize(
+    ("asserted", "expected"),
+    [
+        ("2026-11-28", ["warning"]),  # asserted after the level: new
+        ("2026-11-12T09:00:00Z", ["warning"]),  # the same day, after the level was drawn: new
+        ("2026-11-12T06:00:00Z", []),  # the same day, before the level was drawn: established
+        ("2026-11-01", []),  # asserted before the level: established (info, not on patient-view)
+    ],
+    ids=["after", "just-after", "just-before", "before"],
+)
+def test_an_undated_statement_asserted_after_the_level_is_new(
+    client: TestClient, asserted: str, expected: list[str]
+) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    clari = asserted_statement("Clarithromycin 500 MG Oral Tablet", asserted)
+    found = patient_view(client, tac, clari, observations=[LEVEL_NOV_12])
+    assert [c["indicator"] for c in found] == expected
+
+
+def test_an_undated_statement_asserted_before_an_old_level_is_established(client: TestClient) -> None:
+    # the assertion shows it was taken when the level was drawn, recent or not: info at a renewal
+    tac = tacrolimus(authoredOn="2025-01-10")
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-05-01")
+    assert [c["indicator"] for c in renewal_sign(client, tac, lanso, observations=[OLD_LEVEL])] == ["info"]
+    # the same statement asserted after that old level: new
+    later = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-07-01")
+    assert [c["indicator"] for c in renewal_sign(client, tac, later, observations=[OLD_LEVEL])] == ["warning"]
+
+
+def test_a_critical_statement_asserted_before_the_level_is_one_step_quieter(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    before = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-01")
+    after = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-28")
+    assert [c["indicator"] for c in patient_view(client, tac, before, observations=[LEVEL_NOV_12])] == [
+        "warning"
+    ]
+    assert [c["indicator"] for c in patient_view(client, tac, after, observations=[LEVEL_NOV_12])] == [
+        "critical"
+    ]
+
+
+def test_an_imported_list_asserted_after_the_level_keeps_the_undated_rule(client: TestClient) -> None:
+    # every medicine came over in one import after the level (tacrolimus too): the record cannot tell
+    # which was taken when the level was drawn, so the undated rule applies (a recent level: established)
+    tac = asserted_statement("Tacrolimus 1 MG Oral Capsule [Prograf]", "2026-11-20", rid="s-tac")
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2026-11-20")
+    level = observation("lvl", "11253-2", 7.4, "ng/mL", "2026-11-05T08:05:00Z")
+    assert patient_view(client, tac, lanso, observations=[level]) == []
+
+
+def test_a_dated_record_of_the_drug_before_the_level_wins_over_a_later_assertion(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-10-01")
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-28")
+    assert patient_view(client, tac, order, reported, observations=[LEVEL_NOV_12]) == []
+
+
+def test_an_assertion_before_the_level_is_earlier_evidence_than_a_later_order(client: TestClient) -> None:
+    # the earliest evidence of the drug: reported (undated) before the level, ordered after it
+    tac = tacrolimus(authoredOn="2026-07-07")
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-01")
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-11-28")
+    assert patient_view(client, tac, reported, order, observations=[LEVEL_NOV_12]) == []
+    assert [c["indicator"] for c in patient_view(client, tac, order, observations=[LEVEL_NOV_12])] == [
+        "warning"
+    ]
+
+
 def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(client: TestClient) -> None:
     tac = tacrolimus(authoredOn="2020-03-01")
     regimen = [
