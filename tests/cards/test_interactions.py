@@ -851,6 +851,25 @@ def test_every_interaction_cites_the_literature() -> None:
         assert all(c.source in knowledge.sources for c in entry.citations), key
 
 
+def test_the_established_policy_states_the_rules_the_code_applies() -> None:
+    # the policy pharmacists review must name each rule tested above, and not the old "unknown start dates
+    # are never established" (undated info entries are established; warning ones with a recent level)
+    text = load().interactions.policy["established"]
+    for rule in (
+        "only being ordered now",
+        "earliest evidence",
+        "a renewal",
+        "dateAsserted",
+        "upper bound",
+        "asserted after it",
+        "established for an info entry, new for a critical one",
+        "for a warning one established only when the latest level is recent",
+        "one step quieter at every hook",
+    ):
+        assert rule in text, rule
+    assert "not established" not in text
+
+
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
