@@ -6,7 +6,8 @@ When cards appear:
   clarithromycin). Unselected drafts are context: they are not announced on their own.
 - order-sign: every draft against the current medications and the other drafts.
 - patient-view: every interacting medication current together with systemic tacrolimus (the service shows
-  only warning and critical cards there).
+  only warning and critical cards there), each saying why now: the drug's earliest evidence and the date of
+  the latest tacrolimus level.
 - Nothing without systemic tacrolimus (current or being ordered), for local forms, or for stopped drugs.
 One card per interaction and drug, however many records name it (a statement and a request).
 
@@ -25,6 +26,7 @@ Starting tacrolimus: the `info` findings are not cards of their own; the before-
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cards.drugs import TACROLIMUS, DrugIdentifier, Identified
 from cards.indication import indications
@@ -58,6 +60,10 @@ class Finding:
     medications: list[MedicationUse] = field(default_factory=list)
     established: bool = False
     indicator: Indicator | None = None  # as shown: the entry's, one step quieter when established
+
+
+def day(when: datetime) -> str:
+    return when.date().isoformat()
 
 
 def describe(medication: MedicationUse) -> str:
@@ -201,9 +207,10 @@ class InteractionFamily(Family):
         lines = [
             f"**{finding.display}** ({medication}) with tacrolimus ({taking}): {EFFECTS[entry.effect]}.",
             "",
-            f"- {evidence}",
-            f"- **What to do:** {entry.action}",
         ]
+        if record.hook == "patient-view":  # nothing is being ordered: say why the card is shown today
+            lines.append(f"- **Why now:** {self._why_now(record, finding)}")
+        lines += [f"- {evidence}", f"- **What to do:** {entry.action}"]
         if finding.established:
             lines.append("- Both were started before the latest tacrolimus level: shown one step quieter.")
         lines += ["", *self._maker.sources(entry.citations)]
@@ -220,6 +227,34 @@ class InteractionFamily(Family):
             selectionBehavior="at-most-one" if suggestions else None,
             overrideReasons=self._reasons(entry),
         ).keyed(f"{TOPICS[entry.effect]}|{finding.entry_id}|{'+'.join(finding.drugs)}")  # the drug pair
+
+    def _why_now(self, record: PatientRecord, finding: Finding) -> str:
+        """The drug's earliest evidence and the latest tacrolimus level's date, and which came first:
+        'Clarithromycin started 2026-11-28; the last tacrolimus level was 2026-11-20, before it.'"""
+        therapy = Therapy.of(record, self._drugs)
+        start = therapy.start(frozenset(finding.drugs))
+        last = monitoring(record, self._knowledge).last
+        since: datetime | None = None
+        if start.when is not None and (start.asserted is None or start.when <= start.asserted):
+            since = start.when
+            said = f"{finding.display} started {day(since)}"
+            if not start.exact:
+                said = f"{finding.display} renewed {day(since)} (started before then)"
+        elif start.asserted is not None:
+            since = start.asserted
+            said = f"{finding.display}: start date not recorded (reported by {day(since)})"
+        else:
+            said = f"{finding.display}: start date not recorded"
+        if last is None:
+            return f"{said}; no tacrolimus level on record."
+        said += f"; the last tacrolimus level was {day(last)}"
+        if since is not None:
+            order = (last.date() > since.date()) - (last.date() < since.date())
+            said += {1: ", after it", 0: ", the same day", -1: ", before it"}[order]
+        tacrolimus = therapy.start(frozenset({TACROLIMUS}))
+        if tacrolimus.when is not None and tacrolimus.after(last):
+            said += f"; tacrolimus itself started {day(tacrolimus.when)}, after the level"
+        return said + "."
 
     def _reasons(self, entry: Interaction) -> list[Coding]:
         """The entry's own reasons, its effect's (levels monitored, dose adjusted: the level interactions

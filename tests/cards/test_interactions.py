@@ -504,6 +504,101 @@ def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(clie
     assert [c["indicator"] for c in found] == ["info"]  # lansoprazole, quieter; the infos are dropped
 
 
+# patient-view says why the card is shown today: the drug's earliest evidence and the latest level's date
+
+
+def why_now(card: dict[str, Any]) -> str:
+    [line] = [line for line in card["detail"].splitlines() if line.startswith("- **Why now:** ")]
+    return line.removeprefix("- **Why now:** ")
+
+
+@pytest.mark.parametrize(
+    ("tac_start", "medication", "observations", "expected"),
+    [
+        (
+            "2026-06-01",
+            by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01"),
+            [LEVEL_AFTER_BOTH],
+            "Clarithromycin started 2026-11-01; the last tacrolimus level was 2026-10-15, before it.",
+        ),
+        (
+            "2026-06-01",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
+            [LEVEL_AFTER_BOTH],
+            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-10-15, after it.",
+        ),
+        (
+            "2026-06-01",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-11-20"),
+            [RECENT_LEVEL],
+            "Ciclosporin started 2026-11-20; the last tacrolimus level was 2026-11-20, the same day.",
+        ),
+        (
+            "2026-06-01",
+            by_text(
+                "Neoral 100 MG Oral Capsule",
+                authoredOn="2026-11-25",
+                priorPrescription={"reference": "MedicationRequest/neo-0"},
+            ),
+            [RECENT_LEVEL],
+            "Ciclosporin renewed 2026-11-25 (started before then); the last tacrolimus level was 2026-11-20, "
+            "before it.",
+        ),
+        (
+            "2026-06-01",
+            statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": "2026-11-28"},
+            [RECENT_LEVEL],
+            "Clarithromycin: start date not recorded (reported by 2026-11-28); the last tacrolimus level was "
+            "2026-11-20, before it.",
+        ),
+        (
+            None,
+            by_text("Clarithromycin 500 MG Oral Tablet"),
+            [],
+            "Clarithromycin: start date not recorded; no tacrolimus level on record.",
+        ),
+        (
+            None,
+            by_text("Neoral 100 MG Oral Capsule"),
+            [RECENT_LEVEL],
+            "Ciclosporin: start date not recorded; the last tacrolimus level was 2026-11-20.",
+        ),
+        (
+            "2026-11-25",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
+            [RECENT_LEVEL],
+            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-11-20, after it; tacrolimus "
+            "itself started 2026-11-25, after the level.",
+        ),
+    ],
+    ids=[
+        "started-after-level",
+        "started-before-level",
+        "same-day",
+        "renewal",
+        "asserted",
+        "undated-no-level",
+        "undated",
+        "tacrolimus-started-after-level",
+    ],
+)
+def test_patient_view_says_why_now(
+    client: TestClient,
+    tac_start: str | None,
+    medication: dict[str, Any],
+    observations: list[dict[str, Any]],
+    expected: str,
+) -> None:
+    tac = tacrolimus(authoredOn=tac_start) if tac_start else tacrolimus()
+    [card] = patient_view(client, tac, medication, observations=observations)
+    assert why_now(card) == expected
+
+
+def test_order_hooks_need_no_why_now(client: TestClient) -> None:
+    card = selected_card(client, "Clarithromycin 500 MG Oral Tablet")
+    assert "Why now" not in card["detail"]
+
+
 # order-select: both directions, and unselected drafts are context only
 
 
