@@ -508,7 +508,8 @@ def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(clie
 
 
 def why_now(card: dict[str, Any]) -> str:
-    [line] = [line for line in card["detail"].splitlines() if line.startswith("- **Why now:** ")]
+    detail: str = card["detail"]
+    [line] = [line for line in detail.splitlines() if line.startswith("- **Why now:** ")]
     return line.removeprefix("- **Why now:** ")
 
 
