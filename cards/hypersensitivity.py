@@ -112,9 +112,11 @@ class HypersensitivityFamily(Family):
             if " " not in m.ref.partition("/")[2]
         ][:1]
         summary = data.card.summary.replace("{substance}", self._name(allergy))
-        extra = [
-            f"Recorded allergy: {', '.join(allergy.substance.names) or allergy.ref}{self._facts(allergy)}."
-        ]
+        names: dict[str, str] = {}  # each name once, as first spelt (a display and a text often agree)
+        for name in allergy.substance.names:
+            names.setdefault(name.casefold(), name)
+        substance = ", ".join(names.values()) or allergy.ref
+        extra = [f"Recorded allergy: {substance}{self._facts(allergy)}."]
         return self._maker.card(
             data.card,
             TOPIC,

@@ -6,15 +6,18 @@ When cards appear:
   clarithromycin). Unselected drafts are context: they are not announced on their own.
 - order-sign: every draft against the current medications and the other drafts.
 - patient-view: every interacting medication current together with systemic tacrolimus (the service shows
-  only warning and critical cards there).
+  only warning and critical cards there), each saying why now: the drug's earliest evidence and the date of
+  the latest tacrolimus level.
 - Nothing without systemic tacrolimus (current or being ordered), for local forms, or for stopped drugs.
 One card per interaction and drug, however many records name it (a statement and a request).
 
 Established combinations (policy for pharmacist review). A combination is new when either drug is only
 being ordered now (a draft of a drug the patient is not already on). Otherwise it is established when the
 earliest evidence of both (therapy.Start: the earliest current order or statement of the same drug; a
-renewal is not a start) is before the latest tacrolimus level; an established combination is one step
-quieter (critical to warning, warning to info, info to nothing). When either start is undated: established
+renewal is not a start; an undated statement's assertion date is an upper bound) is before the latest
+tacrolimus level; an established combination is one step quieter (critical to warning, warning to info,
+info to nothing). It is new when either started after the level, or when tacrolimus is known before the
+level and the drug only from a statement asserted after it. When a start is otherwise undated: established
 for an `info` entry, new for a `critical` one, and for a `warning` one established only when a recent level
 shows the levels are being followed (within monitoring.stale_after_days).
 
@@ -23,10 +26,12 @@ Starting tacrolimus: the `info` findings are not cards of their own; the before-
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cards.drugs import TACROLIMUS, DrugIdentifier, Identified
 from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
+from cards.text import clip
 from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion, monitoring
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
@@ -57,6 +62,10 @@ class Finding:
     indicator: Indicator | None = None  # as shown: the entry's, one step quieter when established
 
 
+def day(when: datetime) -> str:
+    return when.date().isoformat()
+
+
 def describe(medication: MedicationUse) -> str:
     name = next(iter(medication.names), medication.ref)
     kind = {"draft": "order being written", "statement": "reported by the patient", "order": "active order"}
@@ -85,6 +94,10 @@ class InteractionFamily(Family):
         self._override = [
             Coding(system=reasons.system, code=c, display=d) for c, d in reasons.reasons.items()
         ]
+        self._override_by_effect = {
+            effect: [Coding(system=reasons.system, code=c, display=d) for c, d in shown.items()]
+            for effect, shown in reasons.by_effect.items()
+        }
         self._level_codes = knowledge.observation_codes("tacrolimus-level")
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
@@ -163,7 +176,8 @@ class InteractionFamily(Family):
 
     def _established(self, record: PatientRecord, therapy: Therapy, finding: Finding) -> bool:
         """See the module docstring: established, new, and the undated rule by the entry's indicator."""
-        starts = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        drug, tacrolimus = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        starts = drug, tacrolimus
         if any(start.new for start in starts):
             return False
         levels = monitoring(record, self._knowledge)
@@ -172,6 +186,8 @@ class InteractionFamily(Family):
                 return True
             if any(start.after(levels.last) for start in starts):
                 return False  # a start after the latest level: the levels have not followed it yet
+            if tacrolimus.before(levels.last) and drug.recorded_after(levels.last):
+                return False  # the record held tacrolimus at the level, and this drug only since
         # no level, or a start known only as undated or as a renewal after the level
         rule = finding.entry.indicator
         return rule == "info" or (rule == "warning" and levels.recent)
@@ -191,9 +207,10 @@ class InteractionFamily(Family):
         lines = [
             f"**{finding.display}** ({medication}) with tacrolimus ({taking}): {EFFECTS[entry.effect]}.",
             "",
-            f"- {evidence}",
-            f"- **What to do:** {entry.action}",
         ]
+        if record.hook == "patient-view":  # nothing is being ordered: say why the card is shown today
+            lines.append(f"- **Why now:** {self._why_now(record, finding)}")
+        lines += [f"- {evidence}", f"- **What to do:** {entry.action}"]
         if finding.established:
             lines.append("- Both were started before the latest tacrolimus level: shown one step quieter.")
         lines += ["", *self._maker.sources(entry.citations)]
@@ -211,23 +228,54 @@ class InteractionFamily(Family):
             overrideReasons=self._reasons(entry),
         ).keyed(f"{TOPICS[entry.effect]}|{finding.entry_id}|{'+'.join(finding.drugs)}")  # the drug pair
 
+    def _why_now(self, record: PatientRecord, finding: Finding) -> str:
+        """The drug's earliest evidence and the latest tacrolimus level's date, and which came first:
+        'Clarithromycin started 2026-11-28; the last tacrolimus level was 2026-11-20, before it.'"""
+        therapy = Therapy.of(record, self._drugs)
+        start = therapy.start(frozenset(finding.drugs))
+        last = monitoring(record, self._knowledge).last
+        since: datetime | None = None
+        if start.when is not None and (start.asserted is None or start.when <= start.asserted):
+            since = start.when
+            said = f"{finding.display} started {day(since)}"
+            if not start.exact:
+                said = f"{finding.display} renewed {day(since)} (started before then)"
+        elif start.asserted is not None:
+            since = start.asserted
+            said = f"{finding.display}: start date not recorded (reported by {day(since)})"
+        else:
+            said = f"{finding.display}: start date not recorded"
+        if last is None:
+            return f"{said}; no tacrolimus level on record."
+        said += f"; the last tacrolimus level was {day(last)}"
+        if since is not None:
+            order = (last.date() > since.date()) - (last.date() < since.date())
+            said += {1: ", after it", 0: ", the same day", -1: ", before it"}[order]
+        tacrolimus = therapy.start(frozenset({TACROLIMUS}))
+        if tacrolimus.when is not None and tacrolimus.after(last):
+            said += f"; tacrolimus itself started {day(tacrolimus.when)}, after the level"
+        return said + "."
+
     def _reasons(self, entry: Interaction) -> list[Coding]:
+        """The entry's own reasons, its effect's (levels monitored, dose adjusted: the level interactions
+        only), then those of every interaction card."""
         system = self._knowledge.interactions.override_reasons.system
         own = [Coding(system=system, code=code, display=display) for code, display in entry.override.items()]
-        return own + self._override
+        return own + self._override_by_effect.get(entry.effect, []) + self._override
 
     def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
         suggestions = []
-        for medication in finding.medications:
+        for medication in finding.medications if entry.suggest_removal else ():
             rid = medication.ref.partition("/")[2]
             if medication.origin == "draft" and rid and " " not in rid:
+                ordered = next(iter(medication.names), finding.display)  # the product as ordered
                 suggestions.append(
                     Suggestion(
-                        label=f"Remove the {finding.display} order",
+                        label=f"Remove the {clip(ordered)} order",
                         actions=[
                             Action(
                                 type="delete",
-                                description=f"Remove the draft {finding.display} order",
+                                description=f"Remove the draft order for {ordered}",
                                 resourceId=medication.ref,
                             )
                         ],

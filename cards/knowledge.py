@@ -132,6 +132,7 @@ class Interaction(_Entry):
     specifics: dict[str, str] = Field(default_factory=dict)
     citations: list[Citation] = Field(min_length=1)
     suggest_level: bool
+    suggest_removal: bool  # offer removing the draft: only where the source's verb is avoid or stop
     source: str
     indications: list[str] = Field(default_factory=list)  # only for these; then it replaces the others
     override: dict[str, str] = Field(default_factory=dict)  # its own override reasons, code -> display
@@ -146,7 +147,8 @@ class Interaction(_Entry):
 
 class OverrideReasons(_Entry):
     system: str
-    reasons: dict[str, str] = Field(min_length=1)  # code -> display
+    reasons: dict[str, str] = Field(min_length=1)  # code -> display, offered on every interaction card
+    by_effect: dict[Effect, dict[str, str]] = Field(default_factory=dict)  # offered by the effect's cards
 
 
 class Interactions(_Entry):

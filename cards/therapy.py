@@ -9,6 +9,7 @@ import orjson
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
 from cards.text import CardMaker, word_pattern
+from cds.fhirjson import when
 from cds.models import Action, Suggestion
 from cds.models.card import Indicator
 from cds.record import FHIRVersion, MedicationUse, PatientRecord
@@ -36,19 +37,35 @@ class Start:
 
     The earliest evidence is the earliest date any current order or statement of the same drug carries
     (written, effective, or valid from; never an imported list's assertion date). A renewal (an order that
-    names an earlier one) is not a start: its date only says the drug began before it (`exact` False)."""
+    names an earlier one) is not a start: its date only says the drug began before it (`exact` False).
+    A statement with no date of use but an assertion date (`dateAsserted`) says only that the drug was
+    started by then: the earliest such date is kept as an upper bound (`asserted`), never as a start."""
 
     when: datetime | None  # the earliest evidence; None when no current record of it is dated
     exact: bool  # the earliest evidence is a start, not a renewal's date (the start was before it)
     new: bool  # only a draft orders it: it starts now
+    asserted: datetime | None = None  # the earliest assertion date of its undated records: started by then
 
     def after(self, moment: datetime) -> bool:
-        """Known to have started after the moment."""
-        return self.when is not None and self.exact and self.when > moment
+        """Known to have started after the moment (and no undated record was asserted by then)."""
+        return (
+            self.when is not None
+            and self.exact
+            and self.when > moment
+            and (self.asserted is None or self.asserted > moment)
+        )
 
     def before(self, moment: datetime) -> bool:
-        """Known to have started before the moment (a renewal dated before it started before it too)."""
-        return self.when is not None and self.when < moment
+        """Known to have started before the moment: a start or a renewal dated before it, or an undated
+        record asserted before it (it was started by its assertion date)."""
+        return (self.when is not None and self.when < moment) or (
+            self.asserted is not None and self.asserted < moment
+        )
+
+    def recorded_after(self, moment: datetime) -> bool:
+        """Not known before the moment, and first asserted after it: the record does not show it in use
+        then (an undated statement added since; its start may be before or after the moment)."""
+        return not self.before(moment) and self.asserted is not None and self.asserted > moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +137,15 @@ class Therapy:
         records = [m for drug in drugs for m in by_drug.get(drug, ())]
         if not records:
             return Start(None, exact=False, new=True)
+        asserted = min(
+            (a for m in records if m.started is None and (a := when(m.raw.get("dateAsserted"))) is not None),
+            default=None,
+        )
         dated = [m for m in records if m.started is not None]
         if not dated:
-            return Start(None, exact=False, new=False)
+            return Start(None, exact=False, new=False, asserted=asserted)
         first = min(dated, key=lambda m: (m.started, m.renewal))
-        return Start(first.started, exact=not first.renewal, new=False)
+        return Start(first.started, exact=not first.renewal, new=False, asserted=asserted)
 
 
 LEVEL_NAMES = ("tacrolimus", "fk506", "fk-506", "prograf")  # a locally coded level, known by its name

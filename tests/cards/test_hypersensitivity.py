@@ -63,6 +63,42 @@ def test_macrolide_allergy_when_tacrolimus_is_ordered(client: TestClient, substa
 
 
 @pytest.mark.parametrize(
+    ("substance", "named"),
+    [
+        # the coding's display and the text agree: the substance is named once
+        (
+            {
+                "coding": [{"system": RXNORM, "code": "4053", "display": "erythromycin"}],
+                "text": "erythromycin",
+            },
+            "erythromycin",
+        ),
+        (
+            {
+                "coding": [{"system": RXNORM, "code": "4053", "display": "Erythromycin"}],
+                "text": "ERYTHROMYCIN",
+            },
+            "ERYTHROMYCIN",  # the text first, as the record has it
+        ),
+        # different words are the record's own and both are kept
+        (
+            {
+                "coding": [{"system": RXNORM, "code": "21212", "display": "Clarithromycin"}],
+                "text": "Klaricid",
+            },
+            "Klaricid, Clarithromycin",
+        ),
+    ],
+    ids=["same", "same-but-case", "different"],
+)
+def test_the_allergy_names_each_substance_once(
+    client: TestClient, substance: dict[str, Any], named: str
+) -> None:
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [allergy(substance)])
+    assert f"- Recorded allergy: {named} (type not recorded; confirmed)." in card["detail"]
+
+
+@pytest.mark.parametrize(
     "case",
     ["penicillin", "refuted", "not ordered"],
 )

@@ -122,6 +122,9 @@ EVERY_DRUG = [
     (statement("Schisandra sphenanthera extract capsules"), "Schisandra extract", "raises", "warning"),
     (by_text("rifAMPin 300 MG Oral Capsule"), "Rifampicin", "lowers", "warning"),
     (statement("St. John's Wort 300 MG Oral Capsule"), "St John's wort", "lowers", "warning"),
+    (by_code(RXNORM, "55672"), "Rifabutin", "lowers", "warning"),  # ingredient code
+    (by_code(RXNORM, "198200"), "Rifabutin", "lowers", "warning"),  # product code
+    (by_text("Mycobutin 150 MG Oral Capsule"), "Rifabutin", "lowers", "warning"),
     (by_text("Tegretol 200 MG Oral Tablet"), "Carbamazepine", "lowers", "warning"),
     (by_text("Dilantin 100 MG Extended Release Oral Capsule"), "Phenytoin", "lowers", "warning"),
     (by_code(RXNORM, "8134"), "Phenobarbital", "lowers", "warning"),
@@ -165,8 +168,13 @@ EVERY_DRUG = [
         "warning",
     ),  # alone: not co-trimoxazole
     (by_code(RXNORM, "5640"), "NSAID", "toxicity", "warning"),
-    (by_text("Valganciclovir 450 MG Oral Tablet"), "Ganciclovir", "toxicity", "warning"),
+    (by_text("Valganciclovir 450 MG Oral Tablet"), "Valganciclovir", "toxicity", "warning"),
+    (by_text("Valcyte 450 MG Oral Tablet"), "Valganciclovir", "toxicity", "warning"),
+    (by_code(RXNORM, "275891"), "Valganciclovir", "toxicity", "warning"),
+    (by_code(RXNORM, "4678"), "Ganciclovir", "toxicity", "warning"),
     (by_text("Acyclovir 400 MG Oral Tablet"), "Aciclovir", "toxicity", "warning"),
+    (by_text("valACYclovir 500 MG Oral Tablet"), "Valaciclovir", "toxicity", "warning"),
+    (by_text("Valtrex 1 GM Oral Tablet"), "Valaciclovir", "toxicity", "warning"),
     (by_code(RXNORM, "33562"), "Foscarnet", "toxicity", "warning"),
     (
         by_text("Ciprofloxacin 500 MG Oral Tablet"),
@@ -405,6 +413,86 @@ def test_undated_combinations_by_indicator(
     assert [c["indicator"] for c in found] == expected
 
 
+# an undated statement's assertion date (dateAsserted) is an upper bound of its start: asserted before the
+# latest level, it was taken when the level was drawn; asserted after it, while the record held tacrolimus
+# before the level, nothing shows the level was drawn on the combination
+
+
+def asserted_statement(text: str, asserted: str, rid: str = "s1") -> dict[str, Any]:
+    return statement(text, rid=rid) | {"dateAsserted": asserted}
+
+
+LEVEL_NOV_12 = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-11-12T07:30:00Z")
+
+
+@pytest.mark.parametrize(
+    ("asserted", "expected"),
+    [
+        ("2026-11-28", ["warning"]),  # asserted after the level: new
+        ("2026-11-12T09:00:00Z", ["warning"]),  # the same day, after the level was drawn: new
+        ("2026-11-12T06:00:00Z", []),  # the same day, before the level was drawn: established
+        ("2026-11-01", []),  # asserted before the level: established (info, not on patient-view)
+    ],
+    ids=["after", "just-after", "just-before", "before"],
+)
+def test_an_undated_statement_asserted_after_the_level_is_new(
+    client: TestClient, asserted: str, expected: list[str]
+) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    clari = asserted_statement("Clarithromycin 500 MG Oral Tablet", asserted)
+    found = patient_view(client, tac, clari, observations=[LEVEL_NOV_12])
+    assert [c["indicator"] for c in found] == expected
+
+
+def test_an_undated_statement_asserted_before_an_old_level_is_established(client: TestClient) -> None:
+    # the assertion shows it was taken when the level was drawn, recent or not: info at a renewal
+    tac = tacrolimus(authoredOn="2025-01-10")
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-05-01")
+    assert [c["indicator"] for c in renewal_sign(client, tac, lanso, observations=[OLD_LEVEL])] == ["info"]
+    # the same statement asserted after that old level: new
+    later = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-07-01")
+    assert [c["indicator"] for c in renewal_sign(client, tac, later, observations=[OLD_LEVEL])] == ["warning"]
+
+
+def test_a_critical_statement_asserted_before_the_level_is_one_step_quieter(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    before = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-01")
+    after = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-28")
+    assert [c["indicator"] for c in patient_view(client, tac, before, observations=[LEVEL_NOV_12])] == [
+        "warning"
+    ]
+    assert [c["indicator"] for c in patient_view(client, tac, after, observations=[LEVEL_NOV_12])] == [
+        "critical"
+    ]
+
+
+def test_an_imported_list_asserted_after_the_level_keeps_the_undated_rule(client: TestClient) -> None:
+    # every medicine came over in one import after the level (tacrolimus too): the record cannot tell
+    # which was taken when the level was drawn, so the undated rule applies (a recent level: established)
+    tac = asserted_statement("Tacrolimus 1 MG Oral Capsule [Prograf]", "2026-11-20", rid="s-tac")
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2026-11-20")
+    level = observation("lvl", "11253-2", 7.4, "ng/mL", "2026-11-05T08:05:00Z")
+    assert patient_view(client, tac, lanso, observations=[level]) == []
+
+
+def test_a_dated_record_of_the_drug_before_the_level_wins_over_a_later_assertion(client: TestClient) -> None:
+    tac = tacrolimus(authoredOn="2026-07-07")
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-10-01")
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-28")
+    assert patient_view(client, tac, order, reported, observations=[LEVEL_NOV_12]) == []
+
+
+def test_an_assertion_before_the_level_is_earlier_evidence_than_a_later_order(client: TestClient) -> None:
+    # the earliest evidence of the drug: reported (undated) before the level, ordered after it
+    tac = tacrolimus(authoredOn="2026-07-07")
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-01")
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-11-28")
+    assert patient_view(client, tac, reported, order, observations=[LEVEL_NOV_12]) == []
+    assert [c["indicator"] for c in patient_view(client, tac, order, observations=[LEVEL_NOV_12])] == [
+        "warning"
+    ]
+
+
 def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(client: TestClient) -> None:
     tac = tacrolimus(authoredOn="2020-03-01")
     regimen = [
@@ -414,6 +502,102 @@ def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(clie
     ]
     found = renewal_sign(client, tac, *regimen, observations=[RECENT_LEVEL])
     assert [c["indicator"] for c in found] == ["info"]  # lansoprazole, quieter; the infos are dropped
+
+
+# patient-view says why the card is shown today: the drug's earliest evidence and the latest level's date
+
+
+def why_now(card: dict[str, Any]) -> str:
+    detail: str = card["detail"]
+    [line] = [line for line in detail.splitlines() if line.startswith("- **Why now:** ")]
+    return line.removeprefix("- **Why now:** ")
+
+
+@pytest.mark.parametrize(
+    ("tac_start", "medication", "observations", "expected"),
+    [
+        (
+            "2026-06-01",
+            by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01"),
+            [LEVEL_AFTER_BOTH],
+            "Clarithromycin started 2026-11-01; the last tacrolimus level was 2026-10-15, before it.",
+        ),
+        (
+            "2026-06-01",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
+            [LEVEL_AFTER_BOTH],
+            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-10-15, after it.",
+        ),
+        (
+            "2026-06-01",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-11-20"),
+            [RECENT_LEVEL],
+            "Ciclosporin started 2026-11-20; the last tacrolimus level was 2026-11-20, the same day.",
+        ),
+        (
+            "2026-06-01",
+            by_text(
+                "Neoral 100 MG Oral Capsule",
+                authoredOn="2026-11-25",
+                priorPrescription={"reference": "MedicationRequest/neo-0"},
+            ),
+            [RECENT_LEVEL],
+            "Ciclosporin renewed 2026-11-25 (started before then); the last tacrolimus level was 2026-11-20, "
+            "before it.",
+        ),
+        (
+            "2026-06-01",
+            statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": "2026-11-28"},
+            [RECENT_LEVEL],
+            "Clarithromycin: start date not recorded (reported by 2026-11-28); the last tacrolimus level was "
+            "2026-11-20, before it.",
+        ),
+        (
+            None,
+            by_text("Clarithromycin 500 MG Oral Tablet"),
+            [],
+            "Clarithromycin: start date not recorded; no tacrolimus level on record.",
+        ),
+        (
+            None,
+            by_text("Neoral 100 MG Oral Capsule"),
+            [RECENT_LEVEL],
+            "Ciclosporin: start date not recorded; the last tacrolimus level was 2026-11-20.",
+        ),
+        (
+            "2026-11-25",
+            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
+            [RECENT_LEVEL],
+            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-11-20, after it; tacrolimus "
+            "itself started 2026-11-25, after the level.",
+        ),
+    ],
+    ids=[
+        "started-after-level",
+        "started-before-level",
+        "same-day",
+        "renewal",
+        "asserted",
+        "undated-no-level",
+        "undated",
+        "tacrolimus-started-after-level",
+    ],
+)
+def test_patient_view_says_why_now(
+    client: TestClient,
+    tac_start: str | None,
+    medication: dict[str, Any],
+    observations: list[dict[str, Any]],
+    expected: str,
+) -> None:
+    tac = tacrolimus(authoredOn=tac_start) if tac_start else tacrolimus()
+    [card] = patient_view(client, tac, medication, observations=observations)
+    assert why_now(card) == expected
+
+
+def test_order_hooks_need_no_why_now(client: TestClient) -> None:
+    card = selected_card(client, "Clarithromycin 500 MG Oral Tablet")
+    assert "Why now" not in card["detail"]
 
 
 # order-select: both directions, and unselected drafts are context only
@@ -426,10 +610,11 @@ def test_order_select_interacting_drug_selected_for_a_patient_on_tacrolimus(clie
     )
     assert card["summary"].startswith("Clarithromycin raises tacrolimus levels")
     remove, level = card["suggestions"]
+    assert remove["label"] == "Remove the Clarithromycin 500 MG Oral Tablet [Biaxin] order"
     assert remove["actions"] == [
         {
             "type": "delete",
-            "description": "Remove the draft Clarithromycin order",
+            "description": "Remove the draft order for Clarithromycin 500 MG Oral Tablet [Biaxin]",
             "resourceId": "MedicationRequest/d1",
         }
     ]
@@ -446,9 +631,8 @@ def test_order_select_tacrolimus_selected_for_a_patient_on_clarithromycin(client
     response = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     topics = [c["source"]["topic"]["code"] for c in response]
     assert [t for t in topics if t.startswith("interaction-")] == ["interaction-raises-level"]
-    assert "suggestions" not in response[0] or all(
-        s["label"] != "Remove the Clarithromycin order" for s in response[0]["suggestions"]
-    )
+    # the clarithromycin is an active order, not a draft: nothing to remove, only a level to order
+    assert [s["label"] for s in response[0]["suggestions"]] == ["Order a tacrolimus level"]
 
 
 def test_order_select_unselected_draft_is_not_announced(client: TestClient) -> None:
@@ -516,6 +700,235 @@ def test_order_sign_old_combinations_are_not_news(client: TestClient) -> None:
     assert interaction_cards(client, OSIGN, body) == []
 
 
+# suggestions follow the source's verb: removing the draft where the source says avoid or do not combine;
+# for nephrotoxic co-medication it says monitor renal function (monograph, Prograf SmPC 4.5), and for
+# mycophenolate watch for infection: no removal there
+
+
+def selected_card(client: TestClient, text: str) -> dict[str, Any]:
+    """The one interaction card when this drug is selected for a patient on tacrolimus."""
+    draft = by_text(text, rid="d1", status="draft")
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    return card
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Gentamicin 80 MG/2ML Injection",
+        "Ibuprofen 400 MG Oral Tablet",
+        "Vancomycin 1 GM Injection",
+        "Bactrim DS 800 MG / 160 MG Oral Tablet",
+        "Amphotericin B liposomal 50 MG Injection",
+        "Ganciclovir 500 MG Injection",
+        "Acyclovir 400 MG Oral Tablet",
+        "Ciprofloxacin 500 MG Oral Tablet",
+    ],
+)
+def test_nephrotoxic_cards_offer_no_removal(client: TestClient, text: str) -> None:
+    card = selected_card(client, text)
+    assert card["source"]["topic"]["code"] == "interaction-toxicity"
+    assert card["indicator"] == "warning"
+    assert "monitor renal function" in card["summary"]
+    assert "suggestions" not in card
+    assert "selectionBehavior" not in card
+
+
+def test_mycophenolate_card_offers_no_removal(client: TestClient) -> None:
+    card = selected_card(client, "CellCept 500 MG Oral Tablet")
+    assert card["indicator"] == "info"
+    assert "suggestions" not in card
+
+
+@pytest.mark.parametrize(
+    "text", ["Neoral 100 MG Oral Capsule", "Aldactone 25 MG Oral Tablet", "Paxlovid 300 mg/100 mg dose pack"]
+)
+def test_avoid_cards_keep_the_removal(client: TestClient, text: str) -> None:
+    card = selected_card(client, text)
+    assert card["indicator"] == "critical"
+    assert card["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
+# the removal names the product ordered, not the drug or class the card is about
+
+
+@pytest.mark.parametrize(
+    ("draft", "drug", "label"),
+    [
+        # a combination product: removing it removes all four drugs, so the label names Genvoya
+        (
+            by_text("Genvoya tablets", rid="d1", status="draft"),
+            "Cobicistat",
+            "Remove the Genvoya tablets order",
+        ),
+        # known by its ATC class only: the card says "Macrolide antibacterial", the label the product
+        (
+            by_text("Ketek 400 MG Oral Tablet", rid="d1", status="draft")
+            | {
+                "medicationCodeableConcept": {
+                    "coding": [{"system": ATC, "code": "J01FA15"}],
+                    "text": "Ketek 400 MG Oral Tablet",
+                }
+            },
+            "Macrolide antibacterial",
+            "Remove the Ketek 400 MG Oral Tablet order",
+        ),
+        # no name at all: the drug the card names
+        (
+            by_code(ATC, "J01FA09", rid="d1", status="draft"),
+            "Clarithromycin",
+            "Remove the Clarithromycin order",
+        ),
+    ],
+    ids=["combination", "class-only", "code-only"],
+)
+def test_the_removal_names_the_ordered_product(
+    client: TestClient, draft: dict[str, Any], drug: str, label: str
+) -> None:
+    [card] = interaction_cards(
+        client, OSEL, hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    )
+    assert card["summary"].startswith(drug)
+    assert card["suggestions"][0]["label"] == label
+
+
+def test_two_drafts_of_one_drug_get_two_distinct_removals(client: TestClient) -> None:
+    drafts = [
+        by_text("Clarithromycin 500 MG Oral Tablet", rid="d1", status="draft"),
+        by_text("Clarithromycin 250 MG/5ML Oral Suspension", rid="d2", status="draft"),
+    ]
+    [card] = interaction_cards(
+        client, OSIGN, hook_request("order-sign", full_prefetch([tacrolimus()]), drafts=drafts)
+    )
+    assert [s["label"] for s in card["suggestions"]] == [
+        "Remove the Clarithromycin 500 MG Oral Tablet order",
+        "Remove the Clarithromycin 250 MG/5ML Oral Suspension order",
+        "Order a tacrolimus level",
+    ]
+
+
+# override reasons fit the card: levels monitored and dose adjusted answer a level interaction, not added
+# toxicity, whose sources ask for renal function, potassium, the transplant team or infection to be watched
+
+
+def reasons(card: dict[str, Any]) -> list[str]:
+    return [r["display"] for r in card["overrideReasons"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "own"),
+    [
+        ("Gentamicin 80 MG/2ML Injection", "Renal function and neurological status are being monitored"),
+        ("Ibuprofen 400 MG Oral Tablet", "Renal function and neurological status are being monitored"),
+        ("Aldactone 25 MG Oral Tablet", "Serum potassium is being monitored closely"),
+        (
+            "Potassium Chloride 20 MEQ Extended Release Oral Tablet",
+            "Serum potassium is being monitored closely",
+        ),
+        ("CellCept 500 MG Oral Tablet", "The patient is being watched for signs of infection"),
+        ("Neoral 100 MG Oral Capsule", None),  # do not combine: no monitoring reason
+    ],
+)
+def test_toxicity_cards_offer_toxicity_reasons(client: TestClient, text: str, own: str | None) -> None:
+    card = selected_card(client, text)
+    assert card["source"]["topic"]["code"] == "interaction-toxicity"
+    assert reasons(card) == [
+        *([own] if own else []),
+        "Benefit outweighs the risk for this patient",
+        "Patient is not taking this medication",
+    ]
+
+
+def test_sirolimus_in_a_liver_recipient_offers_the_transplant_teams_agreement(client: TestClient) -> None:
+    [card] = with_transplant(client, "Z94.4", tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert reasons(card)[0] == "The regimen is agreed with the transplant team"
+    assert not any("level" in r or "dose" in r for r in reasons(card))
+
+
+@pytest.mark.parametrize("text", ["Clarithromycin 500 MG Oral Tablet", "rifAMPin 300 MG Oral Capsule"])
+def test_level_cards_offer_level_reasons(client: TestClient, text: str) -> None:
+    assert reasons(selected_card(client, text)) == [
+        "Tacrolimus levels will be monitored and the dose adjusted",
+        "Tacrolimus dose already adjusted for this combination",
+        "Benefit outweighs the risk for this patient",
+        "Patient is not taking this medication",
+    ]
+
+
+def test_a_cobicistat_product_reads_as_a_booster(client: TestClient) -> None:
+    # Genvoya has no protease inhibitor: its cobicistat is a booster, treated as the boosted regimens
+    # (reference section 10), so the advice must name boosters too, not protease inhibitors alone
+    card = selected_card(client, "Genvoya tablets (elvitegravir, cobicistat, emtricitabine, tenofovir)")
+    assert card["summary"].startswith("Cobicistat (HIV protease inhibitor or booster)")
+    action = next(line for line in card["detail"].splitlines() if "**What to do:**" in line)
+    assert "protease inhibitor or booster (cobicistat) is introduced or withdrawn" in action
+
+
+# a prodrug is named as itself: the card names the drug the patient takes, and says what it becomes
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "becomes"),
+    [
+        ("Valganciclovir 450 mg tablets", "Valganciclovir", "prodrug of ganciclovir"),
+        ("Valaciclovir 500 mg tablets", "Valaciclovir", "prodrug of aciclovir"),
+    ],
+)
+def test_a_prodrug_card_names_the_drug_found(client: TestClient, text: str, drug: str, becomes: str) -> None:
+    [card] = patient_view(client, tacrolimus(), by_text(text))
+    assert card["summary"].startswith(f"{drug} with tacrolimus")
+    assert card["detail"].startswith(f"**{drug}** ({text} (active order))")
+    assert becomes in card["detail"]
+
+
+def test_ganciclovir_and_valganciclovir_each_get_their_own_card(client: TestClient) -> None:
+    cards = patient_view(
+        client,
+        tacrolimus(),
+        by_text("Ganciclovir 500 MG Injection", rid="g1"),
+        by_text("Valganciclovir 450 MG Oral Tablet", rid="v1"),
+    )
+    assert sorted(c["summary"].split()[0] for c in cards) == ["Ganciclovir", "Valganciclovir"]
+    [ganciclovir] = [c for c in cards if c["summary"].startswith("Ganciclovir")]
+    assert "prodrug" not in ganciclovir["detail"]
+
+
+def test_rifabutin_is_an_inducer_as_the_smpc_says(client: TestClient) -> None:
+    # EU SmPC 4.4/4.5: rifampicin and rifabutin are the CYP3A4 inducers named; monitor the level, graft
+    # function, QT, renal function and neurotoxicity and adjust the dose
+    card = selected_card(client, "Rifabutin 150 mg capsules")
+    assert card["source"]["topic"]["code"] == "interaction-lowers-level"
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Rifabutin induces CYP3A4 and may lower tacrolimus levels: monitor levels"
+    assert "names rifabutin, with rifampicin, among the CYP3A4 inducers" in card["detail"]
+    assert "Prograf SmPC: 4.4 and 4.5" in card["detail"]
+    assert [s["label"] for s in card["suggestions"]][-1] == "Order a tacrolimus level"
+
+
+def test_miconazole_is_an_azole_without_in_vitro_evidence(client: TestClient) -> None:
+    # the monograph's class statement (a dose reduction is likely with an azole antifungal) covers it;
+    # the azole card cites no in-vitro miconazole evidence (pharmacist review)
+    card = selected_card(client, "Miconazole 2% oral gel")
+    assert card["summary"].startswith("Miconazole raises tacrolimus levels")
+    assert "oral gel is swallowed and acts systemically" in card["detail"]
+    assert "vitro" not in card["detail"]
+    assert card["detail"].endswith(
+        "**Sources**\n\n- Martindale: Tacrolimus monograph: Interactions: Antifungals"
+    )
+
+
+def test_schisandra_says_the_study_was_in_healthy_subjects(client: TestClient) -> None:
+    # monograph (Deoxyschizandrin): mean tacrolimus concentrations in 12 healthy subjects rose from 22.2 to
+    # 66.4 nanograms/mL: not patients, and the card must not read as if they were
+    [card] = patient_view(client, tacrolimus(), statement("Schisandra sphenanthera extract capsules"))
+    assert card["summary"] == (
+        "Schisandra extract raised tacrolimus levels from 22.2 to 66.4 ng/mL in 12 healthy subjects: "
+        "monitor levels closely"
+    )
+
+
 def test_dstu2_medication_order_draft_is_checked(client: TestClient) -> None:
     draft = by_text("Clarithromycin 500 MG", rid="o1", status="draft", resource_type="MedicationOrder")
     [card] = interaction_cards(
@@ -532,6 +945,25 @@ def test_every_interaction_cites_the_literature() -> None:
     for key, entry in knowledge.interactions.interactions.items():
         assert entry.citations, key
         assert all(c.source in knowledge.sources for c in entry.citations), key
+
+
+def test_the_established_policy_states_the_rules_the_code_applies() -> None:
+    # the policy pharmacists review must name each rule tested above, and not the old "unknown start dates
+    # are never established" (undated info entries are established; warning ones with a recent level)
+    text = load().interactions.policy["established"]
+    for rule in (
+        "only being ordered now",
+        "earliest evidence",
+        "a renewal",
+        "dateAsserted",
+        "upper bound",
+        "asserted after it",
+        "established for an info entry, new for a critical one",
+        "for a warning one established only when the latest level is recent",
+        "one step quieter at every hook",
+    ):
+        assert rule in text, rule
+    assert "not established" not in text
 
 
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
