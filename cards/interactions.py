@@ -32,7 +32,7 @@ from cards.drugs import TACROLIMUS, DrugIdentifier, Identified
 from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
 from cards.text import clip
-from cards.therapy import ALL_HOOKS, Family, Therapy, level_suggestion, monitoring
+from cards.therapy import ALL_HOOKS, QUIETER, Family, Therapy, level_suggestion, monitoring
 from cds.models import Action, Card, Coding, Suggestion
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
@@ -47,7 +47,6 @@ EFFECTS = {
     "lowers": "lowers tacrolimus levels",
     "toxicity": "adds to tacrolimus toxicity",
 }
-QUIETER: dict[Indicator, Indicator | None] = {"critical": "warning", "warning": "info", "info": None}
 MAX_SUMMARY = 140
 
 
