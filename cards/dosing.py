@@ -392,10 +392,13 @@ class DosingFamily(Family):
         """Current orders for two tacrolimus products that are not the same immediate-release tacrolimus
         (capsules with granules are; a statement is not an order: a stale one is the record's, not the
         pharmacy's)."""
+        current = [m for m in therapy.systemic if m.origin == "order"]
+        if len(current) < 2:
+            return None
         orders: dict[str, MedicationUse] = {}
-        for medication in therapy.systemic:
+        for medication in current:
             kind = self.products.kind(medication)
-            if medication.origin == "order" and kind != UNKNOWN:
+            if kind != UNKNOWN:
                 orders.setdefault(kind, medication)
         if orders.keys() & {"envarsus", "advagraf"}:
             orders.pop("prolonged-release", None)  # an unnamed prolonged-release order may be the same one

@@ -63,6 +63,9 @@ def every(per_day: float) -> str:
     return f"every {hours:g} hours" if hours == int(hours) else f"{per_day:g} times a day"
 
 
+WORDS_KEPT = 4096  # medications' words whose kind is kept (a handful of tacrolimus products in practice)
+
+
 class Formulations:
     """Recognises the tacrolimus formulation of a medication (see the module docstring)."""
 
@@ -78,6 +81,9 @@ class Formulations:
             if "tacrolimus" in (i.lower() for i in product.ingredients):
                 code_names.setdefault(code, product.name)
         self._code_names = code_names
+        self._by_words: dict[
+            str, str
+        ] = {}  # the words of a medication -> its kind: asked by several families
 
     def entry(self, key: str) -> Formulation | None:
         return self.entries.get(key)
@@ -90,6 +96,14 @@ class Formulations:
                 return found
         names = [*medication.names, *(self._code_names.get(c.code, "") for c in medication.codings)]
         where = " ".join((*names, *medication.form.names, *medication.route.names)).lower()
+        found = self._by_words.get(where)
+        if found is None:
+            if len(self._by_words) >= WORDS_KEPT:
+                self._by_words.clear()
+            found = self._by_words[where] = self._kind_by_words(where)
+        return found
+
+    def _kind_by_words(self, where: str) -> str:
         if self._words[INTRAVENOUS].search(where):
             return INTRAVENOUS
         for key in BRANDED_PROLONGED:

@@ -175,9 +175,12 @@ class InteractionFamily(Family):
 
     def _established(self, record: PatientRecord, therapy: Therapy, finding: Finding) -> bool:
         """See the module docstring: established, new, and the undated rule by the entry's indicator."""
-        drug, tacrolimus = therapy.start(frozenset(finding.drugs)), therapy.start(frozenset({TACROLIMUS}))
+        drug = therapy.start(frozenset(finding.drugs))
+        if drug.new:  # ordered now: nothing more to read
+            return False
+        tacrolimus = therapy.start(frozenset({TACROLIMUS}))
         starts = drug, tacrolimus
-        if any(start.new for start in starts):
+        if tacrolimus.new:
             return False
         levels = monitoring(record, self._knowledge)
         if levels.last is not None:

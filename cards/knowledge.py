@@ -470,8 +470,28 @@ class Knowledge:
         )
 
     def observation_codes(self, *groups: str) -> tuple[str, ...]:
+        """The codes of the groups (every code with none), in the file's order; asked on every call by
+        several families, so each answer is kept."""
+        return _observation_codes(self.observations, groups)
+
+
+# (id of the observations mapping, groups) -> (that mapping, its codes): holding the mapping keeps its id
+# from being reused by another knowledge loaded later (tests load several)
+_CODES_BY_GROUPS: dict[
+    tuple[int, tuple[str, ...]], tuple[Mapping[str, ObservationCode], tuple[str, ...]]
+] = {}
+
+
+def _observation_codes(
+    observations: Mapping[str, ObservationCode], groups: tuple[str, ...]
+) -> tuple[str, ...]:
+    key = (id(observations), groups)
+    found = _CODES_BY_GROUPS.get(key)
+    if found is None or found[0] is not observations:
         wanted = set(groups)
-        return tuple(code for code, entry in self.observations.items() if not wanted or entry.group in wanted)
+        codes = tuple(code for code, entry in observations.items() if not wanted or entry.group in wanted)
+        found = _CODES_BY_GROUPS[key] = (observations, codes)
+    return found[1]
 
 
 def read_file(directory: Path, name: str) -> dict[str, Any]:

@@ -470,7 +470,7 @@ class ObservationIndex:
     matches, to order them; the rest of each (values, components) is read only when the caller reaches it,
     so a card that wants the latest result reads one. Nothing else in a large chart is read."""
 
-    __slots__ = ("_by_code", "_codes", "_dates", "_positions", "_raws", "_read", "_selected")
+    __slots__ = ("_by_code", "_coded_in", "_codes", "_dates", "_positions", "_raws", "_read", "_selected")
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
@@ -482,6 +482,7 @@ class ObservationIndex:
         # the positions a lookup found, for the next family that asks (e.g. the levels); positions, not
         # LazyObservations, which point back here: a cycle would keep the request alive until a full GC
         self._selected: dict[tuple[str, tuple[str, ...], re.Pattern[str] | None], list[int]] = {}
+        self._coded_in: dict[str, set[int]] = {}  # system -> positions with a coding in it
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
         code = concept(raw.get("code"))
@@ -495,6 +496,7 @@ class ObservationIndex:
         self._dates.append(False)
         for c in code.codings:
             self._by_code.setdefault((c.system, c.code), []).append(position)
+            self._coded_in.setdefault(c.system, set()).add(position)
 
     def replace(self, ref: str, raw: dict[str, Any]) -> None:
         """A second version of an observation already added replaces it when it says it corrects or amends
@@ -541,11 +543,13 @@ class ObservationIndex:
     def _select(self, system: str, codes: tuple[str, ...], named: re.Pattern[str] | None) -> list[int]:
         positions = {p for c in codes for p in self._by_code.get((system, c), ())}
         if named is not None:  # only observations the system does not code: the others are known by code
-            for p, code in enumerate(self._codes):
-                if all(c.system != system for c in code.codings) and named.search(
-                    " ".join(code.names).lower()
-                ):
-                    positions.add(p)
+            coded = self._coded_in.get(system, set())
+            if len(coded) < len(self._codes):  # some are not coded in it (usually none are)
+                positions.update(
+                    p
+                    for p, code in enumerate(self._codes)
+                    if p not in coded and named.search(" ".join(code.names).lower())
+                )
         valid = sorted(
             p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT
         )

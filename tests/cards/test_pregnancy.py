@@ -88,7 +88,8 @@ def test_breastfeeding_patient_on_tacrolimus(client: TestClient) -> None:
     assert "0.06% (0.06 micrograms/kg daily)" in card["detail"]  # the evidence
     assert "recommends that women avoid breast feeding" in card["detail"]  # the licensed position
     assert "LactMed" in card["detail"]
-    assert "- Tacrolimus monograph (Martindale-style text): Breast feeding" in card["detail"]  # one line per source
+    # one line per source
+    assert "- Tacrolimus monograph (Martindale-style text): Breast feeding" in card["detail"]
     assert "Recorded 2026-11-01." in card["detail"]
     assert {r["display"] for r in card["overrideReasons"]} == {
         "Approved by the treating specialist",
@@ -135,7 +136,8 @@ def test_pregnant_patient_on_tacrolimus(client: TestClient) -> None:
     assert "neonatal hyperkalaemia" in card["detail"]
     assert "neonatal renal dysfunction" in card["detail"]
     assert "maternal glucose and blood pressure" in card["detail"]
-    assert "- Tacrolimus monograph (Martindale-style text): Pregnancy" in card["detail"]  # one line per source
+    # one line per source
+    assert "- Tacrolimus monograph (Martindale-style text): Pregnancy" in card["detail"]
 
 
 @pytest.mark.parametrize(
