@@ -93,9 +93,9 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
             unnamed = unnamed_medications(record, drugs)
             if unnamed:
                 gaps = replace(gaps, unidentified=(*gaps.unidentified, *unnamed))
-            why = "" if gaps.not_run else levels.unjudged(record)
-            if why:
-                gaps = replace(gaps, not_run=(*gaps.not_run, f"tacrolimus trough against a target: {why}"))
+            unjudged = "" if gaps.not_run else levels.unjudged(record)
+            if unjudged:
+                gaps = replace(gaps, not_run=(*gaps.not_run, unjudged))
         if not gaps:
             return None
         if not (gaps.failed or gaps.unidentified or gaps.incomplete or tacrolimus):

@@ -18,6 +18,7 @@ switch card is a `warning` (SmPC 4.4: substitution has caused rejection and toxi
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from cards.drugs import DrugIdentifier
 from cards.formulation import (
@@ -79,11 +80,15 @@ class DosingFamily(Family):
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
         if record.hook == "patient-view":
-            card = self._concurrent(record, therapy)
+            orders = [m for m in therapy.systemic if m.origin == "order"]
+            card = self._concurrent(record, orders, "concurrent")
             return [card] if card else []
         ordered = therapy.ordered(therapy.systemic)
         if not ordered:
             return []
+        drafts = [m for m in therapy.systemic if m.origin == "draft"]  # selected or not: one order
+        if len(drafts) > 1 and (card := self._concurrent(record, drafts, "concurrent_ordered")):
+            return [card]  # no dose is judged for one of two products ordered together
         order = ordered[0]
         kind = self.products.kind(order)
         current = {self.products.kind(m): m for m in therapy.systemic if m.origin != "draft"}
@@ -241,6 +246,14 @@ class DosingFamily(Family):
                 "The order does not say which product (immediate-release every 12 hours, a once-daily"
                 " prolonged-release product, or an infusion): their doses differ, so none is applied."
             )
+        elif reference_only:
+            summary = (
+                f"Tacrolimus by mouth to an infusion for {what}: no conversion in the sources, not judged"
+            )
+            lines.append(
+                "The sources' infusion dose is for starting tacrolimus, not for a patient converted from oral"
+                " tacrolimus: shown for reference, the order is not judged against it."
+            )
         elif row is None and options:
             choices = "; ".join(f"{rate_text(r.low, r.high)} with {r.regimen}" for r in options)
             summary = f"Starting tacrolimus for {what}: the label dose depends on the regimen, not recorded"
@@ -265,14 +278,6 @@ class DosingFamily(Family):
         elif rate is not None and weight is None:
             summary = f"Starting tacrolimus for {what}: no body weight on record, dose not checked"
             lines.append(f"The dose is per kilogram ({rate_text(*rate)}): record a weight to check it.")
-        elif reference_only:
-            summary = (
-                f"Tacrolimus by mouth to an infusion for {what}: no conversion in the sources, not judged"
-            )
-            lines.append(
-                "The sources' infusion dose is for starting tacrolimus, not for a patient converted from oral"
-                " tacrolimus: shown for reference, the order is not judged against it."
-            )
         elif rate is not None and weight is not None and entry is not None:
             warn, summary = self._judge(lines, entry, rate, weight, ordered, basis, f"{product} for {what}")
         if ordered is not None and (row is None or weight is None or kind == UNKNOWN or reference_only):
@@ -388,15 +393,19 @@ class DosingFamily(Family):
 
     # -- two products at once (patient-view) -----------------------------------------------------------
 
-    def _concurrent(self, record: PatientRecord, therapy: Therapy) -> Card | None:
-        """Current orders for two tacrolimus products that are not the same immediate-release tacrolimus
-        (capsules with granules are; a statement is not an order: a stale one is the record's, not the
-        pharmacy's)."""
-        current = [m for m in therapy.systemic if m.origin == "order"]
-        if len(current) < 2:
+    def _concurrent(
+        self,
+        record: PatientRecord,
+        medications: list[MedicationUse],
+        text_key: Literal["concurrent", "concurrent_ordered"],
+    ) -> Card | None:
+        """Two tacrolimus products (or routes) at once that are not the same immediate-release tacrolimus
+        (capsules with granules are): current orders on patient-view (a statement is not an order: a
+        stale one is the record's, not the pharmacy's), the drafts of one order at the order hooks."""
+        if len(medications) < 2:
             return None
         orders: dict[str, MedicationUse] = {}
-        for medication in current:
+        for medication in medications:
             kind = self.products.kind(medication)
             if kind != UNKNOWN:
                 orders.setdefault(kind, medication)
@@ -409,12 +418,12 @@ class DosingFamily(Family):
             ((k, m) for k, m in others if self._release(k) != self._release(first_kind)), others[0]
         )
         dosing = self._knowledge.dosing
-        text = dosing.cards["concurrent"]
+        text = dosing.cards[text_key]
         names = [next(iter(m.names), m.ref) for m in (first, second)]
         summary = text.summary.replace("{first}", self._short(first_kind)).replace(
             "{second}", self._short(second_kind)
         )
-        lines = [f"Current orders: {names[0]}; {names[1]}."]
+        lines = [f"{'Current orders' if text_key == 'concurrent' else 'Ordered'}: {names[0]}; {names[1]}."]
         return self._maker.card(
             text,
             SWITCH_TOPIC,

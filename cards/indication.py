@@ -186,9 +186,9 @@ def _label_target(
     ranges = dosing.general.early if phase == "early" else dosing.general.maintenance
     if indication.key in ranges:
         low, high = ranges[indication.key]
-        when = "early after transplant" if phase == "early" else "in maintenance"
+        when = "early after transplant" if phase == "early" else "during maintenance"
         basis = (
-            f"the monograph's range troughs have generally been in {when} for {indication.display}:"
+            f"the range the monograph says troughs have generally been in {when} for {indication.display}:"
             " what is usually seen, not a label target"
         )
         return Target(low, high, basis, "monograph", "the usual range")

@@ -253,8 +253,10 @@ class Caution(_Entry):
 
     card: CardText
     citations: list[Citation] = Field(min_length=1)
-    words: list[str] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)  # in a current condition's text or displays
+    not_words: list[str] = Field(default_factory=list)  # ...unless these say it is not the patient's own now
     ingredients: list[str] = Field(default_factory=list)
+    medication_words: list[str] = Field(default_factory=list)  # in a current systemic medication's names
     conditions: list[CodePrefix] = Field(default_factory=list)
     under_years: int | None = None
 
@@ -400,7 +402,8 @@ class Monitoring(_Entry):
     early_months: float
     early_interval_days: int
     diarrhoea_words: list[str]
-    text: str
+    text: str  # the cadence from transplant on
+    later_text: str  # the cadence once past the first months (early_months)
     out_of_range: str  # what to do when a trough is outside its target (the level card's last word)
     not_trough_words: list[str] = Field(min_length=1)
     trough_policy: str
@@ -436,7 +439,9 @@ class Dosing(_Entry):
     monitoring: Monitoring
     starting_doses: list[DoseRow]
     cpic: dict[Literal["normal", "intermediate", "poor"], Phenotype]
-    cards: dict[Literal["level", "due", "start", "switch", "concurrent", "duration"], CardText]
+    cards: dict[
+        Literal["level", "due", "start", "switch", "concurrent", "concurrent_ordered", "duration"], CardText
+    ]
     citations: dict[Literal["targets", "uc", "cpic", "switch", "envarsus", "intravenous"], list[Citation]]
 
 

@@ -140,12 +140,16 @@ class LevelFamily(Family):
         latest = levels.troughs[0]
         if latest.value is None or latest.value > self._knowledge.dosing.general.ceiling:
             return ""
-        if not found:
-            return "no transplant or colitis on record"
-        applies = found[0]
-        # a dated transplant with no range in the sources (lung after month 12) is the sources' limit, not
-        # missing data: its card says so at the order hooks
-        return f"{applies.display} has no date" if applies.key != UC and applies.since is None else ""
+        applies = found[0] if found else None
+        if applies is None:
+            why = "no transplant or colitis on record"
+        elif applies.key != UC and applies.since is None:
+            why = f"{applies.display} has no date"
+        else:
+            # a dated transplant with no range in the sources (lung after month 12) is the sources' limit,
+            # not missing data
+            return ""
+        return f"tacrolimus trough {latest.shown} on {_date(latest.when)} against a target: {why}"
 
     @staticmethod
     def _unjudged(levels: list[Level]) -> list[str]:
@@ -196,7 +200,12 @@ class LevelFamily(Family):
         if warn:
             lines.append(dosing.monitoring.out_of_range)
         colitis = applies is not None and applies.key == UC
-        lines.append(dosing.uc.monitoring_text if colitis else dosing.monitoring.text)
+        months = applies.months(record.now) if applies is not None and not colitis else None
+        later = months is not None and months >= dosing.monitoring.early_months
+        cadence = dosing.monitoring.later_text if later else dosing.monitoring.text
+        lines.append(dosing.uc.monitoring_text if colitis else cadence)
+        if source == "monograph":  # the range comes from the monograph: its line first
+            citations.sort(key=lambda c: c.source != "monograph")
         lines += latest_results(record, self._knowledge, ALONGSIDE)
         card_text = dosing.cards["level"].model_copy(update={"indicator": "warning" if warn else "info"})
         summary = (

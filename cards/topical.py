@@ -28,15 +28,16 @@ class TopicalFamily(Family):
     def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
         super().__init__(knowledge, drugs)
         topical = knowledge.cautions.topical
-        self._patterns = {
-            name: word_pattern(caution.words)
-            for name, caution in (
-                ("malignancy", topical.malignancy),
-                ("neoplasia", topical.neoplasia),
-                ("infection", topical.infection),
-                ("absorption", topical.absorption),
-            )
+        cautions = {
+            "malignancy": topical.malignancy,
+            "neoplasia": topical.neoplasia,
+            "infection": topical.infection,
+            "absorption": topical.absorption,
+            "immunocompromised": topical.immunocompromised,
         }
+        self._patterns = {name: word_pattern(caution.words) for name, caution in cautions.items()}
+        self._not = {name: word_pattern(c.not_words) for name, c in cautions.items() if c.not_words}
+        self._suppressant_names = word_pattern(topical.immunocompromised.medication_words)
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
@@ -78,21 +79,29 @@ class TopicalFamily(Family):
         condition), named as recorded; '' when nothing does."""
         suppressants = frozenset(caution.ingredients)
         for medication, ident in therapy.current:
-            if ident.systemic and ident.ingredients & suppressants:
+            if not ident.systemic:
+                continue
+            if ident.ingredients & suppressants or self._suppressant_names.search(
+                " ".join(medication.names).lower()
+            ):
                 return next(iter(medication.names), medication.ref)
         dosing = self._knowledge.dosing
         for c in record.conditions:
             transplant = any(key != UC for key in recognised(c.code, dosing))
             if c.active and (coded_as(c.code, caution.conditions) or transplant):
                 return next(iter(c.code.names), c.ref)
-        return ""
+        named = self._conditions(record, "immunocompromised")
+        return named[0] if named else ""
 
     def _conditions(self, record: PatientRecord, name: str) -> list[str]:
-        pattern = self._patterns[name]
-        return [
-            condition.code.names[0]
-            for condition in record.conditions
-            if condition.active
-            and condition.code.names
-            and pattern.search(" ".join(condition.code.names).lower())
-        ]
+        """The current conditions named by the caution's words, unless their names say they are not the
+        patient's own now (family history, no evidence of, screening: `not_words`)."""
+        pattern, not_own = self._patterns[name], self._not.get(name)
+        found = []
+        for condition in record.conditions:
+            if not (condition.active and condition.code.names):
+                continue
+            words = " ".join(condition.code.names).lower()
+            if pattern.search(words) and not (not_own and not_own.search(words)):
+                found.append(condition.code.names[0])
+        return found

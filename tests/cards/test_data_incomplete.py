@@ -212,7 +212,8 @@ def condition(code: str | None, text: str | None = None, onset_days: float | Non
 def test_a_trough_with_no_indication_on_record_is_said_not_judged(client: TestClient) -> None:
     [card] = unjudged(client, 8.0, [])
     assert card["summary"] == (
-        "Not checked for lack of data: tacrolimus trough against a target: no transplant or colitis on record"
+        f"Not checked for lack of data: tacrolimus trough 8 ng/mL on {days_ago(2)} against a target:"
+        " no transplant or colitis on record"
     )
     assert len(card["summary"]) < 140
 

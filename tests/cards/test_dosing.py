@@ -514,3 +514,32 @@ def test_a_medication_statement_is_not_an_order(client: TestClient) -> None:
     prefetch = full_prefetch([PROGRAF_3_BID])
     prefetch["medicationStatements"] = bundle([envarsus])
     assert patient_view(client, prefetch) == []
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_two_products_in_one_order_are_flagged_and_neither_dose_judged(client: TestClient, hook: str) -> None:
+    # a double dose is stopped at signing: Prograf twice daily and Advagraf once daily drafted together
+    prograf = order(mg=2, text="Prograf 1 mg capsules", rid="d1")
+    advagraf = order(mg=5, per_day=1, text=ADVAGRAF, rid="d2")
+    prefetch = full_prefetch()
+    body = hook_request(hook, prefetch, drafts=[prograf, advagraf])
+    if hook == "order-select":  # only one is being selected: the other is in the same order
+        body["context"]["selections"] = ["MedicationRequest/d2"]
+    response = client.post(f"/cds-services/tacrolimus-{hook}", content=orjson.dumps(body))
+    found = of_topic(response.json()["cards"], "formulation-switch", "dosing")
+    [card] = found
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Two tacrolimus products in this order: immediate-release tacrolimus and Advagraf / Astagraf XL"
+        " prolonged-release: order one"
+    )
+
+
+def test_an_infusion_for_a_patient_on_oral_tacrolimus_without_a_weight_is_still_not_judged(
+    client: TestClient,
+) -> None:
+    [card] = of_topic(
+        order_cards(client, iv_order(7), "Z94.0", weight=None, medications=[PROGRAF_3_BID, MMF]), "dosing"
+    )
+    assert "by mouth to an infusion" in card["summary"]
+    assert "record a weight" not in card["detail"]

@@ -155,7 +155,7 @@ def test_an_out_of_range_trough_says_what_to_do(client: TestClient) -> None:
     liver = [transplant("Z94.4", 100)]
     low = level_card(cards(client, [level(3.1, 1)], liver))
     assert "check it was a trough" in low["detail"]
-    assert "adjust the dose to the target and recheck" in low["detail"]
+    assert "adjust the dose to the patient's target and recheck" in low["detail"]
     within = level_card(cards(client, [level(9.5, 1)], liver))
     assert "adjust the dose" not in within["detail"]
 
@@ -493,3 +493,17 @@ def test_an_ended_transplant_condition_gives_no_target(client: TestClient) -> No
 def test_the_kidney_row_names_the_regimen_as_the_label_writes_it(client: TestClient) -> None:
     card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.0", 30)], [tacrolimus(), MMF]))
     assert "with mycophenolate mofetil or an IL-2 receptor antagonist" in card["detail"]
+
+
+def test_years_out_the_cadence_is_periodic_and_the_monograph_is_cited_first(client: TestClient) -> None:
+    card = level_card(cards(client, [level(17.0, 1)], [transplant("Z94.0", 2000)], KIDNEY_MMF))
+    assert "above the usual range 5 to 15 ng/mL" in card["summary"]
+    assert "Periodically after the first months" in card["detail"]
+    assert "twice weekly" not in card["detail"]
+    sources = card["detail"].split("**Sources**")[1]
+    assert sources.index("Tacrolimus monograph") < sources.index("Prograf US prescribing information")
+
+
+def test_early_after_transplant_the_cadence_is_twice_weekly(client: TestClient) -> None:
+    card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.4", 30)]))
+    assert "About twice weekly early after transplant" in card["detail"]

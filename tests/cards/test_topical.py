@@ -217,3 +217,62 @@ def test_an_ended_transplant_condition_is_not_current(client: TestClient) -> Non
     del ended["clinicalStatus"]
     ended["abatementDateTime"] = "2015-03-01"
     assert IMMUNOCOMPROMISED not in summaries(client, conditions=[ended])
+
+
+# -- the pharmacist's second review: plurals, history, and who is immunocompromised
+SKIN_CRITICAL = (
+    "Topical tacrolimus with a malignant or pre-malignant skin condition: must not be applied to it"
+)
+NEOPLASIA = "Topical tacrolimus with a malignancy recorded: some advise avoiding it in neoplasia"
+
+
+def test_plural_actinic_keratoses_are_pre_malignant_skin(client: TestClient) -> None:
+    assert SKIN_CRITICAL in summaries(client, conditions=[condition("Actinic keratoses")])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Family history of melanoma", []),  # not the patient's own
+        ("Breast lump, no evidence of malignancy", []),
+        ("Personal history of malignant melanoma of skin", [NEOPLASIA]),  # no lesion now: the opinion
+    ],
+)
+def test_history_and_negatives_are_not_a_current_malignancy(
+    client: TestClient, text: str, expected: list[str]
+) -> None:
+    assert summaries(client, conditions=[condition(text)]) == [*expected, COUNSEL]
+
+
+def test_leukaemic_erythroderma_is_both_a_barrier_and_a_malignancy(client: TestClient) -> None:
+    found = summaries(client, conditions=[condition("Leukaemic erythroderma")])
+    assert (
+        "Topical tacrolimus with a disrupted skin barrier: avoid (systemic absorption can be high)" in found
+    )
+    assert NEOPLASIA in found
+
+
+@pytest.mark.parametrize(
+    ("medications", "conditions"),
+    [
+        ([medication_request("m1", "Methotrexate 2.5 MG Oral Tablet")], []),
+        ([medication_request("m1", "Humira 40 mg/0.4 mL pen (adalimumab)")], []),
+        ([], [condition("HIV disease")]),
+        ([], [condition("Common variable immunodeficiency")]),
+    ],
+    ids=["methotrexate", "adalimumab", "hiv", "cvid"],
+)
+def test_other_immunosuppression_counts(
+    client: TestClient, medications: list[dict[str, Any]], conditions: list[dict[str, Any]]
+) -> None:
+    assert shown(client, medications=medications, conditions=conditions)[0] == (IMMUNOCOMPROMISED, "critical")
+
+
+@pytest.mark.parametrize("text", ["HIV screening test negative", "Family history of immunodeficiency"])
+def test_a_negative_test_or_family_history_is_not_immunosuppression(client: TestClient, text: str) -> None:
+    assert summaries(client, conditions=[condition(text)]) == [COUNSEL]
+
+
+def test_methotrexate_cream_is_not_systemic(client: TestClient) -> None:
+    cream = medication_request("m1", "Methotrexate 1% topical cream")
+    assert summaries(client, medications=[cream]) == [COUNSEL]
