@@ -20,7 +20,7 @@ lowers a critical card unless it says why.
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 import orjson
 import yaml
@@ -31,19 +31,6 @@ from cards.knowledge import Dosing, Knowledge, TargetRow
 from cds.errors import ConfigError
 from cds.models.card import INDICATOR_RANK, Indicator
 
-FAMILIES = (
-    "interactions",
-    "vaccines",
-    "pregnancy",
-    "hypersensitivity",
-    "topical",
-    "organ_function",
-    "results",
-    "levels",
-    "dosing",
-    "starting",
-    "duration",
-)
 FamilyKey = Literal[
     "interactions",
     "vaccines",
@@ -57,6 +44,7 @@ FamilyKey = Literal[
     "starting",
     "duration",
 ]
+FAMILIES: tuple[FamilyKey, ...] = get_args(FamilyKey)  # in the order the services run them
 
 
 class _Strict(BaseModel):
