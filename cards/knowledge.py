@@ -452,6 +452,7 @@ class Knowledge:
     topics: Mapping[str, TopicEntry]
     observation_system: str
     observations: Mapping[str, ObservationCode]
+    observation_groups: Mapping[str, tuple[str, ...]]  # group -> its codes in file order (derived at load)
     tacrolimus: TacrolimusCodes
     drugs: Drugs
     products: Products
@@ -476,27 +477,18 @@ class Knowledge:
 
     def observation_codes(self, *groups: str) -> tuple[str, ...]:
         """The codes of the groups (every code with none), in the file's order; asked on every call by
-        several families, so each answer is kept."""
-        return _observation_codes(self.observations, groups)
-
-
-# (id of the observations mapping, groups) -> (that mapping, its codes): holding the mapping keeps its id
-# from being reused by another knowledge loaded later (tests load several)
-_CODES_BY_GROUPS: dict[
-    tuple[int, tuple[str, ...]], tuple[Mapping[str, ObservationCode], tuple[str, ...]]
-] = {}
-
-
-def _observation_codes(
-    observations: Mapping[str, ObservationCode], groups: tuple[str, ...]
-) -> tuple[str, ...]:
-    key = (id(observations), groups)
-    found = _CODES_BY_GROUPS.get(key)
-    if found is None or found[0] is not observations:
+        several families, so each group's codes are found once, at load."""
+        if len(groups) == 1:
+            return self.observation_groups.get(groups[0], ())
         wanted = set(groups)
-        codes = tuple(code for code, entry in observations.items() if not wanted or entry.group in wanted)
-        found = _CODES_BY_GROUPS[key] = (observations, codes)
-    return found[1]
+        return tuple(code for code, entry in self.observations.items() if not wanted or entry.group in wanted)
+
+
+def _by_group(observations: Mapping[str, ObservationCode]) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, list[str]] = {}
+    for code, entry in observations.items():
+        groups.setdefault(entry.group, []).append(code)
+    return {group: tuple(codes) for group, codes in groups.items()}
 
 
 def read_file(directory: Path, name: str) -> dict[str, Any]:
@@ -602,12 +594,14 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     sources = read_file(directory, "sources.json")
     topics = read_file(directory, "topics.json")
     observations = read_file(directory, "observations.json")
+    codes = entries(directory, "observations.json", observations, "codes", ObservationCode)
     knowledge = Knowledge(
         sources=entries(directory, "sources.json", sources, "sources", SourceEntry),
         topic_system=text_field(directory, "topics.json", topics, "system"),
         topics=entries(directory, "topics.json", topics, "topics", TopicEntry),
         observation_system=text_field(directory, "observations.json", observations, "system"),
-        observations=entries(directory, "observations.json", observations, "codes", ObservationCode),
+        observations=codes,
+        observation_groups=_by_group(codes),
         tacrolimus=whole(directory, "tacrolimus.json", TacrolimusCodes),
         drugs=whole(directory, "drugs.json", Drugs),
         products=whole(directory, "rxnorm-products.json", Products),
