@@ -79,13 +79,13 @@ def unnamed_medications(record: PatientRecord, drugs: DrugIdentifier) -> list[st
     return found
 
 
-def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
+def gap_card(knowledge: Knowledge, drugs: DrugIdentifier, levels: LevelFamily | None) -> GapCard:
     """The card, shown only where a gap matters: the record involves tacrolimus, a medication could not be
     identified (it may be tacrolimus), a check failed, or data was cut short (by a cap on entries, bytes or
     pages: what was not read may be tacrolimus). patient-view fires on every chart opened, and a warning
-    about missing data for a patient who has nothing to do with tacrolimus would be noise."""
+    about missing data for a patient who has nothing to do with tacrolimus would be noise. `levels`: the
+    service's level family, which names a trough it cannot judge; None when the site turned it off."""
     source = knowledge.source("cds-hooks-prefetch", TOPIC)
-    levels = LevelFamily(knowledge, drugs)
 
     def make(gaps: Gaps, record: PatientRecord) -> Card | None:
         tacrolimus = involves_tacrolimus(record, drugs)
@@ -93,7 +93,7 @@ def gap_card(knowledge: Knowledge, drugs: DrugIdentifier) -> GapCard:
             unnamed = unnamed_medications(record, drugs)
             if unnamed:
                 gaps = replace(gaps, unidentified=(*gaps.unidentified, *unnamed))
-            unjudged = "" if gaps.not_run else levels.unjudged(record)
+            unjudged = "" if gaps.not_run or levels is None else levels.unjudged(record)
             if unjudged:
                 gaps = replace(gaps, not_run=(*gaps.not_run, unjudged))
         if not gaps:

@@ -158,8 +158,9 @@ def services(knowledge: Knowledge, site: Site | None = None) -> list[Service]:
     knowledge = with_site(knowledge, site)
     templates = prefetch_templates(knowledge)
     drugs = DrugIdentifier(knowledge)
-    incomplete = gap_card(knowledge, drugs)
     offered = [family for family in families(knowledge, drugs) if site.enabled(family.key)]
+    levels = next((family for family in offered if isinstance(family, LevelFamily)), None)
+    incomplete = gap_card(knowledge, drugs, levels)
 
     def run(family: HookFamily, hook: str) -> CardFamily:
         ruled: CardFamily = SiteRules(family, site) if site.indicators else family

@@ -191,3 +191,16 @@ def test_the_preview_page_shows_the_site_settings(tmp_path: Path) -> None:
     assert "Renal unit" in page
     assert "3 days" in page
     assert "topical" in page
+
+
+def test_with_the_level_family_off_an_unjudged_trough_is_not_announced(tmp_path: Path) -> None:
+    body = kidney_patient(9.0, 200)
+    body["prefetch"]["conditions"] = bundle([])  # no indication: the trough cannot be judged
+    with client_for(write(tmp_path, "families: {interactions: true}\n"), tmp_path) as client:
+        [gap] = of_topic(client.post(PV, content=orjson.dumps(body)).json()["cards"], "data-incomplete")
+    assert "tacrolimus trough 9 ng/mL" in gap["summary"]
+    off = tmp_path / "off"
+    off.mkdir()
+    with client_for(write(off, "families: {levels: false}\n"), off) as client:
+        cards = client.post(PV, content=orjson.dumps(body)).json()["cards"]
+    assert of_topic(cards, "data-incomplete") == []  # the site does not want levels judged
