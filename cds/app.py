@@ -4,7 +4,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -23,6 +22,7 @@ from cds import __version__
 from cds.audit import AuditLog, write_on_repeated_signal
 from cds.auth import Verifier, canonical_path
 from cds.clients import Client, load_clients, sandbox_client
+from cds.clock import Clock, system_clock
 from cds.database import Database
 from cds.egress import http_client
 from cds.errors import (
@@ -203,9 +203,11 @@ def build_app(
     settings: Settings,
     examples: Sequence[Example] = (),
     policy: SitePolicy | None = None,
+    clock: Clock = system_clock,
 ) -> FastAPI:
     """The ASGI app, with the preview page at /. Raises ConfigError when the settings or the clients file
-    are wrong. `policy`: what the site file asks (the repeat hold's days, the settings shown)."""
+    are wrong. `policy`: what the site file asks (the repeat hold's days, the settings shown); `clock`: the
+    one "now" of every evaluation, token check, audit entry and hold."""
     clients = registered_clients(settings)
     policy = policy or SitePolicy()
     hold = RepeatHold(policy.hold_days, settings.hmac_key)
@@ -217,6 +219,7 @@ def build_app(
                 settings.database_url,
                 timeout=settings.database_timeout,
                 connect_timeout=settings.database_connect_timeout,
+                clock=clock,
             )
             database = Database(store, settings.database_timeout)
 
@@ -229,12 +232,13 @@ def build_app(
                 database, interval=settings.audit_flush_interval, max_pending=settings.audit_queue_max
             )
             app.state.http = http
-            app.state.evaluator = Evaluator(services, settings, http)
+            app.state.evaluator = Evaluator(services, settings, http, clock)
             app.state.verifier = Verifier(
                 clients,
                 remember,
                 http,
                 clock_skew=settings.clock_skew,
+                clock=lambda: clock().timestamp(),
                 refresh_interval=settings.jwks_refresh_interval,
             )
             log.info(
@@ -362,9 +366,7 @@ def build_app(
                     "reason": reason,
                 },
             )
-            audit.record(
-                AuditEntry(datetime.now(UTC), client, service_id, hook_instance, status, cards, patient_key)
-            )
+            audit.record(AuditEntry(clock(), client, service_id, hook_instance, status, cards, patient_key))
 
     async def held_back(response: CDSResponse, patient_key: str, database: Database) -> CDSResponse:
         """The answer without the cards the clinician overrode for this patient within the hold (never a
@@ -372,7 +374,7 @@ def build_app(
         keys = hold.candidates(response.cards)
         if not keys:
             return response
-        store, now = database.store, datetime.now(UTC)
+        store, now = database.store, clock()
         try:
             held = await database.run(lambda: store.held(patient_key, keys, now))
         except DatabaseUnavailable:
@@ -422,7 +424,7 @@ def build_app(
                 FEEDBACK.labels(entry.outcome, topic or "unknown").inc()
             overridden = [entry.card for entry in body.feedback if entry.outcome == "overridden"]
             if hold.on and overridden:
-                now = datetime.now(UTC)
+                now = clock()
                 with suppress(DatabaseUnavailable):  # the feedback itself is stored: answered 200
                     await database.run(lambda: store.hold(overridden, hold.days, now))
             status = 200
@@ -469,7 +471,7 @@ def build_app(
             return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
         return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
-    add_preview(app, services, examples, Evaluator(services, settings, http=None), settings, policy.shown)
+    add_preview(app, services, examples, Evaluator(services, settings, None, clock), settings, policy.shown)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

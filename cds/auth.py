@@ -104,15 +104,21 @@ class Verifier:
                 algorithms=[alg],
                 issuer=client.iss,
                 leeway=self._skew,
-                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},  # checked below
+                # aud and the times are checked below, the times against this verifier's clock
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"token rejected: {type(error).__name__}: {error}") from None
+        self._check_times(claims)
         named = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if not any(isinstance(aud, str) and same_endpoint(aud, audience) for aud in named):
             raise Unauthorized(f"token rejected: aud {claims['aud']!r} does not name {audience}")
-        if claims["iat"] > self._clock() + self._skew:
-            raise Unauthorized("token issued in the future")
         if client.tenant is not None and claims.get("tenant") != client.tenant:
             raise Unauthorized("tenant does not match")
         if not isinstance(claims["jti"], str) or not claims["jti"]:
@@ -120,6 +126,20 @@ class Verifier:
         if not await self._remember(client.iss, claims["jti"], int(claims["exp"])):
             raise Unauthorized(f"jti {claims['jti']!r} was used before")
         return client
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """exp, iat and nbf (RFC 7519 §4.1) against the clock, with the skew allowed each way."""
+        now = self._clock()
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthorized(f"token rejected: {name} is not a number")
+        if claims["exp"] <= now - self._skew:
+            raise Unauthorized("token rejected: ExpiredSignatureError: Signature has expired")
+        if claims["iat"] > now + self._skew:
+            raise Unauthorized("token issued in the future")
+        if "nbf" in claims and claims["nbf"] > now + self._skew:
+            raise Unauthorized("token rejected: ImmatureSignatureError: The token is not yet valid (nbf)")
 
     async def _key(self, client: Client, kid: str) -> jwt.PyJWK:
         if kid in client.keys:

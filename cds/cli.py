@@ -11,6 +11,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from cds import __version__
+from cds.clock import Clock, fixed, parse_instant, system_clock
 from cds.egress import http_client
 from cds.ehr import HOOKS_WITH_ORDERS, BuiltRequest, build_request, hook_request_of, with_token
 from cds.errors import CDSError, ConfigError, KnowledgeError, RequestError
 from cds.evaluate import Evaluator
-from cds.main import assembled
+from cds.main import assembled, example_as_of
 from cds.main import services as main_services
 from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
@@ -53,6 +55,12 @@ def shared_metrics() -> Iterator[None]:
     finally:
         del os.environ[MULTIPROCESS_DIR]
         shutil.rmtree(directory, ignore_errors=True)
+
+
+NOW_HELP = (
+    "evaluate as of this instant, ISO 8601 with an offset, optionally [Area/City] after it"
+    " (e.g. 2026-12-01T09:00:00Z); default: now, or a bundled example's own instant"
+)
 
 
 UVICORN_LOGGING: dict[str, Any] = {"access_log": False, "log_config": None}
@@ -137,10 +145,30 @@ def print_cards(response: CDSResponse, colour: bool | None = None) -> None:
         print()
 
 
-async def _evaluate(services: list[Service], service_id: str, body: object) -> CDSResponse:
+async def _evaluate(services: list[Service], service_id: str, body: object, clock: Clock) -> CDSResponse:
     settings = get_settings()
     async with http_client(settings.fhir_max_connections) as http:
-        return await Evaluator(services, settings, http).evaluate(service_id, body)
+        return await Evaluator(services, settings, http, clock).evaluate(service_id, body)
+
+
+def instant(text: str) -> datetime:
+    """--now: an ISO 8601 instant with an offset (argparse's type)."""
+    try:
+        return parse_instant(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def clock_of(args: argparse.Namespace, file: Path | None = None) -> tuple[Clock, str]:
+    """The clock of a command: --now, else a bundled example's own instant, else the system clock; with
+    a line saying which, when it is not the system clock."""
+    if args.now is not None:
+        return fixed(args.now), f"evaluated as of {args.now.isoformat()} (--now)"
+    written_for = example_as_of(file) if file is not None else None
+    if written_for is not None:
+        when = f"{written_for.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        return fixed(written_for), f"a bundled example: evaluated as of {when}, the day its dates are for"
+    return system_clock, ""
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -157,14 +185,17 @@ def evaluate(args: argparse.Namespace) -> int:
         except RequestError as error:
             print(f"{error.message}; or name one with --service", file=sys.stderr)
             return 2
+    clock, note = clock_of(args, Path(args.file))
     try:
-        response = asyncio.run(_evaluate(services, service_id, body))
+        response = asyncio.run(_evaluate(services, service_id, body, clock))
     except CDSError as error:
         print(f"{error.status_code}: {error.message}", file=sys.stderr)
         return 1
     if args.json:
         print(orjson.dumps(response.to_json(), option=orjson.OPT_INDENT_2).decode())
     else:
+        if note:
+            print(f"({note})")
         print_cards(response)
     return 0
 
@@ -208,7 +239,7 @@ async def _try(
             service, args.fhir_server, args.patient, http=http, settings=settings, order=order, token=token
         )
         try:
-            evaluator = Evaluator(services, settings, http)
+            evaluator = Evaluator(services, settings, http, clock_of(args)[0])
             return built, await evaluator.evaluate(service.id, with_token(built.request, token))
         except CDSError as error:
             return built, error
@@ -353,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", help="a CDS Hooks request body (JSON)")
     check.add_argument("--service", help="service id (default: the service for the request's hook)")
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
+    check.add_argument("--now", type=instant, metavar="INSTANT", help=NOW_HELP)
     check.set_defaults(handler=evaluate)
 
     mine = commands.add_parser(
@@ -375,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     mine.add_argument("--token", help="an access token for the FHIR server; '-' reads it from standard input")
     mine.add_argument("--json", action="store_true", help="print the request and the response as JSON")
+    mine.add_argument("--now", type=instant, metavar="INSTANT", help=NOW_HELP.split("; default")[0])
     mine.set_defaults(handler=try_patient)
 
     signed = commands.add_parser(

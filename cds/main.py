@@ -1,5 +1,8 @@
 """Where the app is assembled: the one module of ``cds`` that imports the clinical ``cards`` package."""
 
+from datetime import datetime
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from cds.app import build_app
@@ -18,6 +21,13 @@ def assembled(settings: Settings | None = None) -> tuple[list[Service], SitePoli
 
 def services(settings: Settings | None = None) -> list[Service]:
     return assembled(settings)[0]
+
+
+def example_as_of(path: Path) -> datetime | None:
+    """The instant a bundled example patient's dates were written for, when ``path`` is one."""
+    from cards.examples import as_of
+
+    return as_of(path)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -16,6 +16,7 @@ the page that makes the service fetch, so it is off by default and limited to th
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +27,7 @@ from fastapi.responses import HTMLResponse
 from markdown_it import MarkdownIt
 
 from cds import __version__
+from cds.clock import fixed
 from cds.ehr import HOOKS_WITH_ORDERS, build_request, hook_request_of
 from cds.errors import CDSError, RequestError
 from cds.evaluate import Evaluator
@@ -70,6 +72,9 @@ class Example:
     description: str
     service_id: str
     request: dict[str, Any]
+    as_of: datetime
+    """The instant the example is evaluated at: its dates were written for it, so its cards do not change
+    with the day the page is opened."""
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -261,7 +266,9 @@ def add_preview(
         example = by_id.get(example_id)
         if example is None:
             return page("Example not found", f'<p class="error">No example {escape(example_id)!s}.</p>', 404)
-        return await show(evaluator, example.service_id, example.request, example.title, example.description)
+        as_of = Evaluator(services, settings, http=None, clock=fixed(example.as_of))
+        when = f"{example.description} Evaluated as of {example.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC, the day its dates were written for."
+        return await show(as_of, example.service_id, example.request, example.title, when)
 
     @app.post("/preview", include_in_schema=False, response_class=HTMLResponse)
     async def preview(request: Request) -> HTMLResponse:

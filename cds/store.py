@@ -9,7 +9,7 @@ allows it) are both kept. The audit ties each card uuid to its call, so feedback
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from cds.clock import Clock, system_clock
 from cds.hold import ISSUED_DAYS
 from cds.models import FeedbackEntry
 
@@ -201,10 +202,14 @@ def connect_args(url: str, timeout: float, connect_timeout: int) -> dict[str, An
 
 
 class Store:
-    def __init__(self, url: str, *, timeout: float = 3.0, connect_timeout: int = 2) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 3.0, connect_timeout: int = 2, clock: Clock = system_clock
+    ) -> None:
         """``timeout``: seconds a statement may take (PostgreSQL statement_timeout, SQLite busy timeout,
-        and the wait for a free pooled connection); ``connect_timeout``: seconds to connect to PostgreSQL."""
+        and the wait for a free pooled connection); ``connect_timeout``: seconds to connect to PostgreSQL;
+        ``clock``: when feedback is received and a token id expires."""
         self.url = make_url(url)
+        self._clock = clock
         arguments = connect_args(url, timeout, connect_timeout)
         if self.url.get_backend_name() == "sqlite" and self.url.database in (None, "", ":memory:"):
             # an in-memory database lives in one connection: share it, or each connection sees an empty one
@@ -231,7 +236,7 @@ class Store:
 
     def save(self, service_id: str, entries: list[FeedbackEntry]) -> int:
         """Store entries; returns how many were new (the others had been stored before)."""
-        now = datetime.now(UTC)
+        now = self._clock()
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(feedback)
         # RETURNING counts what was inserted on every backend; rowcount is 0 on PostgreSQL here
         statement = insert.on_conflict_do_nothing(index_elements=["entry_hash"]).returning(feedback.c.id)
@@ -248,7 +253,7 @@ class Store:
         if "\x00" in jti or len(jti) > 500:
             jti = "sha256:" + hashlib.sha256(jti.encode("utf-8", "surrogatepass")).hexdigest()
         expires_at = min(expires_at, LAST_INSTANT)
-        now = int(datetime.now(UTC).timestamp())
+        now = int(self._clock().timestamp())
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(
             token_replay
         )
