@@ -9,15 +9,50 @@ from fastapi.testclient import TestClient
 
 from cards import load_services
 from cds.app import build_app
+from cds.clock import Clock, fixed
 from cds.models import Card, Source
 from cds.record import PatientRecord
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import Store, metadata
+from tests import clock as suite_clock
 
 POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # for tests whose dates are written out, not computed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "now(instant): run this test at this instant (tests/clock.py)")
+    config.addinivalue_line(
+        "markers", "dates: the test's fixture dates are computed from the suite's now (make test-dates)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the suite's clock (the now fixture, directly or through clock, app or client) is
+    date-sensitive: make test-dates runs it at every instant in tests.clock.EDGES."""
+    for item in items:
+        if "now" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.dates)
+
+
+@pytest.fixture(autouse=True)
+def _suite_clock(request: pytest.FixtureRequest) -> None:
+    """Sets the instant tests.clock.now() and ago() answer for this test."""
+    marker = request.node.get_closest_marker("now")
+    suite_clock.set_now(suite_clock.suite_instant(marker.args[0] if marker else None))
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The test's one instant (tests/clock.py says how to move it)."""
+    return suite_clock.now()
+
+
+@pytest.fixture
+def clock(now: datetime) -> Clock:
+    return fixed(now)
 
 
 class NamedDrugFamily:
@@ -62,8 +97,8 @@ def services() -> list[Service]:
 
 
 @pytest.fixture
-def app(settings: Settings, services: list[Service]) -> FastAPI:
-    return build_app(services, settings)
+def app(settings: Settings, services: list[Service], clock: Clock) -> FastAPI:
+    return build_app(services, settings, clock=clock)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 cards a clinician would see (no timing is asserted here)."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -12,15 +11,17 @@ from bench.records import PATIENT, order_select, patient_view
 from cards.drugs import DrugIdentifier
 from cards.interactions import TOPICS, InteractionFamily
 from cards.knowledge import load
+from cds.clock import fixed
 from cds.evaluate import Evaluator
 from cds.main import services
 from cds.record import RecordBuilder
 from cds.settings import Settings
+from tests.clock import now
 
 
 @pytest.fixture(scope="module")
 def evaluator() -> Evaluator:
-    return Evaluator(services(), Settings(database_url="sqlite://"), http=None)
+    return Evaluator(services(), Settings(database_url="sqlite://"), http=None, clock=fixed(now()))
 
 
 def test_generated_records_have_the_size_asked_for() -> None:
@@ -49,7 +50,7 @@ def interaction_findings(request: dict[str, object]) -> set[str]:
     """The interaction family's findings on the request's record, shown or not."""
     knowledge = load()
     family = InteractionFamily(knowledge, DrugIdentifier(knowledge))
-    builder = RecordBuilder(hook="patient-view", now=datetime.now(UTC), patient_id=PATIENT)
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT)
     prefetch = request["prefetch"]
     assert isinstance(prefetch, dict)
     for value in prefetch.values():
@@ -73,6 +74,6 @@ def test_measure_times_both_sides(evaluator: Evaluator, capsys: pytest.CaptureFi
 
 def test_the_fallback_benchmark_fetches_every_prefetch_key() -> None:
     settings = Settings(database_url="sqlite://", fhir_deadline=10.0, fhir_request_timeout=10.0)
-    made, took = fallback(lambda http: Evaluator(services(), settings, http), [0.001])
+    made, took = fallback(lambda http: Evaluator(services(), settings, http, clock=fixed(now())), [0.001])
     assert made == 7  # patient, medication requests and statements, conditions, observations, ...
     assert took > 0

@@ -11,9 +11,11 @@ import pytest
 
 from bench.records import order_select, patient_view
 from cards.examples import load_examples
+from cds.clock import fixed
 from cds.evaluate import Evaluator
 from cds.main import services
 from cds.settings import Settings
+from tests.clock import now
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_a_hook_call_leaves_no_cyclic_garbage(saved_garbage: None) -> None:
-    evaluator = Evaluator(services(), Settings(database_url="sqlite://"), http=None)
+    evaluator = Evaluator(services(), Settings(database_url="sqlite://"), http=None, clock=fixed(now()))
     loop = asyncio.new_event_loop()
 
     def call(service: str, request: dict[str, Any]) -> None:

@@ -1,6 +1,5 @@
 """Scenarios for the data-incomplete card: it speaks where a gap matters, and only there."""
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -9,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from cards.data_incomplete import summary
 from cds.app import build_app
+from cds.clock import fixed
 from cds.service import Gaps, Service
 from cds.settings import Settings
 from tests.builders import (
@@ -20,6 +20,7 @@ from tests.builders import (
     of_topic,
     tacrolimus,
 )
+from tests.clock import ago_date, now
 
 PV = "/cds-services/tacrolimus-patient-view"
 
@@ -172,7 +173,7 @@ def test_a_key_cut_by_the_entry_cap_shows_the_card_though_what_was_read_has_no_t
     settings = Settings(database_url="sqlite://", auth="off", max_bundle_entries=3)
     others = [medication_request(f"m{n}", "Amlodipine 5 MG Oral Tablet") for n in range(5)]
     prefetch = full_prefetch([*others, tacrolimus()])
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         [card] = cards(client, PV, hook_request(prefetch=prefetch))
     assert card["indicator"] == "warning"
     assert "more than 3 entries; only the first 3 were read" in card["detail"]
@@ -187,8 +188,7 @@ def test_a_bundle_whose_entry_is_not_a_list_is_reported_unreadable(client: TestC
 
 
 # -- a trough the service cannot judge: its card would be an info, which patient-view does not show
-def days_ago(days: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+days_ago = ago_date
 
 
 def unjudged(client: TestClient, value: float, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:

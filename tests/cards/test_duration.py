@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import bundle, full_prefetch, hook_request, medication_request, of_topic, tacrolimus
-from tests.cards.test_levels import ago, transplant
+from tests.cards.test_levels import transplant
+from tests.clock import ago_iso as ago
 
 
 def duration_cards(

@@ -2,7 +2,7 @@
 what it changes in the cards (families off, the site's own targets shown beside the label's, indicators)."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from cards import assemble, load_site
 from cds.app import build_app
+from cds.clock import fixed
 from cds.errors import ConfigError
 from cds.settings import Settings
 from tests.builders import (
@@ -23,6 +24,7 @@ from tests.builders import (
     of_topic,
     tacrolimus,
 )
+from tests.clock import now as suite_now
 
 PV = "/cds-services/tacrolimus-patient-view"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -37,13 +39,13 @@ def write(tmp_path: Path, text: str, name: str = "site.yaml") -> Path:
 def client_for(path: Path, tmp_path: Path) -> TestClient:
     offered, policy = assemble(path)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
-    return TestClient(build_app(offered, settings, (), policy))
+    return TestClient(build_app(offered, settings, (), policy, clock=fixed(suite_now())))
 
 
 def kidney_patient(
     level: float, days_after_transplant: int, extra: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = suite_now()
     prefetch = full_prefetch([tacrolimus(), *extra])
     prefetch["conditions"] = bundle(
         [

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from cards.knowledge import load
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.clock import ago_date
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
@@ -233,9 +234,7 @@ def starting(
 def test_starting_tacrolimus_soon_after_a_live_vaccine(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    ten_days_ago = ago_date(10)
     [card] = starting(client, [given("03", ten_days_ago)])
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("Live vaccine (MMR) given ")
@@ -246,10 +245,8 @@ def test_starting_tacrolimus_soon_after_a_live_vaccine(
 def test_no_timing_card_for_old_or_inactivated_vaccines_or_patients_already_on_tacrolimus(
     client: TestClient,
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    long_ago = (datetime.now(UTC) - timedelta(days=40)).date().isoformat()
-    recent = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
+    long_ago = ago_date(40)
+    recent = ago_date(5)
     assert starting(client, [given("03", long_ago)]) == []
     assert starting(client, [given("187", recent)]) == []
     assert starting(client, [given("03", recent)], medications=[tacrolimus()]) == []

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from bench.load import free_port
 from cds.app import build_app
+from cds.clock import fixed
 from cds.service import Service
 from cds.settings import Settings
 from tests.builders import (
@@ -26,6 +27,7 @@ from tests.builders import (
     tacrolimus,
     walk_empty,
 )
+from tests.clock import now
 
 PV = "/cds-services/tacrolimus-patient-view"
 OSEL = "/cds-services/tacrolimus-order-select"
@@ -275,7 +277,7 @@ def test_after_a_500_the_kept_open_connection_still_works(
 ) -> None:
     """uvicorn dropped the connection after an unexpected error without saying Connection: close, so the
     client's next request on it failed. The 500 is a complete answer and the connection stays usable."""
-    app = build_app(services, settings)
+    app = build_app(services, settings, clock=fixed(now()))
 
     @app.get("/fails")
     async def fails() -> None:

@@ -7,7 +7,6 @@ import signal
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,17 +17,19 @@ from sqlalchemy import exc
 from bench.load import free_port, start_server
 from cds.app import build_app
 from cds.audit import AuditLog
+from cds.clock import fixed
 from cds.database import Database
 from cds.metrics import AUDIT_DROPPED
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import AuditCard, AuditEntry, Store
 from tests.builders import full_prefetch, hook_request, tacrolimus
+from tests.clock import now
 
 
 def entry(n: int, cards: int = 1, service: str = "tacrolimus-patient-view") -> AuditEntry:
     return AuditEntry(
-        datetime.now(UTC),
+        now(),
         "https://ehr.example.org",
         service,
         f"hook-{n}",
@@ -135,7 +136,7 @@ def test_a_refused_batch_is_retried_row_by_row_so_only_the_bad_row_is_lost(
 
 def test_hostile_fields_are_cleaned_before_they_are_queued(store: CountingStore) -> None:
     hostile = AuditEntry(
-        datetime.now(UTC),
+        now(),
         "c\x00" * 300,
         "s" * 300,
         "hook\x00-1" + "x" * 300,
@@ -163,7 +164,7 @@ def test_one_hostile_call_among_many_costs_no_neighbour_its_row(
     whole batch on PostgreSQL. Every call is audited, the hostile ones cleaned."""
     settings = Settings(database_url=store_url, auth="off")
     body = hook_request(prefetch=full_prefetch([tacrolimus()]))
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         for n in range(10):
             body["hookInstance"] = f"call-{n}" if n != 4 else "call-\x00-4"
             path = "/cds-services/tacrolimus-patient-view" if n != 7 else "/cds-services/" + "x" * 300

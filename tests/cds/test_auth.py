@@ -1,7 +1,6 @@
 """Trust: the EHR's signed token (checklist §9 and §12 item 9), and where the service may fetch from."""
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +16,13 @@ from fastapi.testclient import TestClient
 
 from cds.app import build_app
 from cds.clients import SANDBOX_ISSUER, SANDBOX_JKU, SANDBOX_JWKS, SANDBOX_PRIVATE_KEY, sandbox_token
+from cds.clock import fixed
 from cds.errors import ConfigError
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import Store
 from tests.builders import FHIR_BASE, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.clock import now
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org"
@@ -49,8 +50,15 @@ def sign(
     headers: dict[str, Any] | None = None,
     **claims: Any,
 ) -> str:
-    now = int(time.time()) + iat_offset
-    payload = {"iss": iss, "aud": aud, "iat": now, "exp": now + lifetime, "jti": str(uuid.uuid4()), **claims}
+    issued = int(now().timestamp()) + iat_offset
+    payload = {
+        "iss": iss,
+        "aud": aud,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": str(uuid.uuid4()),
+        **claims,
+    }
     for name in drop:
         payload.pop(name, None)
     return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, "typ": "JWT", **(headers or {})})
@@ -78,7 +86,7 @@ def secured(tmp_path: Path, services: list[Service]) -> Iterator[TestClient]:
         public_base_url=BASE,
         fhir_deadline=1.0,
     )
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         yield client
 
 
@@ -163,8 +171,8 @@ def test_garbage(secured: TestClient) -> None:
 
 
 def test_alg_none(secured: TestClient) -> None:
-    now = int(time.time())
-    claims = {"iss": ISS, "aud": BASE + PV, "iat": now, "exp": now + 300, "jti": "n1"}
+    issued = int(now().timestamp())
+    claims = {"iss": ISS, "aud": BASE + PV, "iat": issued, "exp": issued + 300, "jti": "n1"}
     unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": "ec-1"})
     refused(call(secured, unsigned))
 
@@ -173,8 +181,8 @@ def test_hs256_signed_with_the_public_key(secured: TestClient) -> None:
     public_pem = EC_KEY.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    now = int(time.time())
-    claims = {"iss": ISS, "aud": BASE + PV, "iat": now, "exp": now + 300, "jti": "h1"}
+    issued = int(now().timestamp())
+    claims = {"iss": ISS, "aud": BASE + PV, "iat": issued, "exp": issued + 300, "jti": "h1"}
     header = jwt.utils.base64url_encode(orjson.dumps({"alg": "HS256", "typ": "JWT", "kid": "ec-1"}))
     body = jwt.utils.base64url_encode(orjson.dumps(claims))
     import hashlib
@@ -190,7 +198,7 @@ def test_expired(secured: TestClient) -> None:
 
 
 def test_not_yet_valid(secured: TestClient) -> None:
-    refused(call(secured, sign(nbf=int(time.time()) + 600)))
+    refused(call(secured, sign(nbf=int(now().timestamp()) + 600)))
     refused(call(secured, sign(iat_offset=600)))
 
 
@@ -233,7 +241,7 @@ def test_tenant_must_match_when_registered(tmp_path: Path, services: list[Servic
         clients_file=clients_file(tmp_path, tenant="a"),
         public_base_url=BASE,
     )
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         refused(call(client, sign()))
         refused(call(client, sign(tenant="b")))
         assert call(client, sign(tenant="a")).status_code == 200
@@ -249,14 +257,14 @@ def test_a_token_made_the_way_the_sandbox_makes_it(tmp_path: Path, services: lis
     }
     path.write_text(json.dumps({"clients": [sandbox]}))
     settings = Settings(database_url="sqlite://", auth="required", clients_file=path)
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         token = sign(kid="sb", iss=SANDBOX_ISSUER, aud="http://testserver" + PV, headers={"jku": SANDBOX_JKU})
         assert call(client, token).status_code == 200  # aud is the URL called: no public base URL set
 
 
 def test_the_sandbox_profile_trusts_the_shipped_sandbox_key_only(services: list[Service]) -> None:
     settings = Settings(database_url="sqlite://", auth="sandbox")
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         verifier = client.app.state.verifier  # type: ignore[attr-defined]
         assert "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f" in verifier._clients[SANDBOX_ISSUER].keys
         forged = sign(
@@ -274,8 +282,8 @@ def test_the_shipped_sandbox_private_key_is_the_one_the_public_key_set_names() -
 
 def test_a_sandbox_token_is_accepted_by_the_sandbox_profile_for_its_url_once(services: list[Service]) -> None:
     settings = Settings(database_url="sqlite://", auth="sandbox")
-    with TestClient(build_app(services, settings)) as client:
-        token = sandbox_token("http://testserver" + PV)
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
+        token = sandbox_token("http://testserver" + PV, now=now().timestamp())
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
         assert header == {"alg": "ES384", "typ": "JWT", "kid": header["kid"], "jku": SANDBOX_JKU}
@@ -283,11 +291,16 @@ def test_a_sandbox_token_is_accepted_by_the_sandbox_profile_for_its_url_once(ser
         assert claims["exp"] - claims["iat"] == 300
         assert call(client, token).status_code == 200
         refused(call(client, token))  # its jti was used
-        refused(call(client, sandbox_token("http://testserver/cds-services")))  # another URL
+        refused(
+            call(client, sandbox_token("http://testserver/cds-services", now=now().timestamp()))
+        )  # another URL
         assert (
             client.get(
                 "/cds-services",
-                headers={"Authorization": "Bearer " + sandbox_token("http://testserver/cds-services")},
+                headers={
+                    "Authorization": "Bearer "
+                    + sandbox_token("http://testserver/cds-services", now=now().timestamp())
+                },
             ).status_code
             == 200
         )
@@ -296,7 +309,7 @@ def test_a_sandbox_token_is_accepted_by_the_sandbox_profile_for_its_url_once(ser
 def test_a_sandbox_token_proves_nothing_to_a_service_that_requires_registered_clients(
     secured: TestClient,
 ) -> None:
-    refused(call(secured, sandbox_token(BASE + PV)))
+    refused(call(secured, sandbox_token(BASE + PV, now=now().timestamp())))
 
 
 def test_a_remote_key_set_is_fetched_and_refreshed_at_a_bounded_rate(
@@ -307,7 +320,7 @@ def test_a_remote_key_set_is_fetched_and_refreshed_at_a_bounded_rate(
     settings = Settings(database_url="sqlite://", auth="required", clients_file=path, public_base_url=BASE)
     with respx.mock(assert_all_called=True) as mock:
         route = mock.get(f"{ISS}/jwks.json").respond(json={"keys": [public_jwk(EC_KEY, "ec-1", "ES384")]})
-        with TestClient(build_app(services, settings)) as client:
+        with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
             assert call(client, sign()).status_code == 200
             assert call(client, sign()).status_code == 200
             refused(call(client, sign(kid="rotated")))
@@ -331,12 +344,16 @@ def test_a_malformed_clients_file_stops_start_up(
     path = tmp_path / "clients.json"
     path.write_text(content)
     with pytest.raises(ConfigError, match=says):
-        build_app(services, Settings(database_url="sqlite://", auth="required", clients_file=path))
+        build_app(
+            services,
+            Settings(database_url="sqlite://", auth="required", clients_file=path),
+            clock=fixed(now()),
+        )
 
 
 def test_required_auth_without_a_clients_file_stops_start_up(services: list[Service]) -> None:
     with pytest.raises(ConfigError, match="CDS_CLIENTS_FILE"):
-        build_app(services, Settings(database_url="sqlite://", auth="required"))
+        build_app(services, Settings(database_url="sqlite://", auth="required"), clock=fixed(now()))
 
 
 # Where the service fetches from
@@ -385,7 +402,7 @@ def test_metadata_addresses_are_refused_even_without_auth(client: TestClient) ->
 
 def test_a_body_over_the_cap_is_413(tmp_path: Path, services: list[Service]) -> None:
     settings = Settings(database_url="sqlite://", auth="off", max_body_bytes=1000)
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         response = client.post(PV, content=b"{" + b" " * 2000 + b"}")
         assert response.status_code == 413
         assert response.json()["error"] == "payload_too_large"
@@ -394,7 +411,7 @@ def test_a_body_over_the_cap_is_413(tmp_path: Path, services: list[Service]) -> 
 def test_bundles_are_read_up_to_the_cap(tmp_path: Path, services: list[Service]) -> None:
     settings = Settings(database_url="sqlite://", auth="off", max_bundle_entries=3)
     prefetch = full_prefetch([tacrolimus(), *[tacrolimus(f"t{n}") for n in range(5)]])
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         cards = call(client, None, body=hook_request(prefetch=prefetch)).json()["cards"]
     [gap] = [c for c in cards if c["source"]["topic"]["code"] == "data-incomplete"]
     assert "more than 3 entries; only the first 3 were read" in gap["detail"]
@@ -405,7 +422,7 @@ def test_draft_orders_over_the_cap_are_refused_not_cut(services: list[Service]) 
     settings = Settings(database_url="sqlite://", auth="off", max_bundle_entries=3)
     drafts = [medication_request(f"d{n}", "Amlodipine 5 MG Oral Tablet", status="draft") for n in range(3)]
     body = hook_request("order-sign", full_prefetch(), drafts=[*drafts, tacrolimus("d9", status="draft")])
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         response = client.post("/cds-services/tacrolimus-order-sign", json=body)
     assert response.status_code == 413
     assert response.json()["message"] == "draftOrders has 4 entries; at most 3 are read"

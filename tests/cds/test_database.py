@@ -14,6 +14,7 @@ from sqlalchemy import exc
 
 from cds import __version__
 from cds.app import build_app
+from cds.clock import fixed
 from cds.database import Database
 from cds.errors import DatabaseTimeout, DatabaseUnavailable
 from cds.service import Service
@@ -21,6 +22,7 @@ from cds.settings import Settings
 from cds.store import Store, connect_args
 from tests.builders import full_prefetch, hook_request, tacrolimus
 from tests.cds.test_auth import BASE, clients_file, sign
+from tests.clock import now
 
 POSTGRES = os.environ.get("CDS_TEST_POSTGRES_URL")
 
@@ -110,7 +112,9 @@ def test_postgresql_sessions_run_with_the_statement_timeout() -> None:
 @contextmanager
 def database_down(tmp_path: Path, services: list[Service], **settings: Any) -> Iterator[TestClient]:
     """The service with a database that refuses every call after start-up, as during a restart."""
-    app = build_app(services, Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", **settings))
+    app = build_app(
+        services, Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", **settings), clock=fixed(now())
+    )
     with TestClient(app) as client:
         store = app.state.database.store
 
@@ -169,7 +173,7 @@ def test_health_answers_503_within_a_second_while_the_database_hangs(
     tmp_path: Path, services: list[Service]
 ) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off", database_timeout=30)
-    app = build_app(services, settings)
+    app = build_app(services, settings, clock=fixed(now()))
     release = threading.Event()
     with TestClient(app) as client:
         app.state.database.store.ping = lambda: release.wait(30)

@@ -9,12 +9,14 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from cds.clock import fixed
 from cds.ehr import build_request, draft_order, hook_request_of, with_token
 from cds.errors import RequestError
 from cds.evaluate import Evaluator
 from cds.service import Service, service_for_hook
 from cds.settings import Settings
 from tests.builders import FHIR_BASE, PATIENT_ID, bundle, tacrolimus
+from tests.clock import now
 
 PATIENT = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1970-01-01", "gender": "female"}
 
@@ -60,7 +62,9 @@ async def test_a_patient_view_request_is_filled_from_the_server(
     assert built.fetched["conditions"] == "0 resources"
     # what the service makes of it, with no further call
     with respx.mock(assert_all_called=False) as mock:
-        response = await Evaluator(services, settings, http).evaluate("tacrolimus-patient-view", request)
+        response = await Evaluator(services, settings, http, clock=fixed(now())).evaluate(
+            "tacrolimus-patient-view", request
+        )
         assert not mock.calls
     assert response.cards  # on tacrolimus with no level: a level is due
 
@@ -78,7 +82,7 @@ async def test_an_order_select_with_a_drug_name_drafts_the_order_and_selects_it(
             settings=settings,
             order="Clarithromycin 500 MG Oral Tablet",
         )
-        response = await Evaluator(services, settings, http).evaluate(
+        response = await Evaluator(services, settings, http, clock=fixed(now())).evaluate(
             "tacrolimus-order-select", built.request
         )
     context = built.request["context"]
@@ -172,7 +176,7 @@ async def test_the_service_limits_apply_pages_redirects_other_servers_and_failur
     assert prefetch["patient"] is None
     assert "another server" in fetched["medicationRequests"]
     assert "more than 2 pages" in fetched["observations"]
-    assert "301" in fetched["conditions"]
+    assert fetched["conditions"].endswith("the FHIR server answered 301")
     assert prefetch["conditions"]["resourceType"] == "OperationOutcome"
     assert "no access" in fetched["allergies"]
 
@@ -199,7 +203,7 @@ async def test_the_token_goes_to_the_server_and_never_into_the_request(
         )
         assert all(call.request.headers["Authorization"] == "Bearer secret-token" for call in mock.calls)
         assert "secret-token" not in str(built.request)
-        await Evaluator(services, settings, http).evaluate(
+        await Evaluator(services, settings, http, clock=fixed(now())).evaluate(
             "tacrolimus-patient-view", with_token(built.request, token)
         )
         assert medication.called  # the service resolves the reference with the token, as it would

@@ -5,12 +5,14 @@ import pytest
 
 from cards.knowledge import load
 from cards.services import prefetch_templates
+from cds.clock import fixed
 from cds.evaluate import Evaluator
 from cds.models import Card, Source
 from cds.record import PatientRecord
 from cds.service import Gaps, Service
 from cds.settings import Settings
 from tests.builders import full_prefetch, hook_request, medication_request, tacrolimus
+from tests.clock import now
 from tests.conftest import NOW, BrokenFamily, NamedDrugFamily
 
 
@@ -99,4 +101,4 @@ def test_a_service_naming_an_undefined_prefetch_key_is_refused() -> None:
 
 def test_service_ids_must_be_unique(settings: Settings) -> None:
     with pytest.raises(ValueError, match="unique"):
-        Evaluator([service(), service()], settings)
+        Evaluator([service(), service()], settings, clock=fixed(now()))

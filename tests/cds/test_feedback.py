@@ -7,9 +7,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds.app import build_app
+from cds.clock import fixed
 from cds.service import Service
 from cds.settings import Settings
 from cds.store import Store
+from tests.clock import now
 
 URL = "/cds-services/tacrolimus-order-select/feedback"
 WHEN = "2026-11-22T10:05:31Z"
@@ -69,9 +71,9 @@ def test_repeated_feedback_is_idempotent(client: TestClient, settings: Settings)
 
 
 def test_feedback_survives_a_restart(settings: Settings, services: list[Service]) -> None:
-    with TestClient(build_app(services, settings)) as first:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as first:
         first.post(URL, json={"feedback": [accepted()]})
-    with TestClient(build_app(services, settings)) as second:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as second:
         assert second.post(URL, json={"feedback": [accepted()]}).json()["stored"] == 0
     assert [r["card_uuid"] for r in Store(settings.database_url).entries()] == ["card-1"]
 
@@ -123,7 +125,7 @@ def test_feedback_that_is_not_json_is_400(client: TestClient) -> None:
 @pytest.fixture
 def on_each_store(store_url: str, services: list[Service]) -> Iterator[TestClient]:
     settings = Settings(database_url=store_url, auth="off", max_feedback_entries=3)
-    with TestClient(build_app(services, settings)) as client:
+    with TestClient(build_app(services, settings, clock=fixed(now()))) as client:
         yield client
 
 

@@ -3,7 +3,7 @@ the site's number of days; critical cards never; feedback for an unknown uuid ho
 is known by an HMAC only; expired holds and remembered uuids are deleted."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,13 @@ from sqlalchemy.exc import OperationalError
 
 from cards import load_services
 from cds.app import build_app
+from cds.clock import fixed
 from cds.hold import RepeatHold
 from cds.service import SitePolicy
 from cds.settings import Settings
 from cds.store import Store, card_hold, card_issue
 from tests.builders import FHIR_BASE, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.clock import now
 
 PV = "/cds-services/tacrolimus-patient-view"
 FEEDBACK = f"{PV}/feedback"
@@ -34,7 +36,9 @@ def database(tmp_path: Path) -> str:
 @pytest.fixture
 def held(database: str) -> Iterator[TestClient]:
     settings = Settings(database_url=database, auth="off", hmac_key=SecretStr("a test secret of the hold"))
-    with TestClient(build_app(load_services(), settings, (), SitePolicy(hold_days=7))) as client:
+    with TestClient(
+        build_app(load_services(), settings, (), SitePolicy(hold_days=7), clock=fixed(now()))
+    ) as client:
         yield client
 
 
@@ -105,9 +109,9 @@ def test_a_hold_ends(held: TestClient, database: str) -> None:
     override(held, card)
     store = Store(database)
     with store.engine.begin() as connection:  # seven days later
-        connection.execute(card_hold.update().values(until=datetime.now(UTC) - timedelta(seconds=1)))
+        connection.execute(card_hold.update().values(until=now() - timedelta(seconds=1)))
     assert len(cards(held, chart("pat-1", CLARITHROMYCIN))) == 1
-    store.hold([], 7, datetime.now(UTC))  # the next feedback deletes what has expired
+    store.hold([], 7, now())  # the next feedback deletes what has expired
     with store.engine.connect() as connection:
         assert connection.execute(select(card_hold)).all() == []
 
@@ -130,19 +134,21 @@ def test_the_pseudonym_is_an_hmac_of_server_and_patient() -> None:
 
 def test_remembered_uuids_expire(database: str) -> None:
     store = Store(database)
-    old = datetime.now(UTC) - timedelta(days=30)
+    old = now() - timedelta(days=30)
     with store.engine.begin() as connection:
         connection.execute(
             card_issue.insert(), {"card_uuid": "u", "patient_key": "p", "hold_key": "k", "issued_at": old}
         )
-    assert store.hold(["u"], 7, datetime.now(UTC)) == 0  # too old to be held: deleted first
+    assert store.hold(["u"], 7, now()) == 0  # too old to be held: deleted first
     with store.engine.connect() as connection:
         assert connection.execute(select(card_issue)).all() == []
 
 
 def test_with_the_hold_off_nothing_is_held(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'off.db'}", auth="off")
-    with TestClient(build_app(load_services(), settings, (), SitePolicy(hold_days=0))) as client:
+    with TestClient(
+        build_app(load_services(), settings, (), SitePolicy(hold_days=0), clock=fixed(now()))
+    ) as client:
         [card] = cards(client, chart("pat-1", CLARITHROMYCIN))
         override(client, card)
         assert len(cards(client, chart("pat-1", CLARITHROMYCIN))) == 1

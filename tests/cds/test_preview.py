@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from cards import load_examples
 from cds import __version__
 from cds.app import build_app
+from cds.clock import fixed
 from cds.service import Service
 from cds.settings import Settings
 from tests.builders import (
@@ -24,6 +25,7 @@ from tests.builders import (
     medication_request,
     tacrolimus,
 )
+from tests.clock import now
 
 
 def clarithromycin() -> dict[str, Any]:
@@ -32,7 +34,7 @@ def clarithromycin() -> dict[str, Any]:
 
 @pytest.fixture
 def preview(services: list[Service], settings: Settings) -> Iterator[TestClient]:
-    with TestClient(build_app(services, settings, load_examples(services))) as client:
+    with TestClient(build_app(services, settings, load_examples(services), clock=fixed(now()))) as client:
         yield client
 
 
@@ -138,7 +140,7 @@ def test_the_discovery_document_is_on_the_page_with_how_to_call_it(
     services: list[Service], settings: Settings
 ) -> None:
     sandbox = settings.model_copy(update={"auth": "sandbox"})
-    with TestClient(build_app(services, sandbox, load_examples(services))) as client:
+    with TestClient(build_app(services, sandbox, load_examples(services), clock=fixed(now()))) as client:
         page = client.get("/")
         assert client.get("/cds-services").status_code == 401  # why the page shows the document itself
     assert '<h2 id="discovery">' in page.text
@@ -195,7 +197,7 @@ def submit(client: TestClient, **fields: str) -> Any:
 @pytest.fixture
 def with_form(services: list[Service], settings: Settings) -> Iterator[TestClient]:
     enabled = settings.model_copy(update={"preview_fhir_servers": [FHIR_BASE]})
-    with TestClient(build_app(services, enabled, load_examples(services))) as client:
+    with TestClient(build_app(services, enabled, load_examples(services), clock=fixed(now()))) as client:
         yield client
 
 
@@ -241,7 +243,10 @@ def test_a_server_not_listed_is_refused_before_any_call(with_form: TestClient, s
 
 def test_any_server_still_excludes_metadata_addresses(services: list[Service], settings: Settings) -> None:
     anywhere = settings.model_copy(update={"preview_fhir_servers": ["*"]})
-    with TestClient(build_app(services, anywhere, load_examples(services))) as client, respx.mock() as mock:
+    with (
+        TestClient(build_app(services, anywhere, load_examples(services), clock=fixed(now()))) as client,
+        respx.mock() as mock,
+    ):
         page = submit(client, fhirServer="http://169.254.169.254/fhir", patient="p", hook="patient-view")
     assert page.status_code == 400
     assert "link-local" in page.text

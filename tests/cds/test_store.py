@@ -48,7 +48,7 @@ def test_entries_survive_a_new_connection_and_keep_utc_times(url: str) -> None:
 
 def test_audit_batches_keep_each_call_and_its_cards(url: str) -> None:
     store = Store(url)
-    instance = f"batch-{datetime.now(UTC).timestamp()}"
+    instance = f"batch-{uuid.uuid4()}"
     a, b = f"{instance}-a", f"{instance}-b"
     cards = (AuditCard(a, "live-vaccine", "critical"), AuditCard(b, "trough-level", "info"))
     at = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -9,11 +9,15 @@ from schemathesis import Case
 
 from cards import load_services
 from cds.app import build_app
+from cds.clock import fixed
 from cds.settings import Settings
+from tests.clock import now
 
 
 def make_app() -> FastAPI:
-    return build_app(load_services(), Settings(database_url="sqlite://", auth="off", fhir_deadline=0.5))
+    return build_app(
+        load_services(), Settings(database_url="sqlite://", auth="off", fhir_deadline=0.5), clock=fixed(now())
+    )
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", make_app())
