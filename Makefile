@@ -8,7 +8,7 @@ PORT   ?= 8000
 CDS_AUTH ?= sandbox
 export CDS_AUTH
 
-.PHONY: setup run test lint typecheck pytest bench load panel lock clean
+.PHONY: setup run test test-dates lint typecheck pytest bench load panel lock clean
 
 # Two stamps: `make run` installs the runtime dependencies only; `make test` (and the other tool targets) add
 # the dev extras (pytest, mypy, ruff, selenium, schemathesis, ...). pip prints what it collects and installs.
@@ -44,6 +44,12 @@ typecheck: $(DEV)
 
 pytest: $(DEV)
 	$(BIN)/pytest
+
+# The date-sensitive tests (those that read the suite's clock, tests/clock.py) at each instant in
+# tests.clock.EDGES: month ends, the new year, a leap day, daylight-saving changes in Europe and the US, and
+# just before midnight UTC at +14:00 and -12:00. Not in CI: about a dozen runs of half the suite.
+test-dates: $(DEV)
+	$(BIN)/python -m tests.dates
 
 # The burden panel: 39 realistic patients, each call with the cards a pharmacist wants; prints cards per call,
 # the info share per hook, and every call whose cards differ (exit 1 when one does).
