@@ -51,6 +51,8 @@ def troughs(record: PatientRecord, now: datetime) -> str:
 class EHR:
     """The mocked EHR's state: what the token endpoint was sent, what the FHIR server was asked."""
 
+    iss: str = ISS
+    token_url: str = TOKEN_URL
     configuration: dict[str, Any] = field(default_factory=lambda: dict(CONFIGURATION))
     token_answer: tuple[int, Any] | None = None  # (status, JSON) to answer instead of a token
     token_forms: list[dict[str, list[str]]] = field(default_factory=list)
@@ -92,12 +94,12 @@ class EHR:
 
     def mount(self, mock: respx.MockRouter, chart: dict[str, list[dict[str, Any]]] | None = None) -> None:
         chart = chart if chart is not None else default_chart()
-        mock.get(f"{ISS}/.well-known/smart-configuration").mock(
+        mock.get(f"{self.iss}/.well-known/smart-configuration").mock(
             side_effect=lambda request: httpx.Response(200, json=self.configuration)
         )
-        mock.post(TOKEN_URL).mock(side_effect=self.token)
+        mock.post(self.token_url).mock(side_effect=self.token)
         for kind, resources in chart.items():
-            mock.get(url__regex=rf"^{ISS}/{kind}\?").mock(side_effect=self.fhir(resources))
+            mock.get(url__regex=rf"^{self.iss}/{kind}\?").mock(side_effect=self.fhir(resources))
 
 
 def default_chart() -> dict[str, list[dict[str, Any]]]:
