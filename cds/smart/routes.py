@@ -270,7 +270,15 @@ def add_smart_app(
             service.id, grant.iss, grant.patient, grant.access_token, grant.resource_types
         )
         not_granted = [kind for kind in RESOURCE_TYPES if kind not in grant.resource_types]
-        html = story_page(service, grant, record, data, story(record, record.now), not_granted)
+        try:
+            picture = story(record, record.now)
+        except Exception:  # the record is shown as read, and the failure said: never a 500 page
+            log.exception("the level story could not be drawn (patient %s)", grant.patient)
+            picture = (
+                '<div class="error" role="alert"><p>The picture could not be drawn from this record; the'
+                " failure is in the service's log.</p></div>"
+            )
+        html = story_page(service, grant, record, data, picture, not_granted)
         return with_headers(html)
 
     return sessions

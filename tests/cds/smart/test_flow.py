@@ -538,3 +538,55 @@ def test_the_app_is_off_by_default(client: TestClient) -> None:
         for path in ("/smart/launch?iss=x&launch=y", "/smart/callback", "/smart/app"):
             assert client.get(path, follow_redirects=False).status_code == 404
         assert not mock.calls
+
+
+def test_a_renderer_that_fails_is_a_page_saying_so_not_a_500(
+    smart_settings: Settings, services: list[Service], now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(record: Any, at: datetime) -> str:
+        raise ValueError("a bug in the picture")
+
+    ehr = EHR()
+    with (
+        TestClient(build_app(services, smart_settings, clock=lambda: now, story=broken)) as client,
+        respx.mock(assert_all_called=False) as mock,
+    ):
+        ehr.mount(mock)
+        params = authorize(client, ehr)
+        callback(client, code=CODE, state=params["state"])
+        page = client.get("/smart/app")
+    assert page.status_code == 200
+    assert "The picture could not be drawn from this record" in page.text
+    assert "<td>the patient&#x27;s active medication orders</td><td>1 resource</td>" in page.text
+    assert "the level story could not be drawn (patient pat-1)" in caplog.text
+    assert ACCESS_TOKEN not in caplog.text
+
+
+def test_a_medication_named_by_reference_is_read_with_the_token(app_client: TestClient) -> None:
+    ehr = EHR()
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "tac-ref",
+        "status": "active",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "medicationReference": {"reference": "Medication/med-1"},
+    }
+    chart: dict[str, list[dict[str, Any]]] = {
+        "MedicationRequest": [order],
+        "MedicationStatement": [],
+        "Condition": [],
+        "Observation": [],
+    }
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-1",
+        "code": {"text": "Tacrolimus 1 MG Oral Capsule"},
+    }
+    with respx.mock(assert_all_called=False) as mock:
+        ehr.mount(mock, chart)
+        read = mock.get(f"{ISS}/Medication/med-1").respond(json=medication)
+        params = authorize(app_client, ehr)
+        callback(app_client, code=CODE, state=params["state"])
+        assert app_client.get("/smart/app").status_code == 200
+        assert read.call_count == 1
+        assert read.calls.last.request.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
