@@ -5,12 +5,13 @@ The same ``Evaluator`` serves the HTTP endpoint, the command line and the benchm
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from cds.clients import Client
 from cds.egress import blocked_address
@@ -114,21 +115,71 @@ class Evaluator:
             what = ", ".join(service.prefetch[key].description for key in missing)
             raise DataUnavailable(f"cannot check this patient without {what}", missing)
 
-        index = _medication_index(data, drafts)
+        record = await self._record(
+            service, context.patientId, data, fhir, deadline, drafts, getattr(context, "selections", ())
+        )
+        return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+
+    async def fetch_record(
+        self,
+        service_id: str,
+        fhir_server: str,
+        patient_id: str,
+        token: SecretStr,
+        resource_types: frozenset[str],
+    ) -> tuple[PatientRecord, dict[str, KeyData]]:
+        """The patient's record as the service's hook path builds it, fetched from the FHIR server with an
+        access token (the SMART app): the service's prefetch queries of ``resource_types`` only (those the
+        token's scopes allow), under the same limits, then the Medications they reference. Also each key's
+        data, whose ``unavailable`` and ``incomplete`` say what is missing. The server must be checked by
+        the caller (an allowed issuer)."""
+        service = self.service(service_id)
+        if self._http is None:
+            raise RuntimeError("fetch_record needs an evaluator with an HTTP client")
+        templates = {
+            key: template
+            for key, template in service.prefetch.items()
+            if re.split(r"[/?]", template.query, maxsplit=1)[0] in resource_types
+        }
+        fhir = FHIRClient(
+            self._http,
+            fhir_server,
+            token,
+            timeout=self._settings.fhir_request_timeout,
+            max_pages=self._settings.fhir_max_pages,
+            max_response_bytes=self._settings.fhir_max_response_bytes,
+            max_total_bytes=self._settings.fhir_max_total_bytes,
+        )
+        deadline = asyncio.get_running_loop().time() + self._settings.fhir_deadline
+        data = await resolve(templates, None, {"patientId": patient_id}, fhir, deadline)
+        self._cap(data)
+        return await self._record(service, patient_id, data, fhir, deadline), data
+
+    async def _record(
+        self,
+        service: Service,
+        patient_id: str,
+        data: Mapping[str, KeyData],
+        fhir: FHIRClient | None,
+        deadline: float,
+        drafts: Sequence[Any] = (),
+        selections: Iterable[str] = (),
+    ) -> PatientRecord:
+        """The record of the drafts and each key's data, the Medications they reference fetched first."""
+        index = _medication_index(data, list(drafts))
         if fhir is not None:
-            await _fetch_medications(fhir, data, drafts, index, deadline)
+            await _fetch_medications(fhir, data, list(drafts), index, deadline)
         builder = RecordBuilder(
             hook=service.hook,
             now=self._clock(),
-            patient_id=context.patientId,
-            selections=getattr(context, "selections", ()),
+            patient_id=patient_id,
+            selections=selections,
             medication_index=index,
         )
         builder.add(drafts, where="draftOrders", draft=True)
         for key, key_data in data.items():
             builder.add(key_data.resources, where=f"prefetch {key}")
-        record = builder.build()
-        return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+        return builder.build()
 
     def _fhir_client(self, request: HookRequest, client: Client | None) -> tuple[FHIRClient | None, str]:
         """The FHIR client for this call, or None with the reason there is none. The access token goes only
