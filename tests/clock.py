@@ -11,7 +11,7 @@ by the autouse fixture in conftest.py), never through ``datetime.now``.
 """
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cds.clock import parse_instant
 
@@ -65,3 +65,27 @@ def ago_iso(days: float = 0, *, hours: float = 0) -> str:
 def ago_date(days: float) -> str:
     """The local date ``days`` before the test's now, as a FHIR date."""
     return ago(days).date().isoformat()
+
+
+def ago_at(days: int, time: str) -> str:
+    """The local date ``days`` before the test's today at wall-clock ``time`` ("HH:MM") in its zone, as a
+    FHIR dateTime with its offset: for a result drawn at a time of day, before or after another event."""
+    hour, minute = (int(part) for part in time.split(":"))
+    day = ago(days)
+    local = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    # normalise through UTC so the offset is the one in force on that day at that time (DST)
+    if local.tzinfo is not None:
+        local = local.astimezone(UTC).astimezone(local.tzinfo)
+    return local.isoformat()
+
+
+def years_ago(years: int, *, days: int = 0) -> str:
+    """The local date ``years`` calendar years before the test's today, then ``days`` later (29 February
+    becomes 28 February in a common year: the patient turned ``years`` at most a day ago), as a FHIR date.
+    ``years_ago(2)`` is a second birthday today; ``years_ago(2, days=1)`` is one due tomorrow."""
+    today = now().date()
+    try:
+        born = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        born = today.replace(year=today.year - years, day=28)
+    return (born + timedelta(days=days)).isoformat()

@@ -30,10 +30,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reads the suite's clock (the now fixture, directly or through clock, app or client) is
-    date-sensitive: make test-dates runs it at every instant in tests.clock.EDGES."""
+    """A test that reads the suite's clock is date-sensitive: make test-dates runs it at every instant in
+    tests.clock.EDGES. It reads it through the now fixture (directly or through clock, app or client), or
+    through a helper of tests.clock its module imports (now(), ago(), ...). A test pinned to an instant by its
+    own now marker does not move, so it is not among them."""
     for item in items:
-        if "now" in getattr(item, "fixturenames", ()):
+        if item.get_closest_marker("now") is not None:
+            continue
+        module = getattr(item, "module", None)
+        helpers = (
+            any(
+                getattr(value, "__module__", None) == suite_clock.__name__
+                for value in vars(module).values()
+                if callable(value)
+            )
+            if module is not None
+            else False
+        )
+        if helpers or "now" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.dates)
 
 

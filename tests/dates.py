@@ -32,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
                 "pytest",
                 "-m",
                 "dates",
-                "-q",
                 "-p",
                 "no:cacheprovider",
                 *args.pytest_args,

@@ -20,6 +20,7 @@ from tests.builders import (
     observation,
     tacrolimus,
 )
+from tests.clock import ago_at, ago_date
 
 ATC = "http://www.whocc.no/atc"
 PV, OSEL, OSIGN = (f"/cds-services/tacrolimus-{h}" for h in ("patient-view", "order-select", "order-sign"))
@@ -319,9 +320,9 @@ def test_most_severe_first_and_no_info_on_patient_view(client: TestClient) -> No
 
 # -- established combinations (issue 14): new when a drug is only being ordered; established when the
 #    earliest evidence of both is before the latest level; a renewal is not a start; undated by indicator
-LEVEL_AFTER_BOTH = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-10-15T07:30:00Z")
-RECENT_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-11-20T07:30:00Z")  # within 90 days of now
-OLD_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", "2025-06-20T07:30:00Z")
+LEVEL_AFTER_BOTH = observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(47, "07:30"))
+RECENT_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(11, "07:30"))  # within 90 days of now
+OLD_LEVEL = observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(529, "07:30"))
 
 
 def renewal_sign(
@@ -335,8 +336,8 @@ def renewal_sign(
 
 
 def test_an_established_combination_is_one_step_quieter(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-06-01")
-    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-10-01")
+    tac = tacrolimus(authoredOn=ago_date(183))
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn=ago_date(61))
     # patient-view: warning -> info, and info is not shown there
     assert patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH]) == []
     # a renewal of tacrolimus at order-sign: the same combination as info
@@ -346,47 +347,47 @@ def test_an_established_combination_is_one_step_quieter(client: TestClient) -> N
 
 
 def test_an_established_critical_combination_still_shows_as_a_warning(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-06-01")
-    neoral = by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01")
+    tac = tacrolimus(authoredOn=ago_date(183))
+    neoral = by_text("Neoral 100 MG Oral Capsule", authoredOn=ago_date(153))
     [card] = patient_view(client, tac, neoral, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "warning"
 
 
 def test_a_combination_started_after_the_latest_level_is_new(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-06-01")
-    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01")
+    tac = tacrolimus(authoredOn=ago_date(183))
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn=ago_date(30))
     [card] = patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "warning"
 
 
 def test_a_renewal_is_not_a_start(client: TestClient) -> None:
     # diltiazem renewed after the latest level, naming its earlier order: not a new combination
-    tac = tacrolimus(authoredOn="2026-06-01")
+    tac = tacrolimus(authoredOn=ago_date(183))
     renewed = by_text(
         "Diltiazem 120 MG 24HR Extended Release Oral Capsule",
-        authoredOn="2026-11-25",
+        authoredOn=ago_date(6),
         priorPrescription={"reference": "MedicationRequest/dil-0"},
     )
     assert patient_view(client, tac, renewed, observations=[RECENT_LEVEL]) == []
     # without the link to the earlier order, the same date reads as a start after the level
-    started = by_text("Diltiazem 120 MG 24HR Extended Release Oral Capsule", authoredOn="2026-11-25")
+    started = by_text("Diltiazem 120 MG 24HR Extended Release Oral Capsule", authoredOn=ago_date(6))
     found = patient_view(client, tac, started, observations=[RECENT_LEVEL])
     assert [c["indicator"] for c in found] == ["warning"]
 
 
 def test_the_earliest_order_of_the_same_drug_is_its_start(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-06-01")
-    old = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-09-01")
-    new = by_text("Clarithromycin 250 MG Oral Tablet", rid="c2", authoredOn="2026-11-25")
+    tac = tacrolimus(authoredOn=ago_date(183))
+    old = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn=ago_date(91))
+    new = by_text("Clarithromycin 250 MG Oral Tablet", rid="c2", authoredOn=ago_date(6))
     assert patient_view(client, tac, old, new, observations=[LEVEL_AFTER_BOTH]) == []
 
 
 def test_a_dispense_validity_period_is_evidence_of_use(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-06-01")
+    tac = tacrolimus(authoredOn=ago_date(183))
     clari = by_text(
         "Clarithromycin 500 MG Oral Tablet",
-        authoredOn="2026-11-25",
-        dispenseRequest={"validityPeriod": {"start": "2026-09-01"}},
+        authoredOn=ago_date(6),
+        dispenseRequest={"validityPeriod": {"start": ago_date(91)}},
     )
     assert patient_view(client, tac, clari, observations=[LEVEL_AFTER_BOTH]) == []
 
@@ -422,46 +423,46 @@ def asserted_statement(text: str, asserted: str, rid: str = "s1") -> dict[str, A
     return statement(text, rid=rid) | {"dateAsserted": asserted}
 
 
-LEVEL_NOV_12 = observation("lvl", "11253-2", 8.2, "ng/mL", "2026-11-12T07:30:00Z")
+LEVEL_19_DAYS_AGO = observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(19, "07:30"))
 
 
 @pytest.mark.parametrize(
     ("asserted", "expected"),
     [
-        ("2026-11-28", ["warning"]),  # asserted after the level: new
-        ("2026-11-12T09:00:00Z", ["warning"]),  # the same day, after the level was drawn: new
-        ("2026-11-12T06:00:00Z", []),  # the same day, before the level was drawn: established
-        ("2026-11-01", []),  # asserted before the level: established (info, not on patient-view)
+        (ago_date(3), ["warning"]),  # asserted after the level: new
+        (ago_at(19, "09:00"), ["warning"]),  # the same day, after the level was drawn: new
+        (ago_at(19, "06:00"), []),  # the same day, before the level was drawn: established
+        (ago_date(30), []),  # asserted before the level: established (info, not on patient-view)
     ],
     ids=["after", "just-after", "just-before", "before"],
 )
 def test_an_undated_statement_asserted_after_the_level_is_new(
     client: TestClient, asserted: str, expected: list[str]
 ) -> None:
-    tac = tacrolimus(authoredOn="2026-07-07")
+    tac = tacrolimus(authoredOn=ago_date(147))
     clari = asserted_statement("Clarithromycin 500 MG Oral Tablet", asserted)
-    found = patient_view(client, tac, clari, observations=[LEVEL_NOV_12])
+    found = patient_view(client, tac, clari, observations=[LEVEL_19_DAYS_AGO])
     assert [c["indicator"] for c in found] == expected
 
 
 def test_an_undated_statement_asserted_before_an_old_level_is_established(client: TestClient) -> None:
     # the assertion shows it was taken when the level was drawn, recent or not: info at a renewal
-    tac = tacrolimus(authoredOn="2025-01-10")
-    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-05-01")
+    tac = tacrolimus(authoredOn=ago_date(690))
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", ago_date(579))
     assert [c["indicator"] for c in renewal_sign(client, tac, lanso, observations=[OLD_LEVEL])] == ["info"]
     # the same statement asserted after that old level: new
-    later = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2025-07-01")
+    later = asserted_statement("Lansoprazole 30 MG Oral Capsule", ago_date(518))
     assert [c["indicator"] for c in renewal_sign(client, tac, later, observations=[OLD_LEVEL])] == ["warning"]
 
 
 def test_a_critical_statement_asserted_before_the_level_is_one_step_quieter(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-07-07")
-    before = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-01")
-    after = asserted_statement("Neoral 100 MG Oral Capsule", "2026-11-28")
-    assert [c["indicator"] for c in patient_view(client, tac, before, observations=[LEVEL_NOV_12])] == [
+    tac = tacrolimus(authoredOn=ago_date(147))
+    before = asserted_statement("Neoral 100 MG Oral Capsule", ago_date(30))
+    after = asserted_statement("Neoral 100 MG Oral Capsule", ago_date(3))
+    assert [c["indicator"] for c in patient_view(client, tac, before, observations=[LEVEL_19_DAYS_AGO])] == [
         "warning"
     ]
-    assert [c["indicator"] for c in patient_view(client, tac, after, observations=[LEVEL_NOV_12])] == [
+    assert [c["indicator"] for c in patient_view(client, tac, after, observations=[LEVEL_19_DAYS_AGO])] == [
         "critical"
     ]
 
@@ -469,36 +470,36 @@ def test_a_critical_statement_asserted_before_the_level_is_one_step_quieter(clie
 def test_an_imported_list_asserted_after_the_level_keeps_the_undated_rule(client: TestClient) -> None:
     # every medicine came over in one import after the level (tacrolimus too): the record cannot tell
     # which was taken when the level was drawn, so the undated rule applies (a recent level: established)
-    tac = asserted_statement("Tacrolimus 1 MG Oral Capsule [Prograf]", "2026-11-20", rid="s-tac")
-    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", "2026-11-20")
-    level = observation("lvl", "11253-2", 7.4, "ng/mL", "2026-11-05T08:05:00Z")
+    tac = asserted_statement("Tacrolimus 1 MG Oral Capsule [Prograf]", ago_date(11), rid="s-tac")
+    lanso = asserted_statement("Lansoprazole 30 MG Oral Capsule", ago_date(11))
+    level = observation("lvl", "11253-2", 7.4, "ng/mL", ago_at(26, "08:05"))
     assert patient_view(client, tac, lanso, observations=[level]) == []
 
 
 def test_a_dated_record_of_the_drug_before_the_level_wins_over_a_later_assertion(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2026-07-07")
-    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-10-01")
-    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-28")
-    assert patient_view(client, tac, order, reported, observations=[LEVEL_NOV_12]) == []
+    tac = tacrolimus(authoredOn=ago_date(147))
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn=ago_date(61))
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", ago_date(3))
+    assert patient_view(client, tac, order, reported, observations=[LEVEL_19_DAYS_AGO]) == []
 
 
 def test_an_assertion_before_the_level_is_earlier_evidence_than_a_later_order(client: TestClient) -> None:
     # the earliest evidence of the drug: reported (undated) before the level, ordered after it
-    tac = tacrolimus(authoredOn="2026-07-07")
-    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", "2026-11-01")
-    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn="2026-11-28")
-    assert patient_view(client, tac, reported, order, observations=[LEVEL_NOV_12]) == []
-    assert [c["indicator"] for c in patient_view(client, tac, order, observations=[LEVEL_NOV_12])] == [
+    tac = tacrolimus(authoredOn=ago_date(147))
+    reported = asserted_statement("Clarithromycin 500 MG Oral Tablet", ago_date(30))
+    order = by_text("Clarithromycin 500 MG Oral Tablet", rid="c1", authoredOn=ago_date(3))
+    assert patient_view(client, tac, reported, order, observations=[LEVEL_19_DAYS_AGO]) == []
+    assert [c["indicator"] for c in patient_view(client, tac, order, observations=[LEVEL_19_DAYS_AGO])] == [
         "warning"
     ]
 
 
 def test_a_routine_renewal_of_an_established_regimen_gives_at_most_one_card(client: TestClient) -> None:
-    tac = tacrolimus(authoredOn="2020-03-01")
+    tac = tacrolimus(authoredOn=ago_date(2466))
     regimen = [
-        by_text("Mycophenolate mofetil 500 MG Oral Tablet", rid="m1", authoredOn="2020-03-01"),
-        by_text("Omeprazole 20 MG Oral Capsule", rid="m2", authoredOn="2021-05-01"),
-        by_text("Lansoprazole 30 MG Oral Capsule", rid="m3", authoredOn="2022-05-01"),
+        by_text("Mycophenolate mofetil 500 MG Oral Tablet", rid="m1", authoredOn=ago_date(2466)),
+        by_text("Omeprazole 20 MG Oral Capsule", rid="m2", authoredOn=ago_date(2040)),
+        by_text("Lansoprazole 30 MG Oral Capsule", rid="m3", authoredOn=ago_date(1675)),
     ]
     found = renewal_sign(client, tac, *regimen, observations=[RECENT_LEVEL])
     assert [c["indicator"] for c in found] == ["info"]  # lansoprazole, quieter; the infos are dropped
@@ -517,40 +518,42 @@ def why_now(card: dict[str, Any]) -> str:
     ("tac_start", "medication", "observations", "expected"),
     [
         (
-            "2026-06-01",
-            by_text("Clarithromycin 500 MG Oral Tablet", authoredOn="2026-11-01"),
+            ago_date(183),
+            by_text("Clarithromycin 500 MG Oral Tablet", authoredOn=ago_date(30)),
             [LEVEL_AFTER_BOTH],
-            "Clarithromycin started 2026-11-01; the last tacrolimus level was 2026-10-15, before it.",
-        ),
-        (
-            "2026-06-01",
-            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
-            [LEVEL_AFTER_BOTH],
-            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-10-15, after it.",
-        ),
-        (
-            "2026-06-01",
-            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-11-20"),
-            [RECENT_LEVEL],
-            "Ciclosporin started 2026-11-20; the last tacrolimus level was 2026-11-20, the same day.",
-        ),
-        (
-            "2026-06-01",
-            by_text(
-                "Neoral 100 MG Oral Capsule",
-                authoredOn="2026-11-25",
-                priorPrescription={"reference": "MedicationRequest/neo-0"},
-            ),
-            [RECENT_LEVEL],
-            "Ciclosporin renewed 2026-11-25 (started before then); the last tacrolimus level was 2026-11-20, "
+            f"Clarithromycin started {ago_date(30)}; the last tacrolimus level was {ago_date(47)}, "
             "before it.",
         ),
         (
-            "2026-06-01",
-            statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": "2026-11-28"},
+            ago_date(183),
+            by_text("Neoral 100 MG Oral Capsule", authoredOn=ago_date(153)),
+            [LEVEL_AFTER_BOTH],
+            f"Ciclosporin started {ago_date(153)}; the last tacrolimus level was {ago_date(47)}, after it.",
+        ),
+        (
+            ago_date(183),
+            by_text("Neoral 100 MG Oral Capsule", authoredOn=ago_date(11)),
             [RECENT_LEVEL],
-            "Clarithromycin: start date not recorded (reported by 2026-11-28); the last tacrolimus level was "
-            "2026-11-20, before it.",
+            f"Ciclosporin started {ago_date(11)}; the last tacrolimus level was {ago_date(11)}, "
+            "the same day.",
+        ),
+        (
+            ago_date(183),
+            by_text(
+                "Neoral 100 MG Oral Capsule",
+                authoredOn=ago_date(6),
+                priorPrescription={"reference": "MedicationRequest/neo-0"},
+            ),
+            [RECENT_LEVEL],
+            f"Ciclosporin renewed {ago_date(6)} (started before then); the last tacrolimus level was "
+            f"{ago_date(11)}, before it.",
+        ),
+        (
+            ago_date(183),
+            statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": ago_date(3)},
+            [RECENT_LEVEL],
+            f"Clarithromycin: start date not recorded (reported by {ago_date(3)}); the last tacrolimus level "
+            f"was {ago_date(11)}, before it.",
         ),
         (
             None,
@@ -562,14 +565,14 @@ def why_now(card: dict[str, Any]) -> str:
             None,
             by_text("Neoral 100 MG Oral Capsule"),
             [RECENT_LEVEL],
-            "Ciclosporin: start date not recorded; the last tacrolimus level was 2026-11-20.",
+            f"Ciclosporin: start date not recorded; the last tacrolimus level was {ago_date(11)}.",
         ),
         (
-            "2026-11-25",
-            by_text("Neoral 100 MG Oral Capsule", authoredOn="2026-07-01"),
+            ago_date(6),
+            by_text("Neoral 100 MG Oral Capsule", authoredOn=ago_date(153)),
             [RECENT_LEVEL],
-            "Ciclosporin started 2026-07-01; the last tacrolimus level was 2026-11-20, after it; tacrolimus "
-            "itself started 2026-11-25, after the level.",
+            f"Ciclosporin started {ago_date(153)}; the last tacrolimus level was {ago_date(11)}, after it; "
+            f"tacrolimus itself started {ago_date(6)}, after the level.",
         ),
     ],
     ids=[

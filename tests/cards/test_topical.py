@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import PATIENT_ID, bundle, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.clock import years_ago
 
 OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
 PROTOPIC = "Protopic 0.1% Topical Ointment"
@@ -75,11 +76,11 @@ def test_topical_tacrolimus_in_an_adult_gets_counselling_only(client: TestClient
 
 
 def test_a_child_under_2(client: TestClient) -> None:
-    assert summaries(client, birth="2025-06-01") == [
-        "Topical tacrolimus in a child under 2 years: not to be used",
-        COUNSEL,
-    ]
-    assert summaries(client, birth="2024-06-01") == [COUNSEL]  # 2 years old
+    # the label: not to be used under 2 years; the second birthday is the edge, on both sides of it
+    under_2 = ["Topical tacrolimus in a child under 2 years: not to be used", COUNSEL]
+    assert summaries(client, birth=years_ago(1)) == under_2
+    assert summaries(client, birth=years_ago(2, days=1)) == under_2  # turns 2 tomorrow
+    assert summaries(client, birth=years_ago(2)) == [COUNSEL]  # 2 years old today
 
 
 def test_an_immunocompromised_patient(client: TestClient) -> None:
@@ -158,14 +159,14 @@ def test_resolved_conditions_raise_nothing(client: TestClient) -> None:
 
 
 def test_patient_view_for_a_child_using_it_has_no_counselling(client: TestClient) -> None:
-    assert shown(client, birth="2025-06-01", hook="patient-view") == [
+    assert shown(client, birth=years_ago(1), hook="patient-view") == [
         ("Topical tacrolimus in a child under 2 years: not to be used", "warning")
     ]
 
 
 def test_systemic_tacrolimus_orders_get_no_topical_cards(client: TestClient) -> None:
     prefetch = full_prefetch()
-    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "2025-06-01"}
+    prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": years_ago(1)}
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     cards = client.post(OSEL, content=orjson.dumps(body)).json()["cards"]
     assert [c for c in cards if c["source"]["topic"]["code"] == "topical-use"] == []
