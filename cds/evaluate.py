@@ -126,21 +126,47 @@ class Evaluator:
         if fhir is not None:
             await _fetch_medications(fhir, medications, index, deadline)
         now = self._clock()
-        selections = getattr(context, "selections", ())
+        cards = self._answer(service, context, drafts, data, medications, index, now, request.hookInstance)
+        return CDSResponse(cards=cards)
+
+    def _answer(
+        self,
+        service: Service,
+        context: PatientViewContext,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        medications: list[dict[str, Any]],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        hook_instance: str,
+    ) -> list[Card]:
+        """No card when the fast path shows there is none to give; otherwise the full evaluation."""
         if self._nothing_to_say(service, data, medications, index, now, context.patientId):
-            return CDSResponse(cards=[])
+            return []
+        return self._evaluate_record(service, context, drafts, data, index, now, hook_instance)
+
+    def _evaluate_record(
+        self,
+        service: Service,
+        context: PatientViewContext,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        hook_instance: str,
+    ) -> list[Card]:
+        """The full evaluation: the patient record built from every resource, every card family run."""
         builder = RecordBuilder(
             hook=service.hook,
             now=now,
             patient_id=context.patientId,
-            selections=selections,
+            selections=getattr(context, "selections", ()),
             medication_index=index,
         )
         builder.add(drafts, where="draftOrders", draft=True)
         for key, key_data in data.items():
             builder.add(key_data.resources, where=f"prefetch {key}")
-        record = builder.build()
-        return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+        return self._run(service, builder.build(), data, hook_instance)
 
     def _nothing_to_say(
         self,
