@@ -27,13 +27,14 @@ def site_policy(site: Site) -> SitePolicy:
 
 
 def assemble(
-    site_file: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR
+    site_file: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR, story_url: str | None = None
 ) -> tuple[list[Service], SitePolicy]:
     """The services as the site runs them, and what the site asks of the protocol side (the knowledge
-    is read once). Raises KnowledgeError or ConfigError naming the problem."""
+    is read once). `story_url`: the SMART app's launch URL, when the app is registered. Raises
+    KnowledgeError or ConfigError naming the problem."""
     loaded = knowledge.load(knowledge_dir)
     site = read_site(site_file, loaded)
-    return services(loaded, site), site_policy(site)
+    return services(loaded, site, story_url), site_policy(site)
 
 
 __all__ = ["assemble", "load_examples", "load_services", "load_site", "site_policy"]

@@ -21,6 +21,7 @@ from cards.relevance import TacrolimusScan
 from cards.results import ResultFamily
 from cards.site import Site, with_site
 from cards.starting import StartingFamily
+from cards.story_link import StoryLink
 from cards.topical import TopicalFamily
 from cards.vaccines import VaccineFamily
 from cds.models import Card
@@ -152,9 +153,10 @@ SERVICES = (
 )
 
 
-def services(knowledge: Knowledge, site: Site | None = None) -> list[Service]:
+def services(knowledge: Knowledge, site: Site | None = None, story_url: str | None = None) -> list[Service]:
     """The services; with a site file, its families on or off, its targets and its indicator changes.
-    patient-view runs each family action-only (after the site's changes: a raised info card shows)."""
+    patient-view runs each family action-only (after the site's changes: a raised info card shows).
+    `story_url`: the SMART app's launch URL, which the level and level-interaction cards then link to."""
     site = site or Site()
     knowledge = with_site(knowledge, site)
     templates = prefetch_templates(knowledge)
@@ -166,6 +168,8 @@ def services(knowledge: Knowledge, site: Site | None = None) -> list[Service]:
 
     def run(family: HookFamily, hook: str) -> CardFamily:
         ruled: CardFamily = SiteRules(family, site) if site.indicators else family
+        if story_url is not None:
+            ruled = StoryLink(ruled, story_url)
         return ActionOnly(ruled) if hook == "patient-view" else ruled
 
     return [

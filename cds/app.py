@@ -42,6 +42,7 @@ from cds.models import CDSResponse, DiscoveryResponse, FeedbackRequest, HookRequ
 from cds.preview import Example, add_preview
 from cds.service import Service, SitePolicy
 from cds.settings import Settings
+from cds.smart import StoryRenderer, add_smart_app
 from cds.store import AuditCard, AuditEntry, Store
 
 log = logging.getLogger("cds")
@@ -203,11 +204,15 @@ def build_app(
     examples: Sequence[Example] = (),
     policy: SitePolicy | None = None,
     clock: Clock = system_clock,
+    story: StoryRenderer | None = None,
 ) -> FastAPI:
     """The ASGI app, with the preview page at /. Raises ConfigError when the settings or the clients file
     are wrong. `policy`: what the site file asks (the repeat hold's days, the settings shown); `clock`: the
-    one "now" of every evaluation, token check, audit entry and hold."""
+    one "now" of every evaluation, token check, audit entry and hold; `story`: what draws the SMART app's
+    picture, served at /smart/ when CDS_SMART_CLIENT_ID is set."""
     clients = registered_clients(settings)
+    if settings.smart_client_id is not None and story is None:
+        raise ConfigError("CDS_SMART_CLIENT_ID is set but this app was assembled without the app's picture")
     policy = policy or SitePolicy()
     hold = RepeatHold(policy.hold_days, settings.hmac_key)
 
@@ -472,6 +477,8 @@ def build_app(
         return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
     add_preview(app, services, examples, Evaluator(services, settings, None, clock), settings, policy.shown)
+    if settings.smart_client_id is not None and story is not None:
+        app.state.smart_sessions = add_smart_app(app, settings, services, story, clock)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -4,6 +4,9 @@ CDSError                      base; never escapes as a 500 with a stack trace
 ├── RequestError              400: the request is malformed; ``issues`` says where and why
 ├── ServiceNotFound           404: no service with that id
 ├── DataUnavailable           412: the data a hook needs could be had neither by prefetch nor FHIR
+├── LaunchError               400: a SMART app launch cannot go on (an EHR not allowed, a missing, expired
+│   │                         or mismatched session or state, an authorization the EHR refused); an HTML page
+│   └── EHRServerError        502: the EHR's SMART configuration or token endpoint failed or answered wrongly
 ├── DatabaseUnavailable       503 with Retry-After: the database cannot be reached or fails
 │   └── DatabaseTimeout       503: the database did not answer in time (a hung or overloaded server)
 └── FHIRError                 one FHIR call failed (never reaches the caller: it makes data unavailable)
@@ -94,6 +97,21 @@ class DataUnavailable(CDSError):
     def log_reason(self) -> str:
         # the keys, not their reasons: those may quote the EHR's own error text
         return f"{self.message} (prefetch unavailable: {', '.join(sorted(self.missing))})"
+
+
+class LaunchError(CDSError):
+    """A SMART app launch that cannot go on; the message is shown on the page (never a token or code)."""
+
+    status_code = 400
+    code = "launch_failed"
+
+
+class EHRServerError(LaunchError):
+    """The EHR's SMART configuration or token endpoint could not be reached or answered what no SMART
+    server should."""
+
+    status_code = 502
+    code = "ehr_server_error"
 
 
 class DatabaseUnavailable(CDSError):

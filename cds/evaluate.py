@@ -5,12 +5,13 @@ The same ``Evaluator`` serves the HTTP endpoint, the command line and the benchm
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from cds.clients import Client
 from cds.egress import blocked_address
@@ -156,17 +157,69 @@ class Evaluator:
         hook_instance: str,
     ) -> list[Card]:
         """The full evaluation: the patient record built from every resource, every card family run."""
+        selections = getattr(context, "selections", ())
+        record = self._build(service, context.patientId, drafts, data, index, now, selections)
+        return self._run(service, record, data, hook_instance)
+
+    async def fetch_record(
+        self,
+        service_id: str,
+        fhir_server: str,
+        patient_id: str,
+        token: SecretStr,
+        resource_types: frozenset[str],
+    ) -> tuple[PatientRecord, dict[str, KeyData]]:
+        """The patient's record as the service's hook path builds it, fetched from the FHIR server with an
+        access token (the SMART app): the service's prefetch queries of ``resource_types`` only (those the
+        token's scopes allow), under the same limits, then the Medications they reference. Also each key's
+        data, whose ``unavailable`` and ``incomplete`` say what is missing. The server must be checked by
+        the caller (an allowed issuer)."""
+        service = self.service(service_id)
+        if self._http is None:
+            raise RuntimeError("fetch_record needs an evaluator with an HTTP client")
+        templates = {
+            key: template
+            for key, template in service.prefetch.items()
+            if re.split(r"[/?]", template.query, maxsplit=1)[0] in resource_types
+        }
+        fhir = FHIRClient(
+            self._http,
+            fhir_server,
+            token,
+            timeout=self._settings.fhir_request_timeout,
+            max_pages=self._settings.fhir_max_pages,
+            max_response_bytes=self._settings.fhir_max_response_bytes,
+            max_total_bytes=self._settings.fhir_max_total_bytes,
+        )
+        deadline = asyncio.get_running_loop().time() + self._settings.fhir_deadline
+        data = await resolve(templates, None, {"patientId": patient_id}, fhir, deadline)
+        self._cap(data)
+        index, medications = _medications(data, [])
+        await _fetch_medications(fhir, medications, index, deadline)
+        return self._build(service, patient_id, [], data, index, self._clock()), data
+
+    def _build(
+        self,
+        service: Service,
+        patient_id: str,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        selections: Iterable[str] = (),
+    ) -> PatientRecord:
+        """The patient record built from the drafts and every key's resources."""
         builder = RecordBuilder(
             hook=service.hook,
             now=now,
-            patient_id=context.patientId,
-            selections=getattr(context, "selections", ()),
+            patient_id=patient_id,
+            selections=selections,
             medication_index=index,
         )
         builder.add(drafts, where="draftOrders", draft=True)
         for key, key_data in data.items():
             builder.add(key_data.resources, where=f"prefetch {key}")
-        return self._run(service, builder.build(), data, hook_instance)
+        return builder.build()
 
     def _nothing_to_say(
         self,

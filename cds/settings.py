@@ -131,6 +131,63 @@ class Settings(BaseSettings):
         " random key of this process (holds then last until it restarts, and are not shared).",
     )
 
+    # The SMART app (docs/smart-app.md): off until the EHR has registered it and given it a client id
+    smart_client_id: str | None = Field(
+        default=None,
+        description="The SMART app's client id, as the EHR registered it. Unset: the app is off and no card"
+        " links to it. Set: CDS_PUBLIC_BASE_URL (its launch and redirect URLs) and CDS_SMART_ISSUERS are"
+        " needed too.",
+    )
+    smart_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The client secret, only if the EHR registered the app as a confidential client (sent"
+        " with HTTP Basic to the token endpoint). Unset: a public client, protected by PKCE (preferred).",
+    )
+    smart_issuers: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated FHIR base URLs that may launch the SMART app (the launch's iss): the"
+        " app fetches from and sends the browser to no other EHR.",
+    )
+    smart_session_seconds: int = Field(
+        default=1800,
+        ge=60,
+        description="How long a SMART app session lives in this process's memory, its access token with it"
+        " (the token's own expires_in ends it sooner).",
+    )
+    smart_max_sessions: int = Field(
+        default=1000, ge=1, description="SMART app sessions held at once; past it the oldest is ended."
+    )
+
+    @field_validator("smart_client_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smart_issuers", mode="before")
+    @classmethod
+    def _split_issuers(cls, value: object) -> object:
+        issuers = comma_separated(value)
+        for issuer in issuers if isinstance(issuers, list) else ():
+            parts = urlsplit(issuer)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(f"{issuer!r} is not an absolute http(s) FHIR base URL")
+        return issuers
+
+    @model_validator(mode="after")
+    def _smart_app_needs_its_urls(self) -> Self:
+        if self.smart_client_id is None:
+            return self
+        if not self.public_base_url or urlsplit(self.public_base_url).scheme not in ("http", "https"):
+            raise ValueError(
+                "CDS_SMART_CLIENT_ID needs CDS_PUBLIC_BASE_URL, an absolute http(s) URL: the app's launch and"
+                " redirect URLs are built from it and registered with the EHR"
+            )
+        if not self.smart_issuers:
+            raise ValueError(
+                "CDS_SMART_CLIENT_ID needs CDS_SMART_ISSUERS, the FHIR base URLs that may launch the app"
+            )
+        return self
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
