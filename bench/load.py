@@ -8,6 +8,11 @@ Starts the service (WORKERS workers, CDS_AUTH=off, a throw-away SQLite file) on 
 - paced: the 1,000-resource patient-view offered at a fixed rate (by default 60% of what the closed loop
   answered) over the same number of connections. Latency is counted from when each request was due, so a
   slow answer delaying the next ones is counted too (no coordinated omission).
+- closed loop with --clients (16) clients: a 1,000-resource patient-view of a patient not on tacrolimus,
+  and the hospital mix (20 chart opens, 19 of them not on tacrolimus; each client goes round the 20).
+  Each row also gives the workers' CPU time per request (from /proc) as a ratio to `json.loads` of the
+  same bodies, timed in this process in the same run. Then the hospital mix paced at 60% of what its
+  closed loop answered, over as many connections.
 - with --soak N: N order-select requests, printing each worker's resident memory every N/10 requests.
 
 Prints requests, errors, requests a second, p50, p95 and p99. Traffic goes to loopback only, and every
@@ -15,6 +20,8 @@ loop is bounded in count and time."""
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import socket
 import statistics
@@ -29,28 +36,37 @@ from typing import IO
 import httpx
 import orjson
 
-from bench.records import order_select, patient_view
+from bench.records import hospital_mix, order_select, patient_view
 
 HOST = "127.0.0.1"
 
 
+Requests = bytes | Sequence[bytes]  # one prepared request, or several sent in turn
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection that posts the same prepared request again and again.
+    """One keep-alive HTTP/1.1 connection that posts the same prepared request (or each of several in
+    turn) again and again.
 
     A deliberately small client: httpx spends more CPU per request than the service does on a small one,
     and on a 2-core machine the load generator's CPU is taken from the service it measures."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
-        self._reader, self._writer, self._request = reader, writer, request
+    _opened = itertools.count()  # where in a list of requests each new connection starts
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: Requests) -> None:
+        self._reader, self._writer = reader, writer
+        requests = [request] if isinstance(request, bytes) else list(request)
+        start = next(self._opened) % len(requests)
+        self._requests = itertools.cycle(requests[start:] + requests[:start])
 
     @classmethod
-    async def open(cls, port: int, request: bytes) -> "Connection":
+    async def open(cls, port: int, request: Requests) -> "Connection":
         reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 20)
         return cls(reader, writer, request)
 
     async def post(self) -> int:
-        """Send the request and read the whole response; returns its status code."""
-        self._writer.write(self._request)
+        """Send the next request and read the whole response; returns its status code."""
+        self._writer.write(next(self._requests))
         head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length = 0
@@ -64,7 +80,14 @@ class Connection:
         self._writer.close()
 
 
-def prepared(port: int, path: str, body: bytes) -> bytes:
+def prepared(port: int, path: str, body: bytes | Sequence[bytes]) -> Requests:
+    """The HTTP request posting body (or one for each of several bodies)."""
+    if not isinstance(body, bytes):
+        return [_prepared(port, path, one) for one in body]
+    return _prepared(port, path, body)
+
+
+def _prepared(port: int, path: str, body: bytes) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
         f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -96,7 +119,7 @@ class Tally:
         }
 
 
-async def _send(connection: Connection, port: int, request: bytes, tally: Tally, due: float) -> Connection:
+async def _send(connection: Connection, port: int, request: Requests, tally: Tally, due: float) -> Connection:
     try:
         if await connection.post() != 200:
             tally.errors += 1
@@ -109,7 +132,7 @@ async def _send(connection: Connection, port: int, request: bytes, tally: Tally,
 
 
 async def closed_loop(
-    port: int, path: str, body: bytes, concurrency: int, count: int, seconds: float
+    port: int, path: str, body: bytes | Sequence[bytes], concurrency: int, count: int, seconds: float
 ) -> dict[str, float]:
     """`concurrency` clients, each posting as soon as its previous answer arrived, until `count` requests
     were sent or `seconds` passed."""
@@ -130,7 +153,13 @@ async def closed_loop(
 
 
 async def paced(
-    port: int, path: str, body: bytes, concurrency: int, rate: float, count: int, seconds: float
+    port: int,
+    path: str,
+    body: bytes | Sequence[bytes],
+    concurrency: int,
+    rate: float,
+    count: int,
+    seconds: float,
 ) -> dict[str, float]:
     """Requests due at a steady `rate` a second, sent over `concurrency` connections; each latency runs
     from when the request was due, so time spent waiting for a free connection counts."""
@@ -178,6 +207,51 @@ def _helper(pid: str) -> bool:
         return False
 
 
+def worker_cpu(server: int) -> float:
+    """CPU seconds (user and system) the server's workers have used, from /proc."""
+    workers = [
+        pid
+        for status in Path("/proc").glob("[0-9]*/status")
+        if (pid := status.parent.name) != str(server) and not _helper(pid) and _parent(pid) == str(server)
+    ]
+    total = 0
+    for pid in workers or [str(server)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _parent(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return ""
+
+
+def parse_time(bodies: Sequence[bytes], seconds: float = 1.0) -> float:
+    """Seconds `json.loads` takes per body, on average over the bodies (the median of 5 rounds)."""
+    rounds = []
+    for _ in range(5):
+        calls, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds / 5 or calls < len(bodies):
+            json.loads(bodies[calls % len(bodies)])
+            calls += 1
+        rounds.append(elapsed / calls)
+    return statistics.median(rounds)
+
+
+def costed(
+    port: int, path: str, bodies: Sequence[bytes], clients: int, args: argparse.Namespace, server: int
+) -> tuple[dict[str, float], float]:
+    """A closed loop over the bodies, and the workers' CPU seconds per request it took."""
+    before = worker_cpu(server)
+    result = asyncio.run(closed_loop(port, path, bodies, clients, args.count, args.seconds))
+    return result, (worker_cpu(server) - before) / max(1, result["requests"])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -214,9 +288,12 @@ def start_server(
     raise SystemExit("the service did not start within 30 s")
 
 
-def row(name: str, r: dict[str, float]) -> str:
+def row(name: str, r: dict[str, float], cpu: float | None = None, parse: float | None = None) -> str:
     values = (r["requests"], r["errors"], r["rps"], r["p50"], r["p95"], r["p99"])
-    return f"{name:44} " + " ".join(f"{v:>8.1f}" for v in values)
+    line = f"{name:52} " + " ".join(f"{v:>8.1f}" for v in values)
+    if cpu is not None and parse is not None:
+        line += f" {cpu * 1e3:>8.2f} {parse * 1e3:>8.2f} {cpu / parse:>6.1f}x"
+    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,19 +307,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, help="paced patient-view requests a second (default: 60%% of capacity)"
     )
+    parser.add_argument("--clients", type=int, default=16, help="clients of the hospital-mix rows")
     parser.add_argument("--soak", type=int, default=0, help="then send this many order-select requests")
     args = parser.parse_args(argv)
     port = free_port()
     server = start_server(args.workers, port)
-    view = ("/cds-services/tacrolimus-patient-view", orjson.dumps(patient_view(1000)))
+    path = "/cds-services/tacrolimus-patient-view"
+    view = (path, orjson.dumps(patient_view(1000)))
     order = ("/cds-services/tacrolimus-order-select", orjson.dumps(order_select(100)))
+    other = [orjson.dumps(patient_view(1000, tacrolimus=False))]
+    mix = [orjson.dumps(request) for request in hospital_mix(1000)]
     try:
-        for path, body in (view, order):  # warm-up
-            asyncio.run(closed_loop(port, path, body, args.concurrency, 200, 10.0))
+        for warm_path, body in (view, order, (path, mix)):  # warm-up
+            asyncio.run(closed_loop(port, warm_path, body, args.concurrency, 200, 10.0))
         limits = f"at most {args.count} requests or {args.seconds:g} s each"
         print(f"{args.workers} workers, {args.concurrency} connections, {limits}")
-        columns = ("requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms")
-        print(f"{'scenario':44} " + " ".join(f"{c:>8}" for c in columns))
+        columns = ("requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms", "json ms")
+        print(f"{'scenario':52} " + " ".join(f"{c:>8}" for c in columns) + "  ratio")
         most = asyncio.run(closed_loop(port, *view, args.concurrency, args.count, args.seconds))
         print(row("patient-view, 1,000 resources, closed loop", most))
         rate = args.rate or round(most["rps"] * 0.6)
@@ -254,6 +335,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 asyncio.run(closed_loop(port, *order, args.concurrency, args.count, args.seconds)),
             )
         )
+        for name, bodies in (("not on tacrolimus", other), ("hospital mix (19 in 20 not on it)", mix)):
+            result, cpu = costed(port, path, bodies, args.clients, args, server.pid)
+            label = f"{name}, 1k res., {args.clients} cl."
+            print(row(label, result, cpu, parse_time(bodies)))
+        # the mix again at 60% of what its closed loop answered: latency without the queue of a saturated
+        # machine (closed loop: latency = clients / throughput)
+        pace = round(result["rps"] * 0.6)
+        steady = asyncio.run(paced(port, path, mix, args.clients, pace, args.count, args.seconds))
+        print(row(f"hospital mix, 1k res., {pace:g}/s paced, {args.clients} conn.", steady))
         if args.soak:
             soak(port, order, args, server.pid)
     finally:

@@ -37,8 +37,17 @@ def _day(rng: random.Random) -> str:
     return f"20{rng.randint(20, 25)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"  # all in the past
 
 
-def medication(i: int, rng: random.Random) -> dict[str, Any]:
-    code, text = MEDICATIONS[0] if i == 0 else rng.choice(MEDICATIONS)
+# A patient not on tacrolimus: the other medications, no tacrolimus level, no transplant
+OTHER_MEDICATIONS = MEDICATIONS[1:]
+OTHER_OBSERVATIONS = OBSERVATIONS[1:]
+OTHER_CONDITIONS = CONDITIONS[1:]
+
+
+def medication(i: int, rng: random.Random, tacrolimus: bool = True) -> dict[str, Any]:
+    if tacrolimus:
+        code, text = MEDICATIONS[0] if i == 0 else rng.choice(MEDICATIONS)
+    else:
+        code, text = rng.choice(OTHER_MEDICATIONS)
     concept: dict[str, Any] = {"text": text}
     if code:
         concept["coding"] = [{"system": RXNORM, "code": code, "display": text}]
@@ -63,8 +72,8 @@ def medication(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def observation(i: int, rng: random.Random) -> dict[str, Any]:
-    code, unit, low, high = rng.choice(OBSERVATIONS)
+def observation(i: int, rng: random.Random, tacrolimus: bool = True) -> dict[str, Any]:
+    code, unit, low, high = rng.choice(OBSERVATIONS if tacrolimus else OTHER_OBSERVATIONS)
     return {
         "resourceType": "Observation",
         "id": f"obs-{i}",
@@ -86,8 +95,8 @@ def observation(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def condition(i: int, rng: random.Random) -> dict[str, Any]:
-    system, code, display = rng.choice(CONDITIONS)
+def condition(i: int, rng: random.Random, tacrolimus: bool = True) -> dict[str, Any]:
+    system, code, display = rng.choice(CONDITIONS if tacrolimus else OTHER_CONDITIONS)
     return {
         "resourceType": "Condition",
         "id": f"cond-{i}",
@@ -98,7 +107,7 @@ def condition(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def immunization(i: int, rng: random.Random) -> dict[str, Any]:
+def immunization(i: int, rng: random.Random, tacrolimus: bool = True) -> dict[str, Any]:
     return {
         "resourceType": "Immunization",
         "id": f"imm-{i}",
@@ -111,7 +120,7 @@ def immunization(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def allergy(i: int, rng: random.Random) -> dict[str, Any]:
+def allergy(i: int, rng: random.Random, tacrolimus: bool = True) -> dict[str, Any]:
     return {
         "resourceType": "AllergyIntolerance",
         "id": f"alg-{i}",
@@ -147,8 +156,10 @@ def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def patient_view(size: int, seed: int = 7) -> dict[str, Any]:
-    """A patient-view request whose prefetch holds about `size` resources."""
+def patient_view(size: int, seed: int = 7, *, tacrolimus: bool = True) -> dict[str, Any]:
+    """A patient-view request whose prefetch holds about `size` resources: a kidney recipient on
+    tacrolimus, or with `tacrolimus=False` a patient of the same size who is not (no tacrolimus, no level,
+    no transplant), as most charts opened in a hospital are."""
     rng = random.Random(seed)
     prefetch: dict[str, Any] = {
         "patient": {"resourceType": "Patient", "id": PATIENT, "gender": "female", "birthDate": "1975-04-02"},
@@ -156,7 +167,7 @@ def patient_view(size: int, seed: int = 7) -> dict[str, Any]:
     }
     for key, share, make in MIX:
         count = max(1, round(size * share))
-        prefetch[key] = bundle([make(i, rng) for i in range(count)])
+        prefetch[key] = bundle([make(i, rng, tacrolimus) for i in range(count)])
     return {
         "hook": "patient-view",
         "hookInstance": "9b0f1c7e-9a55-4d1c-a7de-5b6f0a2a9c11",
@@ -165,9 +176,9 @@ def patient_view(size: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
-def order_select(size: int, seed: int = 7) -> dict[str, Any]:
+def order_select(size: int, seed: int = 7, *, tacrolimus: bool = True) -> dict[str, Any]:
     """An order-select request for clarithromycin, on the record of `patient_view(size)`."""
-    request = patient_view(size, seed)
+    request = patient_view(size, seed, tacrolimus=tacrolimus)
     draft = {
         "resourceType": "MedicationRequest",
         "id": "draft-1",
@@ -188,3 +199,14 @@ def order_select(size: int, seed: int = 7) -> dict[str, Any]:
         "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
     }
     return request
+
+
+MIX_CHARTS = 20  # chart opens in the hospital mix, one of them a patient on tacrolimus
+
+
+def hospital_mix(size: int) -> list[dict[str, Any]]:
+    """Patient-views as a hospital's EHR sends them: of 20 chart opens, 19 are of patients not on
+    tacrolimus (each a different chart) and one is of a patient on it."""
+    return [patient_view(size, seed=7)] + [
+        patient_view(size, seed=100 + n, tacrolimus=False) for n in range(MIX_CHARTS - 1)
+    ]

@@ -90,6 +90,15 @@ class DrugIdentifier:
         self._names = word_pattern(terms)
         self._cache: dict[MedicationKey, Identified] = {}
 
+    def markers(self, ingredient: str = TACROLIMUS) -> frozenset[str]:
+        """In lower case, every code (RxNorm ingredient and product, ATC) and every word of every name and
+        brand by which a medication is identified as containing the ingredient. A medication in whose
+        JSON, lower-cased, none of them appears cannot be identified as containing it: `_identify` finds
+        an ingredient only by one of these codes or by one of these names as whole words."""
+        codes = [code for code, keys in (*self._rxnorm.items(), *self._atc.items()) if ingredient in keys]
+        words = [word for term, keys in self._terms.items() if ingredient in keys for word in term.split()]
+        return frozenset(marker.lower() for marker in (*codes, *words))
+
     def identify(self, medication: MedicationUse) -> Identified:
         """What the medication is. It depends only on the codings, names, form and route, so it is cached:
         records repeat the same products many times."""

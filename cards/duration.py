@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from cards.indication import DAYS_PER_MONTH, UC, indications
 from cards.therapy import ORDER_HOOKS, Family, Therapy
+from cds.clock import days_since
 from cds.models import Card
 from cds.record import PatientRecord
 
@@ -31,7 +32,7 @@ class DurationFamily(Family):
         found = indications(record, self._knowledge, therapy)
         if not found or found[0].key != UC or found[0].since is None:
             return []
-        days = (record.now - found[0].since).days
+        days = days_since(found[0].since, record.now)
         longest = dosing.uc.usual_duration_months[1]
         if days <= longest * DAYS_PER_MONTH:
             return []

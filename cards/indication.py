@@ -12,6 +12,7 @@ from datetime import datetime
 from cards.knowledge import Dosing, Knowledge, Population, TargetRow
 from cards.text import coded_as, word_pattern
 from cards.therapy import LEVEL_NAMES, Therapy
+from cds.clock import days_since
 from cds.fhirjson import Concept
 from cds.record import PatientRecord
 
@@ -27,11 +28,11 @@ class Indication:
     exact: bool = True  # False: tacrolimus started at or before `since` (a renewal or a level says so)
 
     def months(self, now: datetime) -> float | None:
-        return None if self.since is None else max(0.0, (now - self.since).days / DAYS_PER_MONTH)
+        return None if self.since is None else max(0.0, days_since(self.since, now) / DAYS_PER_MONTH)
 
     def days(self, now: datetime) -> int | None:
         """Whole days since the transplant, or on tacrolimus for colitis (day 0 the first)."""
-        return None if self.since is None else max(0, (now - self.since).days)
+        return None if self.since is None else max(0, days_since(self.since, now))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from cards.knowledge import Knowledge
 from cards.organ_function import latest_results
 from cards.text import word_pattern
 from cards.therapy import LEVEL_NAMES, Family, Therapy, level_suggestion
+from cds.clock import days_since
 from cds.models import Card
 from cds.record import Observation, PatientRecord
 
@@ -283,7 +284,7 @@ class LevelFamily(Family):
         last = next((level.when for level in troughs if level.when), None)
         if last is None:
             return "", False
-        days = (record.now - last).days
+        days = days_since(last, record.now)
         early = [
             i
             for i in found

@@ -17,6 +17,7 @@ from cards.knowledge import Knowledge
 from cards.levels import LevelFamily
 from cards.organ_function import OrganFunctionFamily
 from cards.pregnancy import PregnancyFamily
+from cards.relevance import TacrolimusScan
 from cards.results import ResultFamily
 from cards.site import Site, with_site
 from cards.starting import StartingFamily
@@ -163,6 +164,7 @@ def services(knowledge: Knowledge, site: Site | None = None, story_url: str | No
     offered = [family for family in families(knowledge, drugs) if site.enabled(family.key)]
     levels = next((family for family in offered if isinstance(family, LevelFamily)), None)
     incomplete = gap_card(knowledge, drugs, levels)
+    relevant = TacrolimusScan(drugs)  # every family answers only for a patient with tacrolimus
 
     def run(family: HookFamily, hook: str) -> CardFamily:
         ruled: CardFamily = SiteRules(family, site) if site.indicators else family
@@ -180,6 +182,7 @@ def services(knowledge: Knowledge, site: Site | None = None, story_url: str | No
             required=REQUIRED,
             families=tuple(run(family, hook) for family in offered if hook in family.hooks),
             gap_card=incomplete,
+            relevant=relevant,
         )
         for service_id, hook, title, description in SERVICES
     ]

@@ -9,6 +9,7 @@ import orjson
 from cards.drugs import DrugIdentifier, Identified
 from cards.knowledge import Knowledge
 from cards.text import CardMaker, word_pattern
+from cds.clock import days_since
 from cds.fhirjson import when
 from cds.models import Action, Suggestion
 from cds.models.card import Indicator
@@ -171,7 +172,7 @@ def monitoring(record: PatientRecord, knowledge: Knowledge) -> Monitoring:
     )
     last = next((o.effective for o in levels if o.effective is not None and o.quantity is not None), None)
     stale = knowledge.dosing.monitoring.stale_after_days
-    result = Monitoring(last, last is not None and (record.now - last).days <= stale)
+    result = Monitoring(last, last is not None and days_since(last, record.now) <= stale)
     record.memo["monitoring"] = result
     return result
 

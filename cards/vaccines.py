@@ -14,6 +14,7 @@ from cards.drugs import DrugIdentifier
 from cards.knowledge import CardText, Knowledge
 from cards.text import clip, word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
+from cds.clock import days_since
 from cds.fhirjson import Concept
 from cds.models import Action, Card, Coding, Suggestion
 from cds.record import PatientRecord
@@ -142,7 +143,7 @@ class VaccineFamily(Family):
             if not immunization.given or immunization.date is None:
                 continue
             kind = self.classify(immunization.vaccine)
-            days = (record.now - immunization.date).days
+            days = days_since(immunization.date, record.now)
             if kind is not None and kind[0] == "live" and 0 <= days < interval.before_days:
                 summary = text.summary.replace("{vaccine}", kind[1]).replace("{days}", str(days))
                 cards.append(self._card(text, summary, []))

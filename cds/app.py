@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -110,19 +111,19 @@ def error_response(error: CDSError) -> JSONBody:
     return JSONBody(error.body(), status_code=error.status_code)
 
 
-async def get_evaluator(request: Request) -> Evaluator:
-    evaluator: Evaluator = request.app.state.evaluator
-    return evaluator
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What the endpoints use, made once at start-up and given to them as one dependency: FastAPI resolves
+    each dependency again on every call, and these never change while the app runs."""
+
+    evaluator: Evaluator
+    database: Database
+    audit: AuditLog
 
 
-async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-async def get_audit(request: Request) -> AuditLog:
-    audit: AuditLog = request.app.state.audit
-    return audit
+async def get_serving(request: Request) -> Serving:
+    serving: Serving = request.app.state.serving
+    return serving
 
 
 def public_url(request: Request, settings: Settings) -> str:
@@ -146,9 +147,7 @@ async def authenticate(request: Request) -> Client | None:
         raise
 
 
-EvaluatorDep = Annotated[Evaluator, Depends(get_evaluator)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-AuditDep = Annotated[AuditLog, Depends(get_audit)]
+ServingDep = Annotated[Serving, Depends(get_serving)]
 Caller = Annotated[Client | None, Depends(authenticate)]
 
 
@@ -238,6 +237,7 @@ def build_app(
             )
             app.state.http = http
             app.state.evaluator = Evaluator(services, settings, http, clock)
+            app.state.serving = Serving(app.state.evaluator, database, app.state.audit)
             app.state.verifier = Verifier(
                 clients,
                 remember,
@@ -307,9 +307,9 @@ def build_app(
         return JSONBody({"error": "http_error", "message": str(error.detail)}, status_code=error.status_code)
 
     @app.get("/cds-services", response_model=DiscoveryResponse, tags=["CDS Hooks"])
-    async def discovery(evaluator: EvaluatorDep, caller: Caller) -> Response:
+    async def discovery(serving: ServingDep, caller: Caller) -> Response:
         """The services offered (CDS Hooks 2.0 §Discovery)."""
-        body = DiscoveryResponse(services=[s.describe() for s in evaluator.services.values()])
+        body = DiscoveryResponse(services=[s.describe() for s in serving.evaluator.services.values()])
         return JSONBody(body.to_json())
 
     @app.post(
@@ -322,12 +322,11 @@ def build_app(
     async def call_service(
         service_id: str,
         request: Request,
-        evaluator: EvaluatorDep,
-        audit: AuditDep,
-        database: DatabaseDep,
+        serving: ServingDep,
         caller: Caller,
     ) -> Response:
         """Call a service with a hook request; answers with cards (CDS Hooks 2.0 §Calling a CDS Service)."""
+        evaluator, audit, database = serving.evaluator, serving.audit, serving.database
         started = time.perf_counter()
         status, hook_instance, reason = 500, None, None
         cards: tuple[AuditCard, ...] = ()
@@ -395,12 +394,11 @@ def build_app(
     async def feedback(
         service_id: str,
         request: Request,
-        evaluator: EvaluatorDep,
-        database: DatabaseDep,
-        audit: AuditDep,
+        serving: ServingDep,
         caller: Caller,
     ) -> Response:
         """Record what the clinician did with cards (CDS Hooks 2.0 §Feedback). Idempotent."""
+        evaluator, audit, database = serving.evaluator, serving.audit, serving.database
         status, reason, received, stored = 500, None, None, None
         outcomes: dict[str, int] = {}
         card_ids: list[str] = []
@@ -460,15 +458,17 @@ def build_app(
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/report", tags=["Operations"])
-    async def report(database: DatabaseDep, audit: AuditDep, caller: Caller) -> Response:
+    async def report(serving: ServingDep, caller: Caller) -> Response:
         """The override report: per card topic, how often cards were shown, accepted and overridden, and the
         reasons given. This is how alert fatigue is found and fixed."""
-        await audit.flush()
+        await serving.audit.flush()
+        database = serving.database
         return JSONBody({"topics": await database.run(database.store.override_report)})
 
     @app.get("/healthz", tags=["Operations"])
-    async def health(database: DatabaseDep) -> Response:
+    async def health(serving: ServingDep) -> Response:
         """Liveness and readiness: the database answers, within a second."""
+        database = serving.database
         try:
             await database.run(database.store.ping, timeout=HEALTH_TIMEOUT)
         except DatabaseUnavailable as error:

@@ -51,3 +51,11 @@ def parse_instant(text: str) -> datetime:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{zone_name!r} is not a known IANA time zone (e.g. Europe/Berlin)") from None
     return instant
+
+
+def days_since(earlier: datetime, now: datetime) -> int:
+    """Whole calendar days from ``earlier``'s date to ``now``'s, both read at ``earlier``'s own offset (the
+    record as written): a result drawn on 22 March is 6 days old on 28 March, whatever the hours and a
+    daylight-saving change between, so the count always agrees with the date a card shows beside it.
+    Negative when ``earlier`` is in the future."""
+    return (now.astimezone(earlier.tzinfo).date() - earlier.date()).days

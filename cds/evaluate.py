@@ -21,7 +21,15 @@ from cds.models import Card, CDSResponse, HookRequest
 from cds.models.card import INDICATOR_RANK
 from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext
 from cds.prefetch import KeyData, gather_until, resolve
-from cds.record import MEDICATION_TYPES, PatientRecord, RecordBuilder, find_medication, medication_key
+from cds.record import (
+    MEDICATION_TYPES,
+    PatientRecord,
+    RecordBuilder,
+    find_medication,
+    identifying_parts,
+    medication_key,
+    unresolved,
+)
 from cds.record import medication_reference as med_ref
 from cds.service import Gaps, Service
 from cds.settings import Settings
@@ -115,10 +123,43 @@ class Evaluator:
             what = ", ".join(service.prefetch[key].description for key in missing)
             raise DataUnavailable(f"cannot check this patient without {what}", missing)
 
-        record = await self._record(
-            service, context.patientId, data, fhir, deadline, drafts, getattr(context, "selections", ())
-        )
-        return CDSResponse(cards=self._run(service, record, data, request.hookInstance))
+        index, medications = _medications(data, drafts)
+        if fhir is not None:
+            await _fetch_medications(fhir, medications, index, deadline)
+        now = self._clock()
+        cards = self._answer(service, context, drafts, data, medications, index, now, request.hookInstance)
+        return CDSResponse(cards=cards)
+
+    def _answer(
+        self,
+        service: Service,
+        context: PatientViewContext,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        medications: list[dict[str, Any]],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        hook_instance: str,
+    ) -> list[Card]:
+        """No card when the fast path shows there is none to give; otherwise the full evaluation."""
+        if self._nothing_to_say(service, data, medications, index, now, context.patientId):
+            return []
+        return self._evaluate_record(service, context, drafts, data, index, now, hook_instance)
+
+    def _evaluate_record(
+        self,
+        service: Service,
+        context: PatientViewContext,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        hook_instance: str,
+    ) -> list[Card]:
+        """The full evaluation: the patient record built from every resource, every card family run."""
+        selections = getattr(context, "selections", ())
+        record = self._build(service, context.patientId, drafts, data, index, now, selections)
+        return self._run(service, record, data, hook_instance)
 
     async def fetch_record(
         self,
@@ -153,25 +194,24 @@ class Evaluator:
         deadline = asyncio.get_running_loop().time() + self._settings.fhir_deadline
         data = await resolve(templates, None, {"patientId": patient_id}, fhir, deadline)
         self._cap(data)
-        return await self._record(service, patient_id, data, fhir, deadline), data
+        index, medications = _medications(data, [])
+        await _fetch_medications(fhir, medications, index, deadline)
+        return self._build(service, patient_id, [], data, index, self._clock()), data
 
-    async def _record(
+    def _build(
         self,
         service: Service,
         patient_id: str,
+        drafts: list[Any],
         data: Mapping[str, KeyData],
-        fhir: FHIRClient | None,
-        deadline: float,
-        drafts: Sequence[Any] = (),
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
         selections: Iterable[str] = (),
     ) -> PatientRecord:
-        """The record of the drafts and each key's data, the Medications they reference fetched first."""
-        index = _medication_index(data, list(drafts))
-        if fhir is not None:
-            await _fetch_medications(fhir, data, list(drafts), index, deadline)
+        """The patient record built from the drafts and every key's resources."""
         builder = RecordBuilder(
             hook=service.hook,
-            now=self._clock(),
+            now=now,
             patient_id=patient_id,
             selections=selections,
             medication_index=index,
@@ -180,6 +220,32 @@ class Evaluator:
         for key, key_data in data.items():
             builder.add(key_data.resources, where=f"prefetch {key}")
         return builder.build()
+
+    def _nothing_to_say(
+        self,
+        service: Service,
+        data: Mapping[str, KeyData],
+        medications: list[dict[str, Any]],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        patient_id: str,
+    ) -> bool:
+        """The fast path: True when the service's relevance test shows that no card family has anything to
+        say, no medication is left unidentified, and the gap card has nothing to say about what is missing
+        (it is asked with an empty record: no family ran). The answer is then no card, as the full
+        evaluation would give, without building the record."""
+        if service.relevant is None:
+            return False
+        parts: list[object] = [identifying_parts(resource) for resource in medications]
+        parts.extend(index.values())
+        if service.relevant(parts):
+            return False
+        if any(unresolved(resource, index) for resource in medications if "medicationReference" in resource):
+            return False
+        unavailable = {key for key, d in data.items() if d.unavailable}
+        not_run = tuple(family.title for family in service.families if family.needs & unavailable)
+        empty = RecordBuilder(hook=service.hook, now=now, patient_id=patient_id).build()
+        return service.gap_card(self._gaps(service, data, empty, not_run, ()), empty) is None
 
     def _fhir_client(self, request: HookRequest, client: Client | None) -> tuple[FHIRClient | None, str]:
         """The FHIR client for this call, or None with the reason there is none. The access token goes only
@@ -231,56 +297,72 @@ class Evaluator:
             except Exception:
                 log.exception("card family %r failed (hookInstance %s)", family.title, hook_instance)
                 failed.append(family.title)
-        gaps = Gaps(
+        gaps = self._gaps(service, data, record, tuple(not_run), tuple(failed))
+        if (card := service.gap_card(gaps, record)) is not None:  # it decides: gaps may be in the record too
+            cards.append(card)
+        cards.sort(key=lambda card: INDICATOR_RANK[card.indicator])
+        return cards
+
+    @staticmethod
+    def _gaps(
+        service: Service,
+        data: Mapping[str, KeyData],
+        record: PatientRecord,
+        not_run: tuple[str, ...],
+        failed: tuple[str, ...],
+    ) -> Gaps:
+        return Gaps(
             unavailable={
                 service.prefetch[k].description: d.unavailable for k, d in data.items() if d.unavailable
             },
             incomplete={
                 service.prefetch[k].description: d.incomplete for k, d in data.items() if d.incomplete
             },
-            not_run=tuple(not_run),
-            failed=tuple(failed),
+            not_run=not_run,
+            failed=failed,
             skipped=record.skipped,
             unidentified=record.unidentified,
         )
-        if (card := service.gap_card(gaps, record)) is not None:  # it decides: gaps may be in the record too
-            cards.append(card)
-        cards.sort(key=lambda card: INDICATOR_RANK[card.indicator])
-        return cards
 
 
-def _medication_index(data: Mapping[str, KeyData], drafts: list[Any]) -> dict[str, dict[str, Any]]:
+def _medications(
+    data: Mapping[str, KeyData], drafts: list[Any]
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """One pass over every resource: the Medications by reference, and the medication orders, statements
+    and drafts (drafts first, then the keys in order)."""
     index: dict[str, dict[str, Any]] = {}
+    medications: list[dict[str, Any]] = []
     for resources in (drafts, *(d.resources for d in data.values())):
         for resource in resources:
-            if isinstance(resource, dict) and resource.get("resourceType") == "Medication":
+            if not isinstance(resource, dict):
+                continue
+            kind = resource.get("resourceType")
+            if kind in MEDICATION_TYPES:
+                medications.append(resource)
+            elif kind == "Medication":
                 rid = resource.get("id")
                 if isinstance(rid, str) and rid:
                     index[f"Medication/{rid}"] = resource
-    return index
+    return index, medications
 
 
 async def _fetch_medications(
     fhir: FHIRClient,
-    data: Mapping[str, KeyData],
-    drafts: list[Any],
+    medications: list[dict[str, Any]],
     index: dict[str, dict[str, Any]],
     deadline: float,
 ) -> None:
     """Fetch from the FHIR server the Medications referenced but not found in the request."""
     wanted: set[str] = set()
-    for resources in (drafts, *(d.resources for d in data.values())):
-        for resource in resources:
-            if not isinstance(resource, dict) or resource.get("resourceType") not in MEDICATION_TYPES:
-                continue
-            ref = med_ref(resource)
-            if not ref or ref.startswith("#") or resource.get("medicationCodeableConcept"):
-                continue
-            if find_medication(resource, index):
-                continue
-            key = medication_key(ref)
-            if key.startswith("Medication/") and (ref == key or fhir.on_server(ref)):
-                wanted.add(key)
+    for resource in medications:
+        ref = med_ref(resource)
+        if not ref or ref.startswith("#") or resource.get("medicationCodeableConcept"):
+            continue
+        if find_medication(resource, index):
+            continue
+        key = medication_key(ref)
+        if key.startswith("Medication/") and (ref == key or fhir.on_server(ref)):
+            wanted.add(key)
     if not wanted:
         return
     fetched = await gather_until({key: fhir.get(key) for key in sorted(wanted)}, deadline)

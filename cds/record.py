@@ -297,6 +297,26 @@ def medication_reference(resource: Mapping[str, Any]) -> str:
     return reference(resource.get("medicationReference"))
 
 
+def identifying_parts(resource: Mapping[str, Any]) -> tuple[object, ...]:
+    """The parts of a medication order, statement or draft that a ``MedicationUse`` is identified from
+    (its medication, its contained resources, its medicationReference), besides the Medication resource
+    the reference names: what a relevance test (``cds.service.Relevance``) must see."""
+    return (
+        resource.get("medicationCodeableConcept"),
+        resource.get("contained"),
+        resource.get("medicationReference"),
+    )
+
+
+def unresolved(resource: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]]) -> bool:
+    """The builder's rule for a medication it reports as unidentified: no medication of its own, and a
+    medicationReference that neither `contained` nor the index resolves."""
+    if not medication_reference(resource):
+        return False
+    medication = concept(resource.get("medicationCodeableConcept"))
+    return not medication.codings and not medication.text and not find_medication(resource, index)
+
+
 def find_medication(resource: Mapping[str, Any], index: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Resolve medicationReference: first `contained`, then the index of Medications we hold."""
     ref = medication_reference(resource)

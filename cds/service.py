@@ -6,7 +6,7 @@ record. Families declare the keys they read (``needs``): when one is unavailable
 and ``gap_card`` tells the clinician which checks could not be done.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,6 +64,13 @@ class Gaps:
 # cannot identify) that the protocol side cannot see.
 GapCard = Callable[[Gaps, PatientRecord], Card | None]
 
+# Given what the request says about which medications the patient takes or is being ordered (one JSON
+# value per order, statement and draft: its `cds.record.identifying_parts`; and every Medication resource
+# the request holds or the FHIR fallback fetched), False only when no card family can
+# have anything to say about the record. A cheap, conservative test: it may say True for a record that
+# gives no card (the full evaluation then runs), never False for one that could give a card.
+Relevance = Callable[[Sequence[object]], bool]
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -76,6 +83,7 @@ class Service:
     families: tuple[CardFamily, ...]
     gap_card: GapCard
     usage_requirements: str | None = None
+    relevant: Relevance | None = None  # None: every call is evaluated in full
 
     def __post_init__(self) -> None:
         unknown = self.required - set(self.prefetch)

@@ -1,7 +1,8 @@
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -10,7 +11,10 @@ from fastapi.testclient import TestClient
 from cards import load_services
 from cds.app import build_app
 from cds.clock import Clock, fixed
+from cds.evaluate import Evaluator
 from cds.models import Card, Source
+from cds.models.request import PatientViewContext
+from cds.prefetch import KeyData
 from cds.record import PatientRecord
 from cds.service import Service
 from cds.settings import Settings
@@ -56,6 +60,34 @@ def _suite_clock(request: pytest.FixtureRequest) -> None:
     """Sets the instant tests.clock.now() and ago() answer for this test."""
     marker = request.node.get_closest_marker("now")
     suite_clock.set_now(suite_clock.suite_instant(marker.args[0] if marker else None))
+
+
+@pytest.fixture(autouse=True)
+def _fast_path_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call in the suite that the fast path answers (no card, record not built) is evaluated in full
+    as well, and the full evaluation must give no card either (issue 22): every scenario test, example and
+    API test checks the two paths agree."""
+    answer = Evaluator._answer
+
+    def checked(
+        self: Evaluator,
+        service: Service,
+        context: PatientViewContext,
+        drafts: list[Any],
+        data: Mapping[str, KeyData],
+        medications: list[dict[str, Any]],
+        index: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+        hook_instance: str,
+    ) -> list[Card]:
+        fast = self._nothing_to_say(service, data, medications, index, now, context.patientId)
+        cards = answer(self, service, context, drafts, data, medications, index, now, hook_instance)
+        if fast:
+            full = self._evaluate_record(service, context, drafts, data, index, now, hook_instance)
+            assert not full, f"the fast path gave no card; in full: {[card.summary for card in full]}"
+        return cards
+
+    monkeypatch.setattr(Evaluator, "_answer", checked)
 
 
 @pytest.fixture

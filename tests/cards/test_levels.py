@@ -273,8 +273,8 @@ def test_colitis_without_a_start_date_shows_both_targets(client: TestClient) -> 
     [
         (10, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),
         (10, 7.0, "below the colitis initial target 10 to 15 ng/mL", "warning"),
-        (13.5, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),  # day 13: the 14th day
-        (14.5, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),  # day 14: maintenance
+        (13, 12.0, "within the colitis initial target 10 to 15 ng/mL", "info"),  # day 13: the 14th day
+        (14, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),  # day 14: maintenance
         (240, 7.0, "within the colitis maintenance target 5 to 10 ng/mL", "info"),  # months in, in range
         (240, 12.0, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),
     ],
@@ -282,8 +282,9 @@ def test_colitis_without_a_start_date_shows_both_targets(client: TestClient) -> 
 def test_colitis_level_is_judged_against_its_phase(
     client: TestClient, days_on: float, value: float, expected: str, indicator: str
 ) -> None:
-    # the level was drawn today (0.01 days ago): the day on tacrolimus is the day of the level
-    found = cards(client, [level(value, 0.01)], [transplant("K51.90", None)], colitis_on_tacrolimus(days_on))
+    # the level was drawn now: the day on tacrolimus is the day of the level, counted in calendar days from
+    # the start's date (day 0), whatever the hours
+    found = cards(client, [level(value, 0)], [transplant("K51.90", None)], colitis_on_tacrolimus(days_on))
     card = level_card(found)
     assert expected in card["summary"]
     assert card["indicator"] == indicator
