@@ -4,12 +4,17 @@
 ``cds.errors.KnowledgeError`` naming the file and entry.
 """
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from cards import knowledge
+from cards import knowledge, picture
+from cards.drugs import DrugIdentifier
 from cards.examples import load_examples
 from cards.services import services
-from cards.site import Site, read_site
+from cards.site import Site, read_site, with_site
+from cards.story import StoryBuilder
+from cds.record import PatientRecord
 from cds.service import Service, SitePolicy
 
 
@@ -37,4 +42,43 @@ def assemble(
     return services(loaded, site, story_url), site_policy(site)
 
 
-__all__ = ["assemble", "load_examples", "load_services", "load_site", "site_policy"]
+def _story_builder(site_file: Path | None, knowledge_dir: Path) -> tuple[StoryBuilder, knowledge.Knowledge]:
+    base = knowledge.load(knowledge_dir)
+    loaded = with_site(base, read_site(site_file, base))
+    return StoryBuilder(loaded, DrugIdentifier(loaded)), loaded
+
+
+def story_renderer(
+    site_file: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR
+) -> Callable[[PatientRecord, datetime], str]:
+    """What draws a patient's level story (cards/story.py, cards/picture.py) as an HTML fragment: the
+    picture and its tables, with the site's targets; '' for a record with no level, dose or drug."""
+    builder, loaded = _story_builder(site_file, knowledge_dir)
+
+    def render(record: PatientRecord, now: datetime) -> str:
+        return picture.html(builder.story(record), loaded)
+
+    return render
+
+
+def story_svg(
+    site_file: Path | None, knowledge_dir: Path = knowledge.KNOWLEDGE_DIR
+) -> Callable[[PatientRecord], str]:
+    """The level story's picture alone: a standalone SVG document (`try --chart`)."""
+    builder, _ = _story_builder(site_file, knowledge_dir)
+
+    def draw(record: PatientRecord) -> str:
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + picture.svg(builder.story(record)) + "\n"
+
+    return draw
+
+
+__all__ = [
+    "assemble",
+    "load_examples",
+    "load_services",
+    "load_site",
+    "site_policy",
+    "story_renderer",
+    "story_svg",
+]

@@ -83,7 +83,7 @@ class LevelFamily(Family):
         troughs: list[Level] = []
         others: list[Level] = []
         for observation in found:
-            level = self._level(observation)
+            level = self.read(observation)
             if level is None:
                 continue
             if level.not_trough:
@@ -95,12 +95,14 @@ class LevelFamily(Family):
                 break
         return Levels(troughs, others)
 
-    def _level(self, observation: Observation) -> Level | None:
+    def read(self, observation: Observation) -> Level | None:
+        """One level as the card reads it: converted to ng/mL where the unit is known (None without a
+        quantity)."""
         quantity = observation.quantity
         if quantity is None:
             return None
         unit = quantity.unit.replace(" ", "").lower()
-        shown = f"{quantity.value:g} {quantity.unit}".strip()
+        shown = f"{quantity.comparator}{quantity.value:g} {quantity.unit}".strip()
         said = self._not_trough.search(" ".join((*observation.code.names, observation.note)).lower())
         not_trough = said.group(1) if said else ""
         preliminary = " (preliminary)" if observation.status == "preliminary" else ""

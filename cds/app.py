@@ -208,8 +208,9 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app, with the preview page at /. Raises ConfigError when the settings or the clients file
     are wrong. `policy`: what the site file asks (the repeat hold's days, the settings shown); `clock`: the
-    one "now" of every evaluation, token check, audit entry and hold; `story`: what draws the SMART app's
-    picture, served at /smart/ when CDS_SMART_CLIENT_ID is set."""
+    one "now" of every evaluation, token check, audit entry and hold; `story`: what draws the level story:
+    under each example's cards on the preview page, and the SMART app's picture, served at /smart/ when
+    CDS_SMART_CLIENT_ID is set."""
     clients = registered_clients(settings)
     if settings.smart_client_id is not None and story is None:
         raise ConfigError("CDS_SMART_CLIENT_ID is set but this app was assembled without the app's picture")
@@ -476,7 +477,9 @@ def build_app(
             return JSONBody(body, status_code=503, headers={"Retry-After": str(error.retry_after)})
         return JSONBody({"status": "ok", "database": "ok", "version": __version__})
 
-    add_preview(app, services, examples, Evaluator(services, settings, None, clock), settings, policy.shown)
+    add_preview(
+        app, services, examples, Evaluator(services, settings, None, clock), settings, policy.shown, story
+    )
     if settings.smart_client_id is not None and story is not None:
         app.state.smart_sessions = add_smart_app(app, settings, services, story, clock)
 

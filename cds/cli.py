@@ -24,10 +24,11 @@ from cds.egress import http_client
 from cds.ehr import HOOKS_WITH_ORDERS, BuiltRequest, build_request, hook_request_of, with_token
 from cds.errors import CDSError, ConfigError, KnowledgeError, RequestError
 from cds.evaluate import Evaluator
-from cds.main import assembled, example_as_of
+from cds.main import assembled, example_as_of, story_svg
 from cds.main import services as main_services
 from cds.metrics import MULTIPROCESS_DIR
 from cds.models import CDSResponse
+from cds.record import PatientRecord
 from cds.service import Service, service_for_hook
 from cds.settings import Settings, get_settings
 
@@ -240,9 +241,22 @@ async def _try(
         )
         try:
             evaluator = Evaluator(services, settings, http, clock_of(args)[0])
-            return built, await evaluator.evaluate(service.id, with_token(built.request, token))
+            request = with_token(built.request, token)
+            response = await evaluator.evaluate(service.id, request)
+            if args.chart is not None:
+                write_chart(args.chart, await evaluator.record(service.id, request))
+            return built, response
         except CDSError as error:
             return built, error
+
+
+def write_chart(path: Path, record: PatientRecord) -> None:
+    """--chart: the patient's level story as an SVG file (the record the hook call read, at --now)."""
+    try:
+        path.write_text(story_svg()(record), encoding="utf-8")
+    except OSError as error:
+        raise RequestError(f"cannot write the chart to {path}: {error.strerror or error}") from None
+    print(f"level story written to {path}", file=sys.stderr)
 
 
 def try_patient(args: argparse.Namespace) -> int:
@@ -350,6 +364,7 @@ examples:
   tacrolimus-cds evaluate cards/examples/order-select-r4-clarithromycin.json
   tacrolimus-cds try --fhir-server https://fhir.example.org/r4 --patient 123
   tacrolimus-cds try --fhir-server URL --patient 123 --hook order-select --order clarithromycin
+  tacrolimus-cds try --fhir-server URL --patient 123 --chart story.svg
   tacrolimus-cds token http://127.0.0.1:8000/cds-services
   tacrolimus-cds report
 
@@ -408,6 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     mine.add_argument("--token", help="an access token for the FHIR server; '-' reads it from standard input")
     mine.add_argument("--json", action="store_true", help="print the request and the response as JSON")
     mine.add_argument("--now", type=instant, metavar="INSTANT", help=NOW_HELP.split("; default")[0])
+    mine.add_argument(
+        "--chart",
+        type=Path,
+        metavar="FILE.svg",
+        help="also write the patient's level story (levels, target, doses, interacting drugs) as an SVG file",
+    )
     mine.set_defaults(handler=try_patient)
 
     signed = commands.add_parser(

@@ -20,7 +20,7 @@ from cds.fhir import FHIRClient, bundle_resources
 from cds.models import Card, CDSResponse, HookRequest
 from cds.models.card import INDICATOR_RANK
 from cds.models.request import CONTEXT_MODELS, OrderSelectContext, PatientViewContext
-from cds.prefetch import KeyData, gather_until, resolve
+from cds.prefetch import KeyData, PrefetchTemplate, gather_until, resolve
 from cds.record import (
     MEDICATION_TYPES,
     PatientRecord,
@@ -107,6 +107,33 @@ class Evaluator:
     async def evaluate(self, service_id: str, body: object, client: Client | None = None) -> CDSResponse:
         """Answer a hook call. ``client`` is the verified caller (None when authentication is off): FHIR
         calls go only to the FHIR servers registered for it."""
+        service, request, context, drafts, data, index, medications = await self._gather(
+            service_id, body, client
+        )
+        now = self._clock()
+        cards = self._answer(service, context, drafts, data, medications, index, now, request.hookInstance)
+        return CDSResponse(cards=cards)
+
+    async def record(self, service_id: str, body: object, client: Client | None = None) -> PatientRecord:
+        """The patient record a hook call's full evaluation would read (the fast path aside), for what
+        draws it (the preview's level story): no card family runs."""
+        service, _, context, drafts, data, index, _ = await self._gather(service_id, body, client)
+        selections = getattr(context, "selections", ())
+        return self._build(service, context.patientId, drafts, data, index, self._clock(), selections)
+
+    async def _gather(
+        self, service_id: str, body: object, client: Client | None
+    ) -> tuple[
+        Service,
+        HookRequest,
+        PatientViewContext,
+        list[Any],
+        dict[str, KeyData],
+        dict[str, dict[str, Any]],
+        list[dict[str, Any]],
+    ]:
+        """A hook call's request checked, its prefetch resolved and its Medications fetched: what both the
+        answer and the record are made from."""
         service = self.service(service_id)
         request, context = self.parse(service, body)
         drafts = bundle_resources(getattr(context, "draftOrders", {}))
@@ -126,9 +153,7 @@ class Evaluator:
         index, medications = _medications(data, drafts)
         if fhir is not None:
             await _fetch_medications(fhir, medications, index, deadline)
-        now = self._clock()
-        cards = self._answer(service, context, drafts, data, medications, index, now, request.hookInstance)
-        return CDSResponse(cards=cards)
+        return service, request, context, drafts, data, index, medications
 
     def _answer(
         self,
@@ -171,14 +196,15 @@ class Evaluator:
     ) -> tuple[PatientRecord, dict[str, KeyData]]:
         """The patient's record as the service's hook path builds it, fetched from the FHIR server with an
         access token (the SMART app): the service's prefetch queries of ``resource_types`` only (those the
-        token's scopes allow), under the same limits, then the Medications they reference. Also each key's
+        token's scopes allow), under the same limits, with every status (a stopped order is part of the dose
+        history: ``with_history``), then the Medications they reference. Also each key's
         data, whose ``unavailable`` and ``incomplete`` say what is missing. The server must be checked by
         the caller (an allowed issuer)."""
         service = self.service(service_id)
         if self._http is None:
             raise RuntimeError("fetch_record needs an evaluator with an HTTP client")
         templates = {
-            key: template
+            key: with_history(template)
             for key, template in service.prefetch.items()
             if re.split(r"[/?]", template.query, maxsplit=1)[0] in resource_types
         }
@@ -323,6 +349,18 @@ class Evaluator:
             skipped=record.skipped,
             unidentified=record.unidentified,
         )
+
+
+ACTIVE_ONLY = re.compile(r"&status=active(?=&|$)")
+
+
+def with_history(template: PrefetchTemplate) -> PrefetchTemplate:
+    """The query without its `status=active` filter: what the record held before (the level story's
+    stopped orders and statements); the hook path asks for active ones only."""
+    query = ACTIVE_ONLY.sub("", template.query)
+    alternatives = tuple(ACTIVE_ONLY.sub("", q) for q in template.alternatives)
+    description = template.description.replace("active ", "")
+    return PrefetchTemplate(query, description, alternatives)
 
 
 def _medications(

@@ -1,5 +1,6 @@
 """Where the app is assembled: the one module of ``cds`` that imports the clinical ``cards`` package."""
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -33,14 +34,21 @@ def example_as_of(path: Path) -> datetime | None:
     return as_of(path)
 
 
-def story_renderer() -> StoryRenderer:
-    """What draws the SMART app's picture of the level story (issue 23's cards/chart.py, not yet merged
-    here: until it is, the app says so instead of drawing)."""
+def story_renderer(settings: Settings | None = None) -> StoryRenderer:
+    """What draws the patient's level story (cards/story.py, cards/picture.py) for the SMART app, the
+    preview page and `try --chart`: never on a hook's path."""
+    from cards import story_renderer as renderer
 
-    def not_yet(record: PatientRecord, now: datetime) -> str:
-        return "<p>The level story picture is not part of this build yet.</p>"
+    settings = settings or get_settings()
+    return renderer(settings.site_file)
 
-    return not_yet
+
+def story_svg(settings: Settings | None = None) -> Callable[[PatientRecord], str]:
+    """The level story's picture alone, as an SVG document (`try --chart`)."""
+    from cards import story_svg as draw
+
+    settings = settings or get_settings()
+    return draw(settings.site_file)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,4 +57,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure(settings.log_level, settings.log_format)
     offered, policy = assembled(settings)
-    return build_app(offered, settings, load_examples(offered), policy, story=story_renderer())
+    return build_app(offered, settings, load_examples(offered), policy, story=story_renderer(settings))

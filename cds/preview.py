@@ -32,7 +32,7 @@ from cds.ehr import HOOKS_WITH_ORDERS, build_request, hook_request_of
 from cds.errors import CDSError, RequestError
 from cds.evaluate import Evaluator
 from cds.models import Card, CDSResponse, DiscoveryResponse
-from cds.service import Service, service_for_hook
+from cds.service import Service, StoryRenderer, service_for_hook
 from cds.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,10 @@ def add_preview(
     evaluator: Evaluator,
     settings: Settings,
     site: Mapping[str, object] | None = None,
+    story: StoryRenderer | None = None,
 ) -> None:
-    """The preview routes. `site`: the site settings in force, shown on the page. `evaluator` makes no network calls; the "your own patient" form, when the
+    """The preview routes. `site`: the site settings in force, shown on the page; `story`: what draws an
+    example patient's level story under its cards (built only for this page, never on a hook's path). `evaluator` makes no network calls; the "your own patient" form, when the
     settings enable it, uses the app's live evaluator and HTTP client (app.state)."""
     by_id = {example.id: example for example in examples}
     fhir_servers = settings.preview_fhir_servers
@@ -268,7 +270,7 @@ def add_preview(
             return page("Example not found", f'<p class="error">No example {escape(example_id)!s}.</p>', 404)
         as_of = Evaluator(services, settings, http=None, clock=fixed(example.as_of))
         when = f"{example.description} Evaluated as of {example.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC, the day its dates were written for."
-        return await show(as_of, example.service_id, example.request, example.title, when)
+        return await show(as_of, example.service_id, example.request, example.title, when, with_story=True)
 
     @app.post("/preview", include_in_schema=False, response_class=HTMLResponse)
     async def preview(request: Request) -> HTMLResponse:
@@ -348,9 +350,16 @@ def add_preview(
         text: str = "",
         before: str = "",
         after: str = "",
+        *,
+        with_story: bool = False,
     ) -> HTMLResponse:
         try:
             response = await using.evaluate(service_id, body)
+            drawn = ""
+            if with_story and story is not None:
+                record = await using.record(service_id, body)
+                picture = story(record, record.now)
+                drawn = f'<section class="story"><h2>Level story</h2>{picture}</section>' if picture else ""
         except CDSError as error:
             message = f'<p class="error">{escape(f"{error.status_code}: {error.message}")}</p>'
             return page(
@@ -359,7 +368,7 @@ def add_preview(
         raw = orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
         result = (
             f"{before}<p>{escape(description)}</p><p>Service <code>{escape(service_id)}</code></p>"
-            f"{render_cards(response)}"
+            f"{render_cards(response)}{drawn}"
             f"<details><summary>The hook request</summary><pre><code>{escape(raw)}</code></pre></details>"
             f"{after}{paste_form(service_id, text or raw)}"
         )

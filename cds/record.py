@@ -54,6 +54,7 @@ class Quantity:
     unit: str
     system: str = ""
     code: str = ""
+    comparator: str = ""  # "<", "<=", ">=", ">" or "ad": the value is a bound, not a measurement
 
 
 # HL7 v3 GTSAbbreviation timing codes as EHRs send them in Timing.code: administrations per day.
@@ -608,7 +609,7 @@ def _quantity(value: object) -> Quantity | None:
     if amount is None:
         return None
     unit = text(raw.get("unit")) or text(raw.get("code"))
-    return Quantity(amount, unit, text(raw.get("system")), text(raw.get("code")))
+    return Quantity(amount, unit, text(raw.get("system")), text(raw.get("code")), text(raw.get("comparator")))
 
 
 MEDICATION_DATES = ("authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")

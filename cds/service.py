@@ -8,12 +8,18 @@ and ``gap_card`` tells the clinician which checks could not be done.
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from cds.errors import RequestError
 from cds.models import Card, ServiceDescription
 from cds.prefetch import PrefetchTemplate
 from cds.record import PatientRecord
+
+# Draws the patient's level story (an HTML fragment; '' when there is nothing to draw) from the record at
+# an instant: clinical content, so the cards package provides it and cds/main.py passes it in. Used by the
+# SMART app, the preview page and `try --chart`, never on a hook's path.
+StoryRenderer = Callable[[PatientRecord, datetime], str]
 
 
 class CardFamily(Protocol):

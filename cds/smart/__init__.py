@@ -14,6 +14,7 @@ logged, never put in a URL or a page, and ends with the session, or sooner with 
 See docs/smart-app.md.
 """
 
-from cds.smart.routes import StoryRenderer, add_smart_app, launch_url
+from cds.service import StoryRenderer
+from cds.smart.routes import add_smart_app, launch_url
 
 __all__ = ["StoryRenderer", "add_smart_app", "launch_url"]

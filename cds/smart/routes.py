@@ -3,8 +3,8 @@
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from html import escape
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
@@ -19,7 +19,7 @@ from cds.evaluate import Evaluator
 from cds.prefetch import KeyData
 from cds.preview import page
 from cds.record import PatientRecord
-from cds.service import Service, service_for_hook
+from cds.service import Service, StoryRenderer, service_for_hook
 from cds.settings import Settings
 from cds.smart import pkce
 from cds.smart.configuration import RESOURCE_TYPES, discover, read_types
@@ -28,9 +28,6 @@ from cds.smart.token import TokenRequest, exchange
 
 log = logging.getLogger(__name__)
 
-# Draws the patient's level story (an HTML fragment) from the record at an instant: clinical content, so
-# the cards package provides it and cds/main.py passes it in.
-StoryRenderer = Callable[[PatientRecord, datetime], str]
 
 COOKIE = "cds_smart_session"
 PREFIX = "/smart"

@@ -1,0 +1,519 @@
+"""The level story: a patient's tacrolimus levels, doses and level-altering drugs on one time axis, and the
+figures derived from them. Built from the record for the picture (cards/picture.py), never on a hook's path.
+
+- The window: the last 12 months, or since the first evidence of systemic tacrolimus when that is later
+  (the earliest order, statement or level).
+- Levels: every tacrolimus level, converted to ng/mL as the level card does (cards/levels.py). A trough is
+  a final result the level card would judge; a result its name or note says was taken after the dose
+  (post-dose, random, C2, ...) and a preliminary result are drawn as what they are, never as troughs. A value
+  with a comparator ("<2.0"), a text-only result, an unknown unit and an undated result are listed, not
+  plotted.
+- The band: the target the level card would use on each day (the site protocol, else the label's or the
+  monograph's range by months since the transplant; for colitis the initial target for the first 14 days
+  of tacrolimus, then maintenance), for the first indication the level card uses.
+- Doses: the total daily dose of systemic tacrolimus in force, as steps: every order and statement dated
+  in the record, each from its start to its end (an end date, else now while it is current, else the next
+  tacrolimus record's start). Overlapping records add up (a morning and an evening order). A dose the
+  service cannot read leaves a labelled gap, never a zero. A change of formulation is marked.
+- Drugs: a bar for each drug that raises or lowers tacrolimus levels (interactions.json), from its
+  earliest evidence to its end.
+- Figures (each with its definition, window, count and source): the concentration/dose ratio of each
+  trough, the coefficient of variation of the troughs, and the share of troughs within the band. Fewer
+  than three troughs: no coefficient of variation and no share, and the story says so.
+"""
+
+import itertools
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from cards.drugs import DrugIdentifier
+from cards.formulation import UNKNOWN, Formulations
+from cards.indication import UC, Indication, Target, indications, target
+from cards.knowledge import Effect, Knowledge
+from cards.levels import LevelFamily
+from cards.text import word_pattern
+from cards.therapy import LEVEL_NAMES, Therapy
+from cds.fhirjson import obj, when
+from cds.record import MedicationUse, Observation, PatientRecord
+
+WINDOW = timedelta(days=365)  # the last 12 months
+MIN_TROUGHS = 3  # fewer troughs than this: no coefficient of variation, no share in band
+LEVEL_EFFECTS = ("raises", "lowers")  # the interactions drawn: drugs that change the level
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The target range in force from `start` to `end`."""
+
+    start: datetime
+    end: datetime
+    low: float
+    high: float
+    basis: str  # where the range comes from, in words
+    source: str  # its sources.json entry
+
+
+@dataclass(frozen=True, slots=True)
+class DoseStep:
+    """The total daily dose of systemic tacrolimus from `start` to `end`; `daily_mg` None: not readable."""
+
+    start: datetime
+    end: datetime
+    daily_mg: float | None
+    shown: str  # what the records say, e.g. "3 mg every 12 hours = 6 mg/day"
+    formulation: str  # the products' display names, joined
+    kind: str = "any"  # the formulations key when one product kind is in force, else "any"
+    formulation_changed: bool = False  # another formulation than the step before
+
+
+@dataclass(frozen=True, slots=True)
+class DrugBar:
+    """A drug that raises or lowers tacrolimus levels, from its earliest evidence to its end."""
+
+    name: str  # as the record writes it
+    effect: Effect  # raises, lowers
+    start: datetime
+    end: datetime
+    end_known: bool  # False: stopped with no end date (drawn to its start only)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One tacrolimus level."""
+
+    when: datetime | None
+    shown: str  # as recorded (with its conversion to ng/mL where there is one)
+    value: float | None  # ng/mL when plotted, else None
+    kind: str  # "trough", "preliminary", or the words that say it is not a trough ("2-hour", "random")
+    listed_why: str = ""  # why it is listed and not plotted ("" when plotted)
+    band: Band | None = None  # the band in force at its date (troughs only)
+    dose: DoseStep | None = None  # the dose in force at its date (troughs only)
+
+    @property
+    def trough(self) -> bool:
+        return self.kind == "trough" and self.value is not None
+
+    @property
+    def within(self) -> bool | None:
+        if not self.trough or self.band is None or self.value is None:
+            return None
+        return self.band.low <= self.value <= self.band.high
+
+    @property
+    def ratio(self) -> float | None:
+        """The concentration/dose ratio: ng/mL per mg/day, for a trough with a readable dose."""
+        if not self.trough or self.dose is None or not self.dose.daily_mg or self.value is None:
+            return None
+        return self.value / self.dose.daily_mg
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A derived figure: what it is, its value (None: not computed, `note` says why), what it rests on."""
+
+    name: str
+    value: str | None
+    definition: str
+    rests_on: str  # the window and the number of troughs
+    note: str = ""
+    source: str = ""  # sources.json entry of its definition or threshold ("" when it needs none)
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    patient_id: str
+    start: datetime
+    end: datetime
+    indication: str  # the indication whose target is drawn, or ""
+    points: tuple[Point, ...]  # oldest first
+    bands: tuple[Band, ...]
+    doses: tuple[DoseStep, ...]
+    drugs: tuple[DrugBar, ...]
+    figures: tuple[Figure, ...]
+    notes: tuple[str, ...]  # what the picture could not draw, and why
+    ceiling: float  # the monograph's general ceiling (ng/mL)
+
+    @property
+    def troughs(self) -> tuple[Point, ...]:
+        return tuple(p for p in self.points if p.trough)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to draw: no level, no dose, no drug."""
+        return not (self.points or self.doses or self.drugs)
+
+
+def _date(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def _end(medication: MedicationUse) -> datetime | None:
+    """The end a record gives: its effective period's end, or its dispense validity period's end."""
+    raw = medication.raw
+    ends = [
+        when(obj(raw.get("effectivePeriod")).get("end")),
+        when(obj(obj(raw.get("dispenseRequest")).get("validityPeriod")).get("end")),
+    ]
+    found = [e for e in ends if e is not None]
+    return min(found) if found else None
+
+
+def _name(medication: MedicationUse) -> str:
+    return next(iter(medication.names), medication.ref)
+
+
+class StoryBuilder:
+    """Builds a patient's level story from the record (one per knowledge, shared by every request)."""
+
+    def __init__(self, knowledge: Knowledge, drugs: DrugIdentifier) -> None:
+        self._knowledge = knowledge
+        self._drugs = drugs
+        self._levels = LevelFamily(knowledge, drugs)
+        self._products = Formulations(knowledge)
+        self._by_name = word_pattern(LEVEL_NAMES)
+        self._effects = {
+            drug: entry.effect
+            for entry in knowledge.interactions.interactions.values()
+            if entry.effect in LEVEL_EFFECTS
+            for drug in (*entry.drugs, *entry.classes)
+        }
+
+    def story(self, record: PatientRecord) -> Story:
+        end = record.now
+        notes: list[str] = []
+        tacrolimus = [
+            m
+            for m in record.medications
+            if m.origin != "draft" and (i := self._drugs.identify(m)).tacrolimus and i.systemic
+        ]
+        observations = list(
+            record.observations_coded(
+                self._knowledge.observation_system,
+                self._knowledge.observation_codes("tacrolimus-level"),
+                or_named=self._by_name,
+            )
+        )
+        evidence = [m.started for m in tacrolimus if m.started is not None]
+        evidence += [o.effective for o in observations if o.effective is not None]
+        first = min(evidence, default=None)
+        start = max(end - WINDOW, first) if first is not None else end - WINDOW
+        therapy = Therapy.of(record, self._drugs)
+        found = indications(record, self._knowledge, therapy)
+        applies = found[0] if found else None
+        doses = self._doses(tacrolimus, start, end, notes)
+        bands = self._bands(record, therapy, applies, start, end, doses, notes)
+        points = self._points(observations, start, end, bands, doses, notes)
+        drugs = self._drug_bars(record, start, end, notes)
+        ceiling = self._knowledge.dosing.general.ceiling
+        story = Story(
+            record.patient_id,
+            start,
+            end,
+            applies.display if applies else "",
+            points,
+            bands,
+            doses,
+            drugs,
+            (),
+            tuple(notes),
+            ceiling,
+        )
+        return replace(story, figures=self._figures(story))
+
+    # levels
+
+    def _points(
+        self,
+        observations: Iterable[Observation],
+        start: datetime,
+        end: datetime,
+        bands: Sequence[Band],
+        doses: Sequence[DoseStep],
+        notes: list[str],
+    ) -> tuple[Point, ...]:
+        points: list[Point] = []
+        older = 0
+        for observation in observations:
+            moment = observation.effective
+            if moment is not None and not start <= moment <= end:
+                older += moment < start
+                continue
+            points.append(self._point(observation, bands, doses))
+        if older:
+            notes.append(
+                f"{older} older tacrolimus level{'s' if older > 1 else ''} before {_date(start)}: not shown."
+            )
+        dated = sorted((p for p in points if p.when is not None), key=lambda p: p.when or start)
+        return (*dated, *(p for p in points if p.when is None))
+
+    def _point(self, observation: Observation, bands: Sequence[Band], doses: Sequence[DoseStep]) -> Point:
+        moment = observation.effective
+        quantity = observation.quantity
+        if quantity is None:
+            said = observation.value_text or next(iter(observation.value_concept.names), "")
+            return Point(moment, said or "no value", None, "unknown", "no numeric value")
+        level = self._levels.read(observation)
+        if level is None:  # pragma: no cover - read() returns a level whenever there is a quantity
+            return Point(moment, "no value", None, "unknown", "no numeric value")
+        kind = level.not_trough or ("preliminary" if observation.status == "preliminary" else "trough")
+        if quantity.comparator:
+            return Point(moment, level.shown, None, kind, "a bound, not a measured value")
+        if level.value is None:
+            return Point(moment, level.shown, None, kind, "unit not converted (ng/mL, ug/L, nmol/L are)")
+        if moment is None:
+            return Point(moment, level.shown, None, kind, "no date")
+        if kind != "trough":
+            return Point(moment, level.shown, level.value, kind)
+        band = next((b for b in bands if b.start <= moment < b.end), None)
+        if band is None and bands and moment == bands[-1].end:
+            band = bands[-1]
+        dose = next((d for d in doses if d.start <= moment < d.end), None)
+        if dose is None and doses and moment == doses[-1].end:
+            dose = doses[-1]
+        return Point(moment, level.shown, level.value, kind, band=band, dose=dose)
+
+    # target bands
+
+    def _bands(
+        self,
+        record: PatientRecord,
+        therapy: Therapy,
+        applies: Indication | None,
+        start: datetime,
+        end: datetime,
+        doses: Sequence[DoseStep],
+        notes: list[str],
+    ) -> tuple[Band, ...]:
+        if applies is None:
+            notes.append("No transplant or colitis on record: no target band is drawn.")
+            return ()
+        if applies.since is None:
+            notes.append(f"{applies.display} has no date: the target by time since it cannot be drawn.")
+            return ()
+        if applies.key == UC:
+            return self._colitis_bands(applies, start, end, notes)
+        days: list[tuple[datetime, Target | None]] = []
+        day = start
+        while day <= end:  # the target that applies on each day (months since the transplant, product)
+            kind = self._kind_on(day, doses)
+            days.append(
+                (day, target(applies, self._knowledge.dosing, replace(record, now=day), therapy, kind))
+            )
+            day += timedelta(days=1)
+        bands: list[Band] = []
+        for i, (day, chosen) in enumerate(days):
+            if chosen is None:
+                continue
+            until = days[i + 1][0] if i + 1 < len(days) else end
+            last = bands[-1] if bands else None
+            if last is not None and last.end == day and (last.low, last.high) == (chosen.low, chosen.high):
+                bands[-1] = replace(last, end=until)
+            else:
+                bands.append(Band(day, until, chosen.low, chosen.high, chosen.basis, chosen.source))
+        if not bands:
+            notes.append(f"No {applies.display} target is known for these dates: no band is drawn.")
+        return tuple(bands)
+
+    @staticmethod
+    def _kind_on(day: datetime, doses: Sequence[DoseStep]) -> str:
+        step = next((d for d in doses if d.start <= day < d.end), None)
+        return step.kind if step is not None else "any"
+
+    def _colitis_bands(
+        self, applies: Indication, start: datetime, end: datetime, notes: list[str]
+    ) -> tuple[Band, ...]:
+        uc = self._knowledge.dosing.uc
+        since = applies.since
+        assert since is not None
+        switch = since + timedelta(days=uc.acute_phase_days)
+        (il, ih), (ml, mh) = uc.initial, uc.maintenance
+        bands = []
+        if applies.exact:
+            if switch > start:
+                initial = f"colitis initial target, days 0 to {uc.acute_phase_days - 1} on tacrolimus"
+                bands.append(Band(max(since, start), min(switch, end), il, ih, initial, "uc-summary"))
+        elif switch > start:
+            notes.append(
+                f"Tacrolimus began on or before {_date(since)} (no start on record): the colitis phase is not"
+                f" known before {_date(switch)}, no band is drawn there."
+            )
+        if switch < end:
+            basis = f"colitis maintenance target, from day {uc.acute_phase_days} on tacrolimus"
+            bands.append(Band(max(switch, start), end, ml, mh, basis, "uc-summary"))
+        return tuple(bands)
+
+    # doses
+
+    def _doses(
+        self, tacrolimus: Sequence[MedicationUse], start: datetime, end: datetime, notes: list[str]
+    ) -> tuple[DoseStep, ...]:
+        dated = sorted((m for m in tacrolimus if m.started is not None), key=lambda m: m.started or end)
+        undated = len(tacrolimus) - len(dated)
+        if undated:
+            notes.append(
+                f"{undated} tacrolimus record{'s' if undated > 1 else ''} with no date:"
+                " not in the dose steps."
+            )
+        spans: list[tuple[datetime, datetime, MedicationUse]] = []
+        for i, medication in enumerate(dated):
+            begun = medication.started
+            assert begun is not None
+            until = _end(medication)
+            if until is None and medication.current:
+                until = end
+            if until is None:
+                later = [m.started for m in dated[i + 1 :] if m.started is not None and m.started > begun]
+                until = later[0] if later else None
+                if until is None:
+                    notes.append(
+                        f"{_name(medication)} from {_date(begun)} ({medication.status}) has no end date:"
+                        " not in the dose steps."
+                    )
+                    continue
+            until = min(until, end)
+            if until > begun and until > start:
+                spans.append((max(begun, start), until, medication))
+        edges = sorted({moment for s, e, _ in spans for moment in (s, e)})
+        steps: list[DoseStep] = []
+        for left, right in itertools.pairwise(edges):
+            active = [m for s, e, m in spans if s <= left < e]
+            if not active:
+                continue
+            step = self._step(left, right, active)
+            last = steps[-1] if steps else None
+            if (
+                last is not None
+                and last.end == left
+                and (last.daily_mg, last.shown, last.formulation)
+                == (step.daily_mg, step.shown, step.formulation)
+            ):
+                steps[-1] = replace(last, end=right)
+                continue
+            changed = last is not None and last.end == left and last.formulation != step.formulation
+            steps.append(replace(step, formulation_changed=changed))
+        return tuple(steps)
+
+    def _step(self, left: datetime, right: datetime, active: Sequence[MedicationUse]) -> DoseStep:
+        total: float | None = 0.0
+        shown: list[str] = []
+        kinds: list[str] = []
+        keys: set[str] = set()
+        for medication in active:
+            kind = self._products.kind(medication)
+            keys.add(kind)
+            entry = self._products.entry(kind)
+            display = (
+                entry.display if entry is not None and kind != UNKNOWN else "tacrolimus (product not known)"
+            )
+            if display not in kinds:
+                kinds.append(display)
+            ordered = self._products.ordered(medication, kind)
+            if ordered is None or ordered.daily_mg is None:
+                total = None
+                text = medication.dose.text if medication.dose is not None else ""
+                shown.append(f"{_name(medication)}: dose not readable{f' ({text})' if text else ''}")
+            else:
+                if total is not None:
+                    total += ordered.daily_mg
+                shown.append(ordered.shown)
+        kind = keys.pop() if len(keys) == 1 else "any"
+        daily = None if total is None else round(total, 2)
+        return DoseStep(
+            left, right, daily, "; ".join(shown), " + ".join(kinds), "any" if kind == UNKNOWN else kind
+        )
+
+    # interacting drugs
+
+    def _drug_bars(
+        self, record: PatientRecord, start: datetime, end: datetime, notes: list[str]
+    ) -> tuple[DrugBar, ...]:
+        found: dict[tuple[str, Effect], list[tuple[datetime, datetime, bool, str]]] = {}
+        for medication in record.medications:
+            if medication.origin == "draft":
+                continue
+            ident = self._drugs.identify(medication)
+            if not ident.systemic:
+                continue
+            effects = {self._effects[d] for d in ident.ingredients | ident.classes if d in self._effects}
+            if not effects:
+                continue
+            begun = medication.started
+            if begun is None:
+                notes.append(f"{_name(medication)} has no date: no bar is drawn for it.")
+                continue
+            until = _end(medication)
+            known = True
+            if until is None:
+                until, known = (end, True) if medication.current else (begun, False)
+            until = min(until, end)
+            if until < start:
+                continue
+            for effect in sorted(effects):
+                key = (_name(medication).lower(), effect)
+                found.setdefault(key, []).append((max(begun, start), until, known, _name(medication)))
+        bars = []
+        for (_, effect), spans in found.items():
+            first = min(s for s, _, _, _ in spans)
+            last = max(spans, key=lambda s: s[1])
+            bars.append(DrugBar(spans[0][3], effect, first, last[1], last[2]))
+            if not last[2]:
+                notes.append(
+                    f"{spans[0][3]} has no end date and is no longer current: drawn at its start only."
+                )
+        return tuple(sorted(bars, key=lambda b: (b.start, b.name)))
+
+    # figures
+
+    def _figures(self, story: Story) -> tuple[Figure, ...]:
+        troughs = story.troughs
+        dated = [t.when for t in troughs if t.when is not None]
+        window = f"{_date(min(dated))} to {_date(max(dated))}" if dated else "none"
+        rests_on = f"troughs from {window}, n = {len(troughs)}"
+        ratios = [t for t in troughs if t.ratio is not None]
+        ratio = Figure(
+            "Concentration/dose ratio (C/D)",
+            f"{ratios[-1].ratio:.2f} ng/mL per mg/day (latest)" if ratios else None,
+            "Each trough divided by the total daily dose of tacrolimus in force when it was drawn, in"
+            " ng/mL per mg/day; each trough's ratio is in the table.",
+            f"{len(ratios)} of {len(troughs)} troughs with a readable dose",
+            "" if ratios else "No trough with a readable dose in force: no ratio.",
+        )
+        if len(troughs) < MIN_TROUGHS:
+            few = f"Fewer than {MIN_TROUGHS} troughs ({len(troughs)}): no figure."
+            return (
+                ratio,
+                Figure("Coefficient of variation (CV)", None, CV_DEFINITION, rests_on, few),
+                Figure("Troughs within the band", None, SHARE_DEFINITION, rests_on, few),
+            )
+        values = [t.value for t in troughs if t.value is not None]
+        cv = statistics.stdev(values) / statistics.mean(values) * 100
+        doses = {t.dose.daily_mg if t.dose else None for t in troughs}
+        changed = (
+            f"The dose in force differed between these troughs ({len(doses)} doses): part of the variation"
+            " follows the dose changes."
+            if len(doses) > 1
+            else "The same dose was in force at every one of these troughs."
+        )
+        judged = [t for t in troughs if t.within is not None]
+        within = sum(1 for t in judged if t.within)
+        share = Figure(
+            "Troughs within the band",
+            f"{within} of {len(judged)} ({within / len(judged) * 100:.0f} %)" if judged else None,
+            SHARE_DEFINITION,
+            f"{rests_on}; {len(judged)} with a band in force",
+            "" if judged else "No band in force at any trough: no share.",
+        )
+        return (
+            ratio,
+            Figure("Coefficient of variation (CV)", f"{cv:.1f} %", CV_DEFINITION, rests_on, changed),
+            share,
+        )
+
+
+CV_DEFINITION = (
+    "The standard deviation of the troughs divided by their mean, times 100 (sample standard deviation;"
+    " not time-weighted)."
+)
+SHARE_DEFINITION = "The troughs within the target band in force at their date, edges included."
