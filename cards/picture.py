@@ -25,6 +25,7 @@ STYLE = (
     ".story-svg .switch{stroke:#6a3d9a;stroke-dasharray:6 3;stroke-width:1.5}"
     ".story-svg .raises{fill:#e8a33d}.story-svg .lowers{fill:#3d8fe8}"
     "table.story-table td,table.story-table th{padding:2px 8px;text-align:left;vertical-align:top}"
+    "table.story-table td:first-child{white-space:nowrap}"
 )
 
 
@@ -77,8 +78,11 @@ def _ticks(story: Story) -> list[datetime]:
     return ticks
 
 
-def _label(x: float, y: float, words: str, anchor: str = "start") -> str:
-    """Small text at (x, y), escaped."""
+def _label(x: float, y: float, words: str, anchor: str = "start", left_of: float | None = None) -> str:
+    """Small text at (x, y), escaped; text that would run off the right edge ends at `left_of` (or x)."""
+    if anchor == "start" and x + len(words) * 5.6 > WIDTH - 4:
+        anchor = "end"
+        x = min(x if left_of is None else left_of, WIDTH - 4)
     return f'<text class="small" x="{x}" y="{y}" text-anchor="{anchor}">{escape(words)}</text>'
 
 
@@ -136,8 +140,16 @@ def svg(story: Story) -> str:
 
 def _level_panel(story: Story, scale: Scale, level_max: float, right: float) -> list[str]:
     bottom = LEVEL_TOP + LEVEL_HEIGHT
+    legend_x = WIDTH - RIGHT - 330
     out = [
         f'<text x="{LEFT}" y="{LEVEL_TOP - 14}">Tacrolimus level (ng/mL); shaded: the target in force</text>',
+        f'<circle class="trough" cx="{legend_x}" cy="{LEVEL_TOP - 18}" r="4"/>',
+        _label(legend_x + 7, LEVEL_TOP - 14, "trough"),
+        f'<circle class="trough outside" cx="{legend_x + 60}" cy="{LEVEL_TOP - 18}" r="4"/>',
+        _label(legend_x + 67, LEVEL_TOP - 14, "outside the target"),
+        f'<path class="other" d="M{legend_x + 170} {LEVEL_TOP - 23}L{legend_x + 175} {LEVEL_TOP - 14}'
+        f'L{legend_x + 165} {LEVEL_TOP - 14}Z"/>',
+        _label(legend_x + 180, LEVEL_TOP - 14, "not a trough, not judged"),
         f'<line class="axis" x1="{LEFT}" y1="{LEVEL_TOP}" x2="{LEFT}" y2="{bottom}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}"/>',
     ]
@@ -172,7 +184,7 @@ def _level_panel(story: Story, scale: Scale, level_max: float, right: float) -> 
         else:
             out.append(
                 f'<path class="other" d="M{x} {y - 6}L{x + 6} {y + 5}L{x - 6} {y + 5}Z">'
-                f"<title>{said}</title></path>" + _label(x + 8, y + 4, point.kind)
+                f"<title>{said}</title></path>" + _label(x + 8, y + 4, point.kind, left_of=x - 8)
             )
     return out
 
@@ -194,7 +206,7 @@ def _dose_panel(doses: Sequence[DoseStep], scale: Scale, dose_max: float, right:
             out.append(
                 f'<line class="switch" x1="{x1}" y1="{LEVEL_TOP}" x2="{x1}" y2="{bottom}"><title>'
                 f"{escape(f'{_day(step.start)}: formulation changed to {step.formulation}')}</title></line>"
-                f'<text class="small" x="{x1 + 3}" y="{DOSE_TOP + 10}">{escape(step.formulation)}</text>'
+                + _label(x1 + 3, DOSE_TOP + 10, f"switched to {step.short}")
             )
         if step.daily_mg is None:
             out.append(
@@ -237,9 +249,10 @@ def _drug_panel(drugs: Sequence[DrugBar], scale: Scale) -> list[str]:
             f'<rect class="{bar.effect}" x="{x1}" y="{y}" width="{width}" height="{DRUG_ROW - 8}">'
             f"<title>{said}</title></rect>"
             + _label(
-                min(x1 + width + 4, WIDTH - 200),
+                x1 + width + 4,
                 y + 12,
                 f"{bar.name} ({bar.effect}{'' if bar.end_known else ', end not recorded'})",
+                left_of=x1 - 4,
             )
         )
     return out

@@ -24,13 +24,13 @@ figures derived from them. Built from the record for the picture (cards/picture.
 
 import itertools
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cards.drugs import DrugIdentifier
 from cards.formulation import UNKNOWN, Formulations
-from cards.indication import UC, Indication, Target, indications, target
+from cards.indication import UC, Indication, indications, target
 from cards.knowledge import Effect, Knowledge
 from cards.levels import LevelFamily
 from cards.text import word_pattern
@@ -65,6 +65,7 @@ class DoseStep:
     shown: str  # what the records say, e.g. "3 mg every 12 hours = 6 mg/day"
     formulation: str  # the products' display names, joined
     kind: str = "any"  # the formulations key when one product kind is in force, else "any"
+    short: str = ""  # the products' short names, joined (the picture's label)
     formulation_changed: bool = False  # another formulation than the step before
 
 
@@ -203,8 +204,12 @@ class StoryBuilder:
         found = indications(record, self._knowledge, therapy)
         applies = found[0] if found else None
         doses = self._doses(tacrolimus, start, end, notes)
-        bands = self._bands(record, therapy, applies, start, end, doses, notes)
-        points = self._points(observations, start, end, bands, doses, notes)
+
+        def at(moment: datetime) -> Band | None:
+            return self._target_at(record, therapy, applies, moment, doses) if applies else None
+
+        bands = self._bands(at, applies, start, end, notes)
+        points = self._points(observations, start, end, at, doses, notes)
         drugs = self._drug_bars(record, start, end, notes)
         ceiling = self._knowledge.dosing.general.ceiling
         story = Story(
@@ -229,7 +234,7 @@ class StoryBuilder:
         observations: Iterable[Observation],
         start: datetime,
         end: datetime,
-        bands: Sequence[Band],
+        at: Callable[[datetime], Band | None],
         doses: Sequence[DoseStep],
         notes: list[str],
     ) -> tuple[Point, ...]:
@@ -240,7 +245,7 @@ class StoryBuilder:
             if moment is not None and not start <= moment <= end:
                 older += moment < start
                 continue
-            points.append(self._point(observation, bands, doses))
+            points.append(self._point(observation, at, doses))
         if older:
             notes.append(
                 f"{older} older tacrolimus level{'s' if older > 1 else ''} before {_date(start)}: not shown."
@@ -248,7 +253,9 @@ class StoryBuilder:
         dated = sorted((p for p in points if p.when is not None), key=lambda p: p.when or start)
         return (*dated, *(p for p in points if p.when is None))
 
-    def _point(self, observation: Observation, bands: Sequence[Band], doses: Sequence[DoseStep]) -> Point:
+    def _point(
+        self, observation: Observation, at: Callable[[datetime], Band | None], doses: Sequence[DoseStep]
+    ) -> Point:
         moment = observation.effective
         quantity = observation.quantity
         if quantity is None:
@@ -266,9 +273,7 @@ class StoryBuilder:
             return Point(moment, level.shown, None, kind, "no date")
         if kind != "trough":
             return Point(moment, level.shown, level.value, kind)
-        band = next((b for b in bands if b.start <= moment < b.end), None)
-        if band is None and bands and moment == bands[-1].end:
-            band = bands[-1]
+        band = at(moment)
         dose = next((d for d in doses if d.start <= moment < d.end), None)
         if dose is None and doses and moment == doses[-1].end:
             dose = doses[-1]
@@ -276,72 +281,73 @@ class StoryBuilder:
 
     # target bands
 
-    def _bands(
+    def _target_at(
         self,
         record: PatientRecord,
         therapy: Therapy,
+        applies: Indication,
+        moment: datetime,
+        doses: Sequence[DoseStep],
+    ) -> Band | None:
+        """The target the level card would use at `moment` (a band of no length): the site protocol or the
+        label's or monograph's range by months since the transplant and the product in force; for colitis
+        the initial target for the first 14 days of tacrolimus (when its start is known), then maintenance."""
+        if applies.since is None:
+            return None
+        if applies.key == UC:
+            uc = self._knowledge.dosing.uc
+            day = applies.days(moment)
+            if day is None or (day < uc.acute_phase_days and not applies.exact):
+                return None  # tacrolimus began on or before `since`: the phase is not known
+            if day < uc.acute_phase_days:
+                basis = f"colitis initial target, days 0 to {uc.acute_phase_days - 1} on tacrolimus"
+                (low, high) = uc.initial
+                return Band(moment, moment, low, high, basis, "uc-summary")
+            basis = f"colitis maintenance target, from day {uc.acute_phase_days} on tacrolimus"
+            (low, high) = uc.maintenance
+            return Band(moment, moment, low, high, basis, "uc-summary")
+        step = next((d for d in doses if d.start <= moment < d.end), None)
+        kind = step.kind if step is not None else "any"
+        chosen = target(applies, self._knowledge.dosing, replace(record, now=moment), therapy, kind)
+        if chosen is None:
+            return None
+        return Band(moment, moment, chosen.low, chosen.high, chosen.basis, chosen.source)
+
+    def _bands(
+        self,
+        at: Callable[[datetime], Band | None],
         applies: Indication | None,
         start: datetime,
         end: datetime,
-        doses: Sequence[DoseStep],
         notes: list[str],
     ) -> tuple[Band, ...]:
+        """The target in force, day by day from the window's start, merged while it is the same range."""
         if applies is None:
             notes.append("No transplant or colitis on record: no target band is drawn.")
             return ()
         if applies.since is None:
             notes.append(f"{applies.display} has no date: the target by time since it cannot be drawn.")
             return ()
-        if applies.key == UC:
-            return self._colitis_bands(applies, start, end, notes)
-        days: list[tuple[datetime, Target | None]] = []
-        day = start
-        while day <= end:  # the target that applies on each day (months since the transplant, product)
-            kind = self._kind_on(day, doses)
-            days.append(
-                (day, target(applies, self._knowledge.dosing, replace(record, now=day), therapy, kind))
-            )
-            day += timedelta(days=1)
         bands: list[Band] = []
-        for i, (day, chosen) in enumerate(days):
-            if chosen is None:
-                continue
-            until = days[i + 1][0] if i + 1 < len(days) else end
+        day = start
+        while day < end:
+            until = min(day + timedelta(days=1), end)
+            found = at(day)
             last = bands[-1] if bands else None
-            if last is not None and last.end == day and (last.low, last.high) == (chosen.low, chosen.high):
+            if found is None:
+                pass
+            elif last is not None and last.end == day and (last.low, last.high) == (found.low, found.high):
                 bands[-1] = replace(last, end=until)
             else:
-                bands.append(Band(day, until, chosen.low, chosen.high, chosen.basis, chosen.source))
+                bands.append(replace(found, start=day, end=until))
+            day = until
+        if applies.key == UC and not applies.exact:
+            notes.append(
+                f"Tacrolimus began on or before {_date(applies.since)} (no start on record): the colitis"
+                " phase, and so the target, is not known for its first 14 days."
+            )
         if not bands:
             notes.append(f"No {applies.display} target is known for these dates: no band is drawn.")
-        return tuple(bands)
-
-    @staticmethod
-    def _kind_on(day: datetime, doses: Sequence[DoseStep]) -> str:
-        step = next((d for d in doses if d.start <= day < d.end), None)
-        return step.kind if step is not None else "any"
-
-    def _colitis_bands(
-        self, applies: Indication, start: datetime, end: datetime, notes: list[str]
-    ) -> tuple[Band, ...]:
-        uc = self._knowledge.dosing.uc
-        since = applies.since
-        assert since is not None
-        switch = since + timedelta(days=uc.acute_phase_days)
-        (il, ih), (ml, mh) = uc.initial, uc.maintenance
-        bands = []
-        if applies.exact:
-            if switch > start:
-                initial = f"colitis initial target, days 0 to {uc.acute_phase_days - 1} on tacrolimus"
-                bands.append(Band(max(since, start), min(switch, end), il, ih, initial, "uc-summary"))
-        elif switch > start:
-            notes.append(
-                f"Tacrolimus began on or before {_date(since)} (no start on record): the colitis phase is not"
-                f" known before {_date(switch)}, no band is drawn there."
-            )
-        if switch < end:
-            basis = f"colitis maintenance target, from day {uc.acute_phase_days} on tacrolimus"
-            bands.append(Band(max(switch, start), end, ml, mh, basis, "uc-summary"))
         return tuple(bands)
 
     # doses
@@ -399,6 +405,7 @@ class StoryBuilder:
         total: float | None = 0.0
         shown: list[str] = []
         kinds: list[str] = []
+        shorts: list[str] = []
         keys: set[str] = set()
         for medication in active:
             kind = self._products.kind(medication)
@@ -409,6 +416,7 @@ class StoryBuilder:
             )
             if display not in kinds:
                 kinds.append(display)
+                shorts.append(entry.short if entry is not None and kind != UNKNOWN else "product not known")
             ordered = self._products.ordered(medication, kind)
             if ordered is None or ordered.daily_mg is None:
                 total = None
@@ -421,7 +429,13 @@ class StoryBuilder:
         kind = keys.pop() if len(keys) == 1 else "any"
         daily = None if total is None else round(total, 2)
         return DoseStep(
-            left, right, daily, "; ".join(shown), " + ".join(kinds), "any" if kind == UNKNOWN else kind
+            left,
+            right,
+            daily,
+            "; ".join(shown),
+            " + ".join(kinds),
+            "any" if kind == UNKNOWN else kind,
+            " + ".join(shorts),
         )
 
     # interacting drugs

@@ -123,7 +123,9 @@ def test_the_whole_flow_launch_authorize_token_fetch_and_picture(
     assert ehr.fhir_auth
     assert set(ehr.fhir_auth) == {f"Bearer {ACCESS_TOKEN}"}
     asked = [str(call.request.url) for call in calls if call.request.method == "GET"]
-    assert f"{ISS}/MedicationRequest?patient={PATIENT_ID}&status=active" in asked
+    # every status: a stopped order is part of the dose history the picture draws
+    assert f"{ISS}/MedicationRequest?patient={PATIENT_ID}" in asked
+    assert not any("status=active" in url for url in asked)
     assert any(url.startswith(f"{ISS}/Observation?patient={PATIENT_ID}&code=") for url in asked)
     assert not any(
         "/Patient/" in url or "Immunization" in url or "AllergyIntolerance" in url for url in asked
