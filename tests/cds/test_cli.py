@@ -4,6 +4,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import jwt
+import orjson
 import pytest
 import respx
 
@@ -221,3 +222,48 @@ def test_a_bad_setting_stops_start_up_with_its_name_and_no_traceback(
     assert err.startswith(f"cannot start: {says}")
     assert "Traceback" not in err
     assert "errors.pydantic.dev" not in err
+
+
+def story_server(mock: respx.MockRouter) -> None:
+    """The bundled example "Six months of levels" served as a FHIR server."""
+    prefetch = orjson.loads((EXAMPLES / "level-story.json").read_bytes())["prefetch"]
+    mock.get(f"{FHIR_BASE}/Patient/{PATIENT_ID}").respond(json={**prefetch["patient"], "id": PATIENT_ID})
+    for resource, key in (
+        ("MedicationRequest", "medicationRequests"),
+        ("Condition", "conditions"),
+        ("Observation", "observations"),
+    ):
+        mock.get(url__regex=rf"^{FHIR_BASE}/{resource}\?.*").respond(json=prefetch[key])
+    mock.get(url__regex=rf"^{FHIR_BASE}/\w+\?.*").respond(json=bundle([]))
+
+
+@pytest.mark.now("2026-12-01T09:00:00Z")
+def test_try_chart_writes_the_level_story_as_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "story.svg"
+    with respx.mock(assert_all_called=False) as mock:
+        story_server(mock)
+        code = main(
+            ["try", "--fhir-server", FHIR_BASE, "--patient", PATIENT_ID, "--now", "2026-12-01T09:00:00Z",
+             "--chart", str(chart)]
+        )  # fmt: skip
+    assert code == 0
+    assert f"level story written to {chart}" in capsys.readouterr().err
+    drawn = chart.read_text(encoding="utf-8")
+    assert drawn.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<svg ')
+    assert f'<title id="story-title">Tacrolimus level story for patient {PATIENT_ID},' in drawn
+    assert drawn.count('<circle class="trough') == 5 + 2  # the example's five troughs, the legend's two
+
+
+def test_try_chart_says_when_the_file_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with respx.mock(assert_all_called=False) as mock:
+        story_server(mock)
+        code = main(
+            ["try", "--fhir-server", FHIR_BASE, "--patient", PATIENT_ID,
+             "--chart", str(tmp_path / "missing" / "story.svg")]
+        )  # fmt: skip
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "cannot write the chart to" in err
+    assert "Traceback" not in err

@@ -14,6 +14,7 @@ from cards import load_examples
 from cds import __version__
 from cds.app import build_app
 from cds.clock import fixed
+from cds.main import story_renderer
 from cds.service import Service
 from cds.settings import Settings
 from tests.builders import (
@@ -283,3 +284,28 @@ def test_a_server_that_fails_shows_what_was_fetched_and_the_412(with_form: TestC
 def test_any_server_is_refused_when_tokens_are_required() -> None:
     with pytest.raises(ValidationError, match="development"):
         Settings(auth="required", preview_fhir_servers="*")
+
+
+def test_an_example_with_levels_shows_its_level_story_under_its_cards(
+    services: list[Service], settings: Settings
+) -> None:
+    app = build_app(services, settings, load_examples(services), clock=fixed(now()), story=story_renderer())
+    with TestClient(app) as client:
+        page = client.get("/preview/level-story").text
+        quiet = client.get("/preview/patient-view-minimal").text
+    assert '<section class="story"><h2>Level story</h2><figure class="level-story"><svg' in page
+    assert '<title id="story-title">Tacrolimus level story for patient example,' in page
+    assert "<caption>Tacrolimus levels</caption>" in page
+    assert page.index("No cards") < page.index('<section class="story">')  # under the cards
+    assert "Level story" not in quiet  # no level, dose or drug: nothing drawn
+
+
+def test_the_hook_path_never_draws_the_level_story(services: list[Service], settings: Settings) -> None:
+    def refuse(record: object, now: object) -> str:
+        raise AssertionError("the level story was drawn on a hook's path")
+
+    example = next(e for e in load_examples(services) if e.id == "level-story")
+    with TestClient(build_app(services, settings, clock=fixed(example.as_of), story=refuse)) as client:
+        answer = client.post(f"/cds-services/{example.service_id}", json=example.request)
+    assert answer.status_code == 200
+    assert "<svg" not in answer.text

@@ -1,0 +1,318 @@
+"""The level story: scenario tests with expected values computed by hand from each fixture.
+
+The main fixture is the bundled example "Six months of levels" (cards/examples/level-story.json), read at
+the instant its dates were written for. Its targets come from the Prograf US label's kidney table with
+azathioprine (months 1 to 3: 7 to 20 ng/mL; months 4 to 12: 5 to 15 ng/mL); 1 nmol/L of tacrolimus is
+0.804 ng/mL (molar mass 804 g/mol, the monograph's monohydrate 822.0 less water)."""
+
+import copy
+import re
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from cards import picture
+from cards.drugs import DrugIdentifier
+from cards.knowledge import load
+from cards.story import Story, StoryBuilder
+from cds.fhirjson import when
+from cds.record import PatientRecord, RecordBuilder
+from tests.builders import EXAMPLES, LOINC
+
+KNOWLEDGE = load()
+BUILDER = StoryBuilder(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+AS_OF = "2026-12-01T09:00:00Z"  # cards/examples/index.json asOf
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def example() -> dict[str, Any]:
+    request: dict[str, Any] = orjson.loads((EXAMPLES / "level-story.json").read_bytes())
+    return request
+
+
+def record_of(request: dict[str, Any], now: str = AS_OF) -> PatientRecord:
+    instant = when(now)
+    assert instant is not None
+    builder = RecordBuilder(hook="patient-view", now=instant, patient_id="example")
+    for key, value in request["prefetch"].items():
+        resources = (
+            [e["resource"] for e in value.get("entry", [])] if value["resourceType"] == "Bundle" else [value]
+        )
+        builder.add(resources, where=f"prefetch {key}")
+    return builder.build()
+
+
+def story_of(request: dict[str, Any], now: str = AS_OF) -> Story:
+    return BUILDER.story(record_of(request, now))
+
+
+def day(moment: datetime | None) -> str:
+    assert moment is not None
+    return moment.date().isoformat()
+
+
+def entries(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = request["prefetch"][key]["entry"]
+    return found
+
+
+def level(rid: str, moment: str, value: float, unit: str = "ng/mL") -> dict[str, Any]:
+    return {
+        "resource": {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "11253-2"}]},
+            "effectiveDateTime": moment,
+            "valueQuantity": {"value": value, "unit": unit},
+        }
+    }
+
+
+@pytest.mark.now(AS_OF)
+def test_the_troughs_their_targets_doses_and_concentration_dose_ratios() -> None:
+    story = story_of(example())
+    troughs = [(day(t.when), t.value) for t in story.troughs]
+    # 10 nmol/L x 0.804 = 8.04, shown to one decimal as the level card does: 8.0 ng/mL
+    assert troughs == [
+        ("2026-07-01", 12.0),
+        ("2026-08-31", 6.0),
+        ("2026-09-01", 6.0),
+        ("2026-10-20", 6.0),
+        ("2026-11-10", 8.0),
+    ]
+    # transplant 2026-06-01: 2026-08-31 is day 91 (month 2.99, 7 to 20), 2026-09-01 day 92 (month 3.02)
+    assert [(t.band.low, t.band.high) if t.band else None for t in story.troughs] == [
+        (7, 20),
+        (7, 20),
+        (5, 15),
+        (5, 15),
+        (5, 15),
+    ]
+    assert [t.within for t in story.troughs] == [True, False, True, True, True]
+    # Prograf 4 mg twice daily = 8 mg/day to 2026-08-01, 3 mg twice daily = 6 mg/day to 2026-10-05, then
+    # Advagraf 5 mg once daily: 12/8, 6/6, 6/6, 6/5, 8.0/5
+    assert [t.dose.daily_mg if t.dose else None for t in story.troughs] == [8, 6, 6, 5, 5]
+    assert [round(t.ratio, 2) if t.ratio is not None else None for t in story.troughs] == [
+        1.5,
+        1.0,
+        1.0,
+        1.2,
+        1.6,
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_the_coefficient_of_variation_and_the_share_within_the_band() -> None:
+    figures = {f.name: f for f in story_of(example()).figures}
+    # troughs 12, 6, 6, 6, 8: mean 7.6; squared deviations 19.36 + 3 x 2.56 + 0.16 = 27.2; sample variance
+    # 27.2 / 4 = 6.8; SD 2.6077; CV 2.6077 / 7.6 = 34.3 %
+    cv = figures["Coefficient of variation (CV)"]
+    assert cv.value == "34.3 %"
+    assert "troughs from 2026-07-01 to 2026-11-10, n = 5" in cv.rests_on
+    assert "dose in force differed" in cv.note  # 8, 6 and 5 mg/day
+    share = figures["Troughs within the band"]
+    assert share.value == "4 of 5 (80 %)"
+    ratio = figures["Concentration/dose ratio (C/D)"]
+    assert ratio.value == "1.60 ng/mL per mg/day (latest)"
+
+
+@pytest.mark.now(AS_OF)
+def test_results_that_are_not_troughs_are_never_drawn_or_counted_as_troughs() -> None:
+    story = story_of(example())
+    by_day = {day(p.when): p for p in story.points if p.when is not None}
+    bound = by_day["2026-11-15"]
+    assert (bound.shown, bound.value, bound.trough) == ("<2 ng/mL", None, False)
+    assert bound.listed_why == "a bound, not a measured value"
+    post_dose = by_day["2026-11-20"]
+    assert (post_dose.value, post_dose.kind, post_dose.trough) == (25.0, "2 hour", False)
+    preliminary = by_day["2026-11-25"]
+    assert (preliminary.value, preliminary.kind, preliminary.trough) == (7.0, "preliminary", False)
+    haemolysed = by_day["2026-11-27"]
+    assert (haemolysed.shown, haemolysed.value) == ("Sample haemolysed: not measured", None)
+    assert haemolysed.listed_why == "no numeric value"
+    drawn = picture.svg(story)
+    assert len(re.findall(r'<circle class="trough[^"]*" cx="[\d.]+" cy="[\d.]+" r="5">', drawn)) == 5
+    assert drawn.count('<path class="other" d=') == 3  # the post-dose, the preliminary, the legend's
+
+
+@pytest.mark.now(AS_OF)
+def test_the_dose_steps_mark_the_formulation_switch() -> None:
+    story = story_of(example())
+    steps = [(day(s.start), day(s.end), s.daily_mg, s.formulation_changed) for s in story.doses]
+    assert steps == [
+        ("2026-06-02", "2026-08-01", 8.0, False),
+        ("2026-08-01", "2026-10-05", 6.0, False),
+        ("2026-10-05", "2026-12-01", 5.0, True),
+    ]
+    assert story.doses[-1].kind == "advagraf"
+    assert "switched to Advagraf" in picture.svg(story)
+
+
+@pytest.mark.now(AS_OF)
+def test_the_target_bands_and_the_level_altering_drugs() -> None:
+    story = story_of(example())
+    assert [(day(b.start), day(b.end), b.low, b.high) for b in story.bands] == [
+        ("2026-06-02", "2026-09-01", 7, 20),
+        ("2026-09-01", "2026-12-01", 5, 15),
+    ]
+    bars = [(b.name, b.effect, day(b.start), day(b.end), b.end_known) for b in story.drugs]
+    assert bars == [
+        ("Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "2026-07-10", False),
+        ("Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-25", "2026-11-01", True),
+    ]
+    # azathioprine changes no level: no bar
+    assert not any("Azathioprine" in b.name for b in story.drugs)
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(("count", "figure"), [(2, None), (3, "16.7 %")])
+def test_fewer_than_three_troughs_give_no_figure(count: int, figure: str | None) -> None:
+    request = example()
+    levels = [
+        level("a", "2026-11-01T08:00:00Z", 10.0),
+        level("b", "2026-11-08T08:00:00Z", 12.0),
+        level("c", "2026-11-15T08:00:00Z", 14.0),
+    ][:count]
+    request["prefetch"]["observations"]["entry"] = levels
+    figures = {f.name: f for f in story_of(request).figures}
+    cv, share = figures["Coefficient of variation (CV)"], figures["Troughs within the band"]
+    # 10, 12, 14: mean 12, sample SD 2, CV 2 / 12 = 16.7 %; all within 5 to 15
+    assert cv.value == figure
+    assert share.value == (None if figure is None else "3 of 3 (100 %)")
+    if figure is None:
+        assert cv.note == "Fewer than 3 troughs (2): no figure."
+        assert share.note == "Fewer than 3 troughs (2): no figure."
+        assert "no figure" in picture.tables(story_of(request), KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_a_dose_that_cannot_be_read_is_a_labelled_gap_not_a_zero() -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        if entry["resource"]["id"] == "tac-3":
+            del entry["resource"]["dosageInstruction"]
+    story = story_of(request)
+    last = story.doses[-1]
+    assert (day(last.start), last.daily_mg) == ("2026-10-05", None)
+    assert "dose not readable" in last.shown
+    assert [t.ratio for t in story.troughs][-2:] == [None, None]  # no ratio without a dose
+    drawn = picture.svg(story)
+    assert "dose not readable" in drawn
+    assert "0 mg/day" not in drawn
+    figures = {f.name: f for f in story.figures}
+    assert figures["Concentration/dose ratio (C/D)"].rests_on == "3 of 5 troughs with a readable dose"
+
+
+@pytest.mark.now(AS_OF)
+def test_units_convert_as_the_level_card_does() -> None:
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [
+        level("a", "2026-11-01T08:00:00Z", 9.0, "ug/L"),
+        level("b", "2026-11-08T08:00:00Z", 12.5, "nmol/L"),  # 12.5 x 0.804 = 10.05: 10.1 ng/mL
+        level("c", "2026-11-15T08:00:00Z", 9.0, "mg/dL"),  # not a unit the service converts
+    ]
+    points = story_of(request).points
+    assert [(p.value, p.trough) for p in points] == [(9.0, True), (10.1, True), (None, False)]
+    assert points[2].listed_why.startswith("unit not converted")
+
+
+@pytest.mark.now(AS_OF)
+def test_dates_are_the_record_s_own_never_shifted_to_the_server_s_zone() -> None:
+    request = example()
+    # 23:30 in New York on 10 November is 04:30 UTC on 11 November
+    request["prefetch"]["observations"]["entry"] = [level("a", "2026-11-10T23:30:00-05:00", 9.0)]
+    story = story_of(request)
+    assert [day(p.when) for p in story.points] == ["2026-11-10"]
+    assert "<td>2026-11-10</td>" in picture.tables(story, KNOWLEDGE)
+    assert "2026-11-11" not in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_twelve_months_or_since_the_start_of_tacrolimus() -> None:
+    request = example()
+    entries(request, "observations").append(level("old", "2025-11-01T08:00:00Z", 9.0))
+    entries(request, "medicationRequests")[0]["resource"]["dispenseRequest"]["validityPeriod"]["start"] = (
+        "2025-01-01"
+    )
+    entries(request, "medicationRequests")[0]["resource"]["authoredOn"] = "2025-01-01"
+    story = story_of(request)
+    assert day(story.start) == "2025-12-01"  # 365 days before 2026-12-01
+    assert "1 older tacrolimus level before 2025-12-01: not shown." in story.notes
+    assert day(story_of(example()).start) == "2026-06-02"  # the first order, later than 12 months ago
+
+
+COLITIS = {
+    "resourceType": "Condition",
+    "id": "uc",
+    "clinicalStatus": {"coding": [{"code": "active"}]},
+    "code": {"text": "Ulcerative colitis"},
+    "onsetDateTime": "2019-03-01",
+}
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None:
+    # the UC summary: 10 to 15 ng/mL in the initial acute phase, then 5 to 10 for maintenance; the project's
+    # policy: the first 14 days (days 0 to 13) are the acute phase
+    request = example()
+    request["prefetch"]["conditions"]["entry"] = [{"resource": COLITIS}]
+    tacrolimus = {
+        "resourceType": "MedicationRequest",
+        "id": "tac-uc",
+        "status": "active",
+        "intent": "order",
+        "authoredOn": "2026-11-01T09:00:00Z",
+        "medicationCodeableConcept": {
+            "text": "Tacrolimus 1 MG Oral Capsule [Prograf]",
+            "coding": [{"system": RXNORM, "code": "108513"}],
+        },
+    }
+    request["prefetch"]["medicationRequests"]["entry"] = [{"resource": tacrolimus}]
+    request["prefetch"]["observations"]["entry"] = [
+        level("d13", "2026-11-14T09:00:00Z", 12.0),  # day 13
+        level("d14", "2026-11-15T09:00:00Z", 12.0),  # day 14
+    ]
+    story = story_of(request)
+    assert [(t.band.low, t.band.high) if t.band else None for t in story.troughs] == [(10, 15), (5, 10)]
+    assert [t.within for t in story.troughs] == [True, False]
+    assert [(day(b.start), day(b.end), b.low, b.high) for b in story.bands] == [
+        ("2026-11-01", "2026-11-15", 10, 15),
+        ("2026-11-15", "2026-12-01", 5, 10),
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_the_picture_has_its_title_description_and_tables() -> None:
+    story = story_of(example())
+    drawn = picture.html(story, KNOWLEDGE)
+    assert '<svg class="story-svg"' in drawn
+    assert 'role="img" aria-labelledby="story-title story-desc"' in drawn
+    assert (
+        '<title id="story-title">Tacrolimus level story for patient example, 2026-06-02 to 2026-12-01</title>'
+        in drawn
+    )
+    description = re.search(r'<desc id="story-desc">([^<]+)</desc>', drawn)
+    assert description is not None
+    assert "5 troughs and 4 other results" in description.group(1)
+    assert "<caption>Tacrolimus levels</caption>" in drawn
+    assert "<td>10 nmol/L = 8 ng/mL</td>" in drawn
+
+
+def test_no_level_dose_or_drug_draws_nothing() -> None:
+    request = copy.deepcopy(example())
+    for key in ("medicationRequests", "observations"):
+        request["prefetch"][key]["entry"] = []
+    assert picture.html(story_of(request), KNOWLEDGE) == ""
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(("value", "within"), [(4.9, False), (5.0, True), (15.0, True), (15.1, False)])
+def test_a_trough_on_the_band_s_edge_is_within_it(value: float, within: bool) -> None:
+    # 2026-11-01 is month 5 after the 2026-06-01 transplant: 5 to 15 ng/mL (label, with azathioprine)
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [level("a", "2026-11-01T08:00:00Z", value)]
+    (trough,) = story_of(request).troughs
+    assert trough.within is within
