@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cards.drugs import DrugIdentifier
-from cards.formulation import UNKNOWN, Formulations
+from cards.formulation import INTRAVENOUS, UNKNOWN, Formulations
 from cards.indication import UC, Indication, indications, target
 from cards.knowledge import Effect, Knowledge
 from cards.levels import LevelFamily
@@ -107,6 +107,8 @@ class Point:
         """The concentration/dose ratio: ng/mL per mg/day, for a trough with a readable dose."""
         if not self.trough or self.dose is None or not self.dose.daily_mg or self.value is None:
             return None
+        if self.dose.kind == INTRAVENOUS:
+            return None  # an infusion's ratio is not the oral one the sources describe
         return self.value / self.dose.daily_mg
 
 
@@ -489,27 +491,18 @@ class StoryBuilder:
         ratio = Figure(
             "Concentration/dose ratio (C/D)",
             f"{ratios[-1].ratio:.2f} ng/mL per mg/day (latest)" if ratios else None,
-            "Each trough divided by the total daily dose of tacrolimus in force when it was drawn, in"
-            " ng/mL per mg/day; each trough's ratio is in the table.",
-            f"{len(ratios)} of {len(troughs)} troughs with a readable dose",
-            "" if ratios else "No trough with a readable dose in force: no ratio.",
+            CD_DEFINITION,
+            f"{len(ratios)} of {len(troughs)} troughs with a readable oral dose",
+            "" if ratios else "No trough with a readable oral dose in force: no ratio.",
+            "gandolfini-2022-nonadherence",
         )
         if len(troughs) < MIN_TROUGHS:
             few = f"Fewer than {MIN_TROUGHS} troughs ({len(troughs)}): no figure."
             return (
                 ratio,
-                Figure("Coefficient of variation (CV)", None, CV_DEFINITION, rests_on, few),
+                Figure("Coefficient of variation (CV)", None, CV_DEFINITION, rests_on, few, CV_SOURCE),
                 Figure("Troughs within the band", None, SHARE_DEFINITION, rests_on, few),
             )
-        values = [t.value for t in troughs if t.value is not None]
-        cv = statistics.stdev(values) / statistics.mean(values) * 100
-        doses = {t.dose.daily_mg if t.dose else None for t in troughs}
-        changed = (
-            f"The dose in force differed between these troughs ({len(doses)} doses): part of the variation"
-            " follows the dose changes."
-            if len(doses) > 1
-            else "The same dose was in force at every one of these troughs."
-        )
         judged = [t for t in troughs if t.within is not None]
         within = sum(1 for t in judged if t.within)
         share = Figure(
@@ -519,15 +512,54 @@ class StoryBuilder:
             f"{rests_on}; {len(judged)} with a band in force",
             "" if judged else "No band in force at any trough: no share.",
         )
-        return (
-            ratio,
-            Figure("Coefficient of variation (CV)", f"{cv:.1f} %", CV_DEFINITION, rests_on, changed),
-            share,
+        return ratio, self._cv(story, troughs), share
+
+    @staticmethod
+    def _cv(story: Story, troughs: Sequence[Point]) -> Figure:
+        """The CV of the latest run of troughs drawn at one unchanged daily dose and formulation (a CV is
+        reliable only while the dose is unchanged): a trough with no readable dose ends the run."""
+        run: list[Point] = []
+        for trough in reversed(troughs):
+            dose = trough.dose
+            if dose is None or dose.daily_mg is None:
+                break
+            held = run[0].dose if run else None
+            if held is not None and (held.daily_mg, held.formulation) != (dose.daily_mg, dose.formulation):
+                break
+            run.append(trough)
+        run.reverse()
+        if len(run) < MIN_TROUGHS:
+            why = (
+                f"Fewer than {MIN_TROUGHS} troughs at one unchanged daily dose and formulation (the latest"
+                f" {len(run)}): no figure."
+            )
+            return Figure("Coefficient of variation (CV)", None, CV_DEFINITION, "", why, CV_SOURCE)
+        values = [t.value for t in run if t.value is not None]
+        cv = statistics.stdev(values) / statistics.mean(values) * 100
+        first, last, dose = run[0].when, run[-1].when, run[0].dose
+        assert first is not None
+        assert last is not None
+        assert dose is not None
+        rests_on = (
+            f"the troughs at {dose.daily_mg:g} mg/day ({dose.formulation}), {_date(first)} to {_date(last)},"
+            f" n = {len(run)}"
+        )
+        during = [f"{b.name} ({b.effect} levels)" for b in story.drugs if b.start <= last and b.end >= first]
+        note = f"Taken between these troughs: {'; '.join(during)}." if during else ""
+        return Figure(
+            "Coefficient of variation (CV)", f"{cv:.1f} %", CV_DEFINITION, rests_on, note, CV_SOURCE
         )
 
 
+CD_DEFINITION = (
+    "Each trough divided by the total daily dose of tacrolimus in force when it was drawn, in ng/mL per"
+    " mg/day (oral doses only); the source measures it at steady state, which a trough soon after a dose or"
+    " formulation change may not be. Each trough's ratio is in the table."
+)
 CV_DEFINITION = (
     "The standard deviation of the troughs divided by their mean, times 100 (sample standard deviation;"
-    " not time-weighted)."
+    " not time-weighted), over the latest troughs drawn at one unchanged daily dose and formulation: the"
+    " sources measure variability only while the dose is unchanged."
 )
+CV_SOURCE = "gandolfini-2022-nonadherence"
 SHARE_DEFINITION = "The troughs within the target band in force at their date, edges included."

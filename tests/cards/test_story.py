@@ -82,6 +82,7 @@ def test_the_troughs_their_targets_doses_and_concentration_dose_ratios() -> None
         ("2026-09-01", 6.0),
         ("2026-10-20", 6.0),
         ("2026-11-10", 8.0),
+        ("2026-11-17", 7.0),
     ]
     # transplant 2026-06-01: 2026-08-31 is day 91 (month 2.99, 7 to 20), 2026-09-01 day 92 (month 3.02)
     assert [(t.band.low, t.band.high) if t.band else None for t in story.troughs] == [
@@ -90,33 +91,38 @@ def test_the_troughs_their_targets_doses_and_concentration_dose_ratios() -> None
         (5, 15),
         (5, 15),
         (5, 15),
+        (5, 15),
     ]
-    assert [t.within for t in story.troughs] == [True, False, True, True, True]
+    assert [t.within for t in story.troughs] == [True, False, True, True, True, True]
     # Prograf 4 mg twice daily = 8 mg/day to 2026-08-01, 3 mg twice daily = 6 mg/day to 2026-10-05, then
-    # Advagraf 5 mg once daily: 12/8, 6/6, 6/6, 6/5, 8.0/5
-    assert [t.dose.daily_mg if t.dose else None for t in story.troughs] == [8, 6, 6, 5, 5]
+    # Advagraf 5 mg once daily: 12/8, 6/6, 6/6, 6/5, 8.0/5, 7/5
+    assert [t.dose.daily_mg if t.dose else None for t in story.troughs] == [8, 6, 6, 5, 5, 5]
     assert [round(t.ratio, 2) if t.ratio is not None else None for t in story.troughs] == [
         1.5,
         1.0,
         1.0,
         1.2,
         1.6,
+        1.4,
     ]
 
 
 @pytest.mark.now(AS_OF)
 def test_the_coefficient_of_variation_and_the_share_within_the_band() -> None:
     figures = {f.name: f for f in story_of(example()).figures}
-    # troughs 12, 6, 6, 6, 8: mean 7.6; squared deviations 19.36 + 3 x 2.56 + 0.16 = 27.2; sample variance
-    # 27.2 / 4 = 6.8; SD 2.6077; CV 2.6077 / 7.6 = 34.3 %
+    # the CV only over the latest troughs at one unchanged dose (the sources: reliable only while the dose
+    # is unchanged): Advagraf 5 mg/day from 2026-10-05, troughs 6, 8, 7: mean 7, sample SD 1, CV 14.3 %
     cv = figures["Coefficient of variation (CV)"]
-    assert cv.value == "34.3 %"
-    assert "troughs from 2026-07-01 to 2026-11-10, n = 5" in cv.rests_on
-    assert "dose in force differed" in cv.note  # 8, 6 and 5 mg/day
+    assert cv.value == "14.3 %"
+    assert cv.rests_on.startswith("the troughs at 5 mg/day (Advagraf")
+    assert cv.rests_on.endswith("2026-10-20 to 2026-11-17, n = 3")
+    # clarithromycin 2026-10-25 to 2026-11-01 lies between them: said beside the figure
+    assert cv.note == "Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises levels)."
+    # all six troughs: five within the band in force at their date (2026-08-31 below 7 to 20)
     share = figures["Troughs within the band"]
-    assert share.value == "4 of 5 (80 %)"
+    assert share.value == "5 of 6 (83 %)"
     ratio = figures["Concentration/dose ratio (C/D)"]
-    assert ratio.value == "1.60 ng/mL per mg/day (latest)"
+    assert ratio.value == "1.40 ng/mL per mg/day (latest)"  # 7 / 5
 
 
 @pytest.mark.now(AS_OF)
@@ -134,7 +140,7 @@ def test_results_that_are_not_troughs_are_never_drawn_or_counted_as_troughs() ->
     assert (haemolysed.shown, haemolysed.value) == ("Sample haemolysed: not measured", None)
     assert haemolysed.listed_why == "no numeric value"
     drawn = picture.svg(story)
-    assert len(re.findall(r'<circle class="trough[^"]*" cx="[\d.]+" cy="[\d.]+" r="5">', drawn)) == 5
+    assert len(re.findall(r'<circle class="trough[^"]*" cx="[\d.]+" cy="[\d.]+" r="5">', drawn)) == 6
     assert drawn.count('<path class="other" d=') == 3  # the post-dose, the preliminary, the legend's
 
 
@@ -198,12 +204,12 @@ def test_a_dose_that_cannot_be_read_is_a_labelled_gap_not_a_zero() -> None:
     last = story.doses[-1]
     assert (day(last.start), last.daily_mg) == ("2026-10-05", None)
     assert "dose not readable" in last.shown
-    assert [t.ratio for t in story.troughs][-2:] == [None, None]  # no ratio without a dose
+    assert [t.ratio for t in story.troughs][-3:] == [None, None, None]  # no ratio without a dose
     drawn = picture.svg(story)
     assert "dose not readable" in drawn
     assert "0 mg/day" not in drawn
     figures = {f.name: f for f in story.figures}
-    assert figures["Concentration/dose ratio (C/D)"].rests_on == "3 of 5 troughs with a readable dose"
+    assert figures["Concentration/dose ratio (C/D)"].rests_on == "3 of 6 troughs with a readable oral dose"
 
 
 @pytest.mark.now(AS_OF)
@@ -296,7 +302,7 @@ def test_the_picture_has_its_title_description_and_tables() -> None:
     )
     description = re.search(r'<desc id="story-desc">([^<]+)</desc>', drawn)
     assert description is not None
-    assert "5 troughs and 4 other results" in description.group(1)
+    assert "6 troughs and 4 other results" in description.group(1)
     assert "<caption>Tacrolimus levels</caption>" in drawn
     assert "<td>10 nmol/L = 8 ng/mL</td>" in drawn
 
@@ -316,3 +322,24 @@ def test_a_trough_on_the_band_s_edge_is_within_it(value: float, within: bool) ->
     request["prefetch"]["observations"]["entry"] = [level("a", "2026-11-01T08:00:00Z", value)]
     (trough,) = story_of(request).troughs
     assert trough.within is within
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(("dropped", "figure"), [((), "14.3 %"), (("l6b",), None)])
+def test_the_cv_needs_three_troughs_at_one_unchanged_dose(
+    dropped: tuple[str, ...], figure: str | None
+) -> None:
+    # without the trough of 2026-11-17 only two troughs (6 and 8 ng/mL) were drawn on Advagraf 5 mg/day:
+    # the three before them were at 8 and 6 mg/day of Prograf, so no CV, although six troughs remain
+    request = example()
+    entries(request, "observations")[:] = [
+        e for e in entries(request, "observations") if e["resource"]["id"] not in dropped
+    ]
+    figures = {f.name: f for f in story_of(request).figures}
+    cv = figures["Coefficient of variation (CV)"]
+    assert cv.value == figure
+    if figure is None:
+        assert cv.note == (
+            "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure."
+        )
+        assert figures["Troughs within the band"].value == "4 of 5 (80 %)"

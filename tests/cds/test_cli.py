@@ -251,7 +251,7 @@ def test_try_chart_writes_the_level_story_as_svg(tmp_path: Path, capsys: pytest.
     drawn = chart.read_text(encoding="utf-8")
     assert drawn.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<svg ')
     assert f'<title id="story-title">Tacrolimus level story for patient {PATIENT_ID},' in drawn
-    assert drawn.count('<circle class="trough') == 5 + 2  # the example's five troughs, the legend's two
+    assert drawn.count('<circle class="trough') == 6 + 2  # the example's six troughs, the legend's two
 
 
 def test_try_chart_says_when_the_file_cannot_be_written(
