@@ -184,7 +184,7 @@ def _level_panel(story: Story, scale: Scale, level_max: float, right: float) -> 
         else:
             out.append(
                 f'<path class="other" d="M{x} {y - 6}L{x + 6} {y + 5}L{x - 6} {y + 5}Z">'
-                f"<title>{said}</title></path>" + _label(x + 8, y + 4, point.kind, left_of=x - 8)
+                f"<title>{said}</title></path>" + _label(x, y - 10, point.kind, "middle")
             )
     return out
 

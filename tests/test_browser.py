@@ -177,3 +177,24 @@ def test_your_own_patient_from_a_fhir_server(server_with_form: str, browser: obj
         summaries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "h3.summary")]
     assert any(s.startswith("Clarithromycin raises tacrolimus levels") for s in summaries), summaries
     save(browser, tmp_path, "preview-your-patient.png")
+
+
+def test_the_level_story_under_an_example_s_cards(server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/preview/level-story")  # type: ignore[attr-defined]
+    story = browser.find_element(By.CSS_SELECTOR, "section.story")  # type: ignore[attr-defined]
+    title = story.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
+    assert title == "Tacrolimus level story for patient example, 2026-06-02 to 2026-12-01"
+    assert (
+        story.find_element(By.CSS_SELECTOR, "svg desc")
+        .get_attribute("textContent")
+        .startswith("Tacrolimus levels from 2026-06-02 to 2026-12-01: 6 troughs")
+    )
+    rows = story.find_elements(By.CSS_SELECTOR, "table.story-table tr")
+    assert any(
+        r.text.startswith("2026-11-10 10 nmol/L = 8 ng/mL 8 trough 5 to 15 yes 5 mg/day 1.60") for r in rows
+    )
+    assert story.find_element(By.CSS_SELECTOR, "svg").size["width"] > 800
+    browser.execute_script("arguments[0].scrollIntoView()", story)  # type: ignore[attr-defined]
+    save(browser, tmp_path, "level-story-preview.png")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import orjson
 import pytest
 import respx
 import uvicorn
@@ -22,7 +23,7 @@ from cds.app import build_app
 from cds.clock import fixed
 from cds.main import assembled, story_renderer
 from cds.settings import Settings
-from tests.builders import PATIENT_ID
+from tests.builders import EXAMPLES, PATIENT_ID
 from tests.cds.smart.ehr import ACCESS_TOKEN, CLIENT_ID, CODE, CONFIGURATION, EHR
 from tests.clock import now
 from tests.test_browser import CHROMIUM, DRIVER, browser, free_port, save
@@ -105,6 +106,21 @@ def smart_server(tmp_path: Path) -> Iterator[str]:
     yield from serve(app, port)
 
 
+def story_chart() -> dict[str, list[dict[str, Any]]]:
+    """The EHR's FHIR server holds the bundled example "Six months of levels"."""
+    prefetch = orjson.loads((EXAMPLES / "level-story.json").read_bytes())["prefetch"]
+    return {
+        kind: [e["resource"] for e in prefetch[key]["entry"]]
+        for kind, key in (
+            ("MedicationRequest", "medicationRequests"),
+            ("MedicationStatement", "medicationStatements"),
+            ("Condition", "conditions"),
+            ("Observation", "observations"),
+        )
+    }
+
+
+@pytest.mark.now("2026-12-01T09:00:00Z")  # the example's dates were written for it
 def test_the_smart_app_end_to_end_in_the_browser(
     smart_server: str, authorization_page: str, browser: object, tmp_path: Path
 ) -> None:
@@ -121,7 +137,7 @@ def test_the_smart_app_end_to_end_in_the_browser(
         "token_endpoint": TOKEN_URL,
     }
     with respx.mock(assert_all_called=False) as mock:
-        ehr.mount(mock)
+        ehr.mount(mock, story_chart())
         browser.get(f"{smart_server}/smart/launch?{urlencode({'iss': ISS, 'launch': 'launch-42'})}")
         WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "approve")))
         (asked,) = AuthorizationPage.asked
@@ -131,8 +147,15 @@ def test_the_smart_app_end_to_end_in_the_browser(
         browser.find_element(By.ID, "approve").click()
         WebDriverWait(browser, 20).until(expected_conditions.url_to_be(f"{smart_server}/smart/app"))
         main = browser.find_element(By.TAG_NAME, "main").text
+        title = browser.find_element(By.CSS_SELECTOR, "main svg title").get_attribute("textContent")
+        captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "main table caption")]
+        troughs = browser.find_elements(By.CSS_SELECTOR, "main svg circle.trough")
     assert f"Patient {PATIENT_ID} from {ISS}" in main
-    assert "the patient's active medication orders 1 resource" in main
+    assert "the patient's medication orders 6 resources" in main  # every status: the dose history
+    assert title == f"Tacrolimus level story for patient {PATIENT_ID}, 2026-06-02 to 2026-12-01"
+    assert "Tacrolimus levels" in captions
+    assert len(troughs) == 6 + 2  # the example's six troughs and the legend's two
+    assert "Coefficient of variation (CV): 14.3 %" in main
     assert ACCESS_TOKEN not in browser.page_source
     assert ACCESS_TOKEN not in browser.current_url
     cookies = {c["name"]: c for c in browser.get_cookies()}

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cds.clock import Clock
 from cds.egress import blocked_address
 from cds.errors import CDSError, LaunchError
-from cds.evaluate import Evaluator
+from cds.evaluate import Evaluator, with_history
 from cds.prefetch import KeyData
 from cds.preview import page
 from cds.record import PatientRecord
@@ -84,7 +84,7 @@ def fetched_rows(service: Service, data: Mapping[str, KeyData]) -> str:
     """What the EHR gave for each query, and what it did not: a picture never hides missing data."""
     rows = []
     for key, key_data in data.items():
-        described = escape(service.prefetch[key].description)
+        described = escape(with_history(service.prefetch[key]).description)
         if key_data.unavailable:
             said = f"<strong>not available</strong>: {escape(key_data.unavailable)}"
         else:

@@ -559,7 +559,7 @@ def test_a_renderer_that_fails_is_a_page_saying_so_not_a_500(
         page = client.get("/smart/app")
     assert page.status_code == 200
     assert "The picture could not be drawn from this record" in page.text
-    assert "<td>the patient&#x27;s active medication orders</td><td>1 resource</td>" in page.text
+    assert "<td>the patient&#x27;s medication orders</td><td>1 resource</td>" in page.text
     assert "the level story could not be drawn (patient pat-1)" in caplog.text
     assert ACCESS_TOKEN not in caplog.text
 
