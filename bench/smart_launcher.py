@@ -139,7 +139,7 @@ def main() -> int:
     parser.add_argument(
         "--launcher", type=Path, required=True, help="a built launcher checkout, or where to clone it"
     )
-    parser.add_argument("--example", default="level-above-target.json", help="the bundled example to serve")
+    parser.add_argument("--example", default="level-story.json", help="the bundled example to serve")
     parser.add_argument("--patient", default="example", help="its patient id")
     parser.add_argument("--screenshot", type=Path, default=None)
     parser.add_argument(
