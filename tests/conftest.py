@@ -17,7 +17,7 @@ from cds.models.request import PatientViewContext
 from cds.prefetch import KeyData
 from cds.record import PatientRecord
 from cds.service import Service
-from cds.settings import Settings
+from cds.settings import Settings, get_settings
 from cds.store import Store, metadata
 from tests import clock as suite_clock
 
@@ -60,6 +60,15 @@ def _suite_clock(request: pytest.FixtureRequest) -> None:
     """Sets the instant tests.clock.now() and ago() answer for this test."""
     marker = request.node.get_closest_marker("now")
     suite_clock.set_now(suite_clock.suite_instant(marker.args[0] if marker else None))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """The command line reads the environment's settings once (get_settings is cached): no test leaves
+    the settings it read to the next one."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)
