@@ -272,6 +272,10 @@ def _kind_text(point: Point) -> str:
     return f"{point.kind}: not a trough, not judged"
 
 
+def _row(cells: Sequence[str]) -> str:
+    return "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
+
+
 def tables(story: Story, knowledge: Knowledge) -> str:
     """The same facts as tables, and the derived figures with their definitions and sources."""
     rows = []
@@ -287,7 +291,7 @@ def tables(story: Story, knowledge: Knowledge) -> str:
             dose = _mg(point.dose.daily_mg) if point.dose.daily_mg is not None else "not readable"
         ratio = f"{point.ratio:.2f}" if point.ratio is not None else ""
         cells = (_day(point.when), point.shown, plotted, _kind_text(point), band, within, dose, ratio)
-        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(_row(cells))
     levels = (
         '<table class="story-table"><caption>Tacrolimus levels</caption><tr><th>date</th><th>as recorded</th>'
         "<th>ng/mL</th><th>what it is</th><th>target in force (ng/mL)</th><th>within</th>"
@@ -296,10 +300,8 @@ def tables(story: Story, knowledge: Knowledge) -> str:
         + "</table>"
     )
     doses = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(c)}</td>"
-            for c in (
+        _row(
+            (
                 _day(step.start),
                 _day(step.end),
                 _mg(step.daily_mg) if step.daily_mg is not None else "not readable",
@@ -307,30 +309,14 @@ def tables(story: Story, knowledge: Knowledge) -> str:
                 step.formulation + (" (changed)" if step.formulation_changed else ""),
             )
         )
-        + "</tr>"
         for step in story.doses
     )
     drugs = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(c)}</td>"
-            for c in (
-                bar.name,
-                bar.effect,
-                _day(bar.start),
-                _day(bar.end) if bar.end_known else "not recorded",
-            )
-        )
-        + "</tr>"
+        _row((bar.name, bar.effect, _day(bar.start), _day(bar.end) if bar.end_known else "not recorded"))
         for bar in story.drugs
     )
     bands = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{escape(c)}</td>" for c in (_day(b.start), _day(b.end), f"{b.low:g} to {b.high:g}", b.basis)
-        )
-        + "</tr>"
-        for b in story.bands
+        _row((_day(b.start), _day(b.end), f"{b.low:g} to {b.high:g}", b.basis)) for b in story.bands
     )
     notes = "".join(f"<li>{escape(n)}</li>" for n in story.notes)
     return (

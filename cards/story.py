@@ -163,6 +163,14 @@ def _end(medication: MedicationUse) -> datetime | None:
     return min(found) if found else None
 
 
+def _dose_at(moment: datetime, doses: Sequence[DoseStep]) -> DoseStep | None:
+    """The dose step in force at `moment` (the last step also at its end, which is now)."""
+    found = next((d for d in doses if d.start <= moment < d.end), None)
+    if found is None and doses and moment == doses[-1].end:
+        return doses[-1]
+    return found
+
+
 def _name(medication: MedicationUse) -> str:
     return next(iter(medication.names), medication.ref)
 
@@ -275,11 +283,7 @@ class StoryBuilder:
             return Point(moment, level.shown, None, kind, "no date")
         if kind != "trough":
             return Point(moment, level.shown, level.value, kind)
-        band = at(moment)
-        dose = next((d for d in doses if d.start <= moment < d.end), None)
-        if dose is None and doses and moment == doses[-1].end:
-            dose = doses[-1]
-        return Point(moment, level.shown, level.value, kind, band=band, dose=dose)
+        return Point(moment, level.shown, level.value, kind, band=at(moment), dose=_dose_at(moment, doses))
 
     # target bands
 
@@ -308,7 +312,7 @@ class StoryBuilder:
             basis = f"colitis maintenance target, from day {uc.acute_phase_days} on tacrolimus"
             (low, high) = uc.maintenance
             return Band(moment, moment, low, high, basis, "uc-summary")
-        step = next((d for d in doses if d.start <= moment < d.end), None)
+        step = _dose_at(moment, doses)
         kind = step.kind if step is not None else "any"
         chosen = target(applies, self._knowledge.dosing, replace(record, now=moment), therapy, kind)
         if chosen is None:
@@ -336,12 +340,11 @@ class StoryBuilder:
             until = min(day + timedelta(days=1), end)
             found = at(day)
             last = bands[-1] if bands else None
-            if found is None:
-                pass
-            elif last is not None and last.end == day and (last.low, last.high) == (found.low, found.high):
-                bands[-1] = replace(last, end=until)
-            else:
-                bands.append(replace(found, start=day, end=until))
+            if found is not None:
+                if last is not None and last.end == day and (last.low, last.high) == (found.low, found.high):
+                    bands[-1] = replace(last, end=until)
+                else:
+                    bands.append(replace(found, start=day, end=until))
             day = until
         if applies.key == UC and not applies.exact:
             notes.append(
