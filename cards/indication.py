@@ -120,6 +120,14 @@ def population(record: PatientRecord, dosing: Dosing) -> tuple[Population, str]:
     return ("child" if age < dosing.child_under_years else "adult"), ""
 
 
+# Prolonged-release products with no label rows of their own, for which the Prograf rows are used: the
+# monograph says UK product information finds the trough-exposure relation similar for Prograf and Advagraf.
+APPLIED_TO = {
+    "advagraf": "Advagraf (the monograph: trough and exposure relate alike for both)",
+    "prolonged-release": "a prolonged-release product (not named; the monograph says so for Advagraf)",
+}
+
+
 def regimen(therapy: Therapy, dosing: Dosing) -> str:
     """'azathioprine' or 'mycophenolate' when the patient takes one of them, else 'any'."""
     for name, words in dosing.regimens.items():
@@ -181,6 +189,8 @@ def _label_target(
             unverified = "; figure from a secondary source, not verified" if row.status == "partial" else ""
             source = "envarsus-summary" if row.formulation == "envarsus" else "prograf-uspi"
             label = "Envarsus label" if row.formulation == "envarsus" else "US label"
+            if row.formulation == "any" and formulation in APPLIED_TO:
+                label = f"US label (Prograf, immediate-release) applied to {APPLIED_TO[formulation]}"
             basis = f"{label}, {group} {indication.display}{with_regimen}, {_window(row)}{unverified}"
             return Target(row.low, row.high, basis, source)
     phase = "early" if months < dosing.monitoring.early_months else "maintenance"

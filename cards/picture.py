@@ -12,8 +12,10 @@ from cards.story import Band, DoseStep, DrugBar, Figure, Point, Story
 WIDTH = 900
 LEFT, RIGHT = 78, 20
 LEVEL_TOP, LEVEL_HEIGHT = 44, 230
-DOSE_TOP, DOSE_HEIGHT = 330, 90
-DRUG_TOP, DRUG_ROW = 470, 24
+OTHER_Y = 306  # the lane of results that are not troughs: off the trough axis, never on the band
+DOSE_TOP, DOSE_HEIGHT = 362, 90
+DRUG_TOP, DRUG_ROW = 502, 24
+MARKER_GAP = 10.0  # markers closer than this are spread apart (each keeps its date in its tooltip)
 
 STYLE = (
     ".story-svg text{font:12px system-ui,sans-serif;fill:#222}.story-svg .small{font-size:10px}"
@@ -24,6 +26,9 @@ STYLE = (
     "stroke-width:2.5}.story-svg .gap{fill:#f3e5e5;stroke:#b03a2e;stroke-dasharray:3 3}"
     ".story-svg .switch{stroke:#6a3d9a;stroke-dasharray:6 3;stroke-width:1.5}"
     ".story-svg .raises{fill:#e8a33d}.story-svg .lowers{fill:#3d8fe8}"
+    ".story-svg .open-raises{fill:url(#hatch-raises)}.story-svg .open-lowers{fill:url(#hatch-lowers)}"
+    ".story-svg .lane{stroke:#ccc;stroke-dasharray:2 3}"
+    ".story-svg .on-bar{paint-order:stroke;stroke:#fff;stroke-width:4px;stroke-linejoin:round}"
     "table.story-table td,table.story-table th{padding:2px 8px;text-align:left;vertical-align:top}"
     "table.story-table td:first-child{white-space:nowrap}"
 )
@@ -78,19 +83,48 @@ def _ticks(story: Story) -> list[datetime]:
     return ticks
 
 
+def _width(words: str) -> float:
+    return len(words) * 5.6  # about, at the small font
+
+
 def _label(x: float, y: float, words: str, anchor: str = "start", left_of: float | None = None) -> str:
-    """Small text at (x, y), escaped; text that would run off the right edge ends at `left_of` (or x)."""
-    if anchor == "start" and x + len(words) * 5.6 > WIDTH - 4:
+    """Small text at (x, y), escaped; text that would run off the right edge ends at `left_of` (or x), and
+    centred text that would, ends at the edge."""
+    if anchor == "start" and x + _width(words) > WIDTH - 4:
         anchor = "end"
         x = min(x if left_of is None else left_of, WIDTH - 4)
+    elif anchor == "middle" and x + _width(words) / 2 > WIDTH - 4:
+        anchor, x = "end", WIDTH - 4
     return f'<text class="small" x="{x}" y="{y}" text-anchor="{anchor}">{escape(words)}</text>'
+
+
+def who(story: Story) -> str:
+    """The patient as the picture names them: name, birth date and sex where the record gives them (two
+    identifiers to check against the chart), and the id."""
+    said = [story.patient_name] if story.patient_name else []
+    if story.birth_date is not None:
+        said.append(f"born {story.birth_date.isoformat()}")
+    if story.gender:
+        said.append(story.gender)
+    return ", ".join([*said, f"patient id {story.patient_id}"])
+
+
+def _hatch(effect: str, colour: str) -> str:
+    return (
+        f'<pattern id="hatch-{effect}" width="6" height="6" patternUnits="userSpaceOnUse"'
+        f' patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
+        f'<rect width="3" height="6" fill="{colour}"/></pattern>'
+    )
 
 
 def describe(story: Story) -> str:
     """The picture in a few sentences: its `<desc>`."""
     troughs = story.troughs
     parts = [f"Tacrolimus levels from {_day(story.start)} to {_day(story.end)}: {len(troughs)} troughs"]
-    others = [p for p in story.points if not p.trough]
+    bounds = [p for p in story.points if p.censored]
+    others = [p for p in story.points if not p.trough and not p.censored]
+    if bounds:
+        parts[0] += f", {len(bounds)} given as a bound"
     if others:
         parts[0] += f" and {len(others)} other results"
     if troughs:
@@ -113,7 +147,7 @@ def describe(story: Story) -> str:
 def svg(story: Story) -> str:
     """The picture as one `<svg>` element."""
     scale = Scale(story.start, story.end)
-    values = [p.value for p in story.points if p.value is not None]
+    values = [v for p in story.points if p.kind == "trough" for v in (p.value, p.bound) if v is not None]
     level_max = _nice(max([story.ceiling, *values, *(b.high for b in story.bands)]) * 1.1, 5)
     dose_values = [d.daily_mg for d in story.doses if d.daily_mg is not None]
     dose_max = _nice(max(dose_values, default=1.0) * 1.25, 1)
@@ -122,10 +156,10 @@ def svg(story: Story) -> str:
     out = [
         f'<svg class="story-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}"'
         f' width="{WIDTH}" height="{height}" role="img" aria-labelledby="story-title story-desc">',
-        f'<title id="story-title">Tacrolimus level story for patient {escape(story.patient_id)},'
+        f'<title id="story-title">Tacrolimus level story for {escape(who(story))},'
         f" {_day(story.start)} to {_day(story.end)}</title>",
         f'<desc id="story-desc">{escape(describe(story))}</desc>',
-        f"<style>{STYLE}</style>",
+        f"<style>{STYLE}</style><defs>{_hatch('raises', '#e8a33d')}{_hatch('lowers', '#3d8fe8')}</defs>",
     ]
     for tick in _ticks(story):
         x = scale.x(tick)
@@ -149,7 +183,7 @@ def _level_panel(story: Story, scale: Scale, level_max: float, right: float) -> 
         _label(legend_x + 67, LEVEL_TOP - 14, "outside the target"),
         f'<path class="other" d="M{legend_x + 170} {LEVEL_TOP - 23}L{legend_x + 175} {LEVEL_TOP - 14}'
         f'L{legend_x + 165} {LEVEL_TOP - 14}Z"/>',
-        _label(legend_x + 180, LEVEL_TOP - 14, "not a trough, not judged"),
+        _label(legend_x + 180, LEVEL_TOP - 14, "not a trough (lane below)"),
         f'<line class="axis" x1="{LEFT}" y1="{LEVEL_TOP}" x2="{LEFT}" y2="{bottom}"/>',
         f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}"/>',
     ]
@@ -173,19 +207,67 @@ def _level_panel(story: Story, scale: Scale, level_max: float, right: float) -> 
         f"{story.ceiling:g} ng/mL: most patients can be managed below it (monograph)</title></line>"
         + _label(right - 4, ceiling - 4, f"{story.ceiling:g} ng/mL", "end")
     )
+    out += _troughs(story, scale, level_max)
+    out += _others(story, scale, right)
+    return out
+
+
+def _said(point: Point) -> str:
+    note = f" (note: {point.note})" if point.note else ""
+    return escape(f"{_day(point.when)}: {point.shown}, {_kind_text(point)}{note}")
+
+
+def _troughs(story: Story, scale: Scale, level_max: float) -> list[str]:
+    """Measured troughs as dots; a trough given as a bound as a triangle at its bound, pointing the way its
+    value lies; markers that would overlap spread apart."""
+    out: list[str] = []
+    placed: list[tuple[float, float]] = []
     for point in story.points:
-        if point.value is None or point.when is None:
+        value = point.value if point.trough else point.bound if point.censored else None
+        if value is None or point.when is None:
             continue
-        x, y = scale.x(point.when), _y(point.value, LEVEL_TOP, LEVEL_HEIGHT, level_max)
-        said = escape(f"{_day(point.when)}: {point.shown}, {_kind_text(point)}")
+        x, y = scale.x(point.when), _y(value, LEVEL_TOP, LEVEL_HEIGHT, level_max)
+        while any(abs(x - px) < MARKER_GAP and abs(y - py) < MARKER_GAP for px, py in placed):
+            x = round(x + MARKER_GAP, 1)
+        placed.append((x, y))
+        look = "trough outside" if point.within is False else "trough"
         if point.trough:
-            ring = ' class="trough outside"' if point.within is False else ' class="trough"'
-            out.append(f'<circle{ring} cx="{x}" cy="{y}" r="5"><title>{said}</title></circle>')
-        else:
             out.append(
-                f'<path class="other" d="M{x} {y - 6}L{x + 6} {y + 5}L{x - 6} {y + 5}Z">'
-                f"<title>{said}</title></path>" + _label(x, y - 10, point.kind, "middle")
+                f'<circle class="{look}" cx="{x}" cy="{y}" r="5"><title>{_said(point)}</title></circle>'
             )
+            continue
+        tip = 7 if point.comparator.startswith("<") else -7
+        out.append(
+            f'<path class="{look}" d="M{x - 6} {y - tip}L{x + 6} {y - tip}L{x} {y + tip}Z">'
+            f"<title>{_said(point)}</title></path>" + _label(x + 8, y + 4, point.shown)
+        )
+    return out
+
+
+def _others(story: Story, scale: Scale, right: float) -> list[str]:
+    """Results that are not troughs (post-dose, random, preliminary) in their own lane under the level
+    axis, each labelled with its value: never on the trough axis, never against the band."""
+    others = [p for p in story.points if not p.trough and p.value is not None and p.when is not None]
+    if not others:
+        return []
+    out = [
+        f'<line class="lane" x1="{LEFT}" y1="{OTHER_Y}" x2="{right}" y2="{OTHER_Y}"/>',
+        f'<text class="small" x="{LEFT - 6}" y="{OTHER_Y + 3}" text-anchor="end">not troughs</text>',
+    ]
+    last_x = -1000.0
+    below = False
+    for point in others:
+        assert point.when is not None
+        assert point.value is not None
+        x = scale.x(point.when)
+        below = not below if x - last_x < 90 else False  # a neighbour's label: the other side of the lane
+        last_x = x
+        words = f"{point.value:g} ng/mL {point.kind}"
+        out.append(
+            f'<path class="other" d="M{x} {OTHER_Y - 6}L{x + 6} {OTHER_Y + 5}L{x - 6} {OTHER_Y + 5}Z">'
+            f"<title>{_said(point)}</title></path>"
+            + _label(x, OTHER_Y + 17 if below else OTHER_Y - 10, words, "middle")
+        )
     return out
 
 
@@ -206,7 +288,7 @@ def _dose_panel(doses: Sequence[DoseStep], scale: Scale, dose_max: float, right:
             out.append(
                 f'<line class="switch" x1="{x1}" y1="{LEVEL_TOP}" x2="{x1}" y2="{bottom}"><title>'
                 f"{escape(f'{_day(step.start)}: formulation changed to {step.formulation}')}</title></line>"
-                + _label(x1 + 3, DOSE_TOP + 10, f"switched to {step.short}")
+                + _switch_label(x1, step.short)
             )
         if step.daily_mg is None:
             out.append(
@@ -233,8 +315,29 @@ def _dose_panel(doses: Sequence[DoseStep], scale: Scale, dose_max: float, right:
     return out
 
 
+def _switch_label(x: float, short: str) -> str:
+    """'switched to ...' right of the switch line, on two lines when one would run off the edge."""
+    words = f"switched to {short}"
+    if x + 3 + _width(words) <= WIDTH - 4:
+        return _label(x + 3, DOSE_TOP + 10, words)
+    return _label(x + 3, DOSE_TOP - 2, "switched to") + _label(x + 3, DOSE_TOP + 10, short)
+
+
+def _drug_label(x1: float, width: float, y: float, words: str) -> str:
+    """A bar's name right of it, else left of it, else on it (over a white halo) when neither fits."""
+    right = x1 + width + 4
+    if right + _width(words) <= WIDTH - 4:
+        return _label(right, y, words)
+    if x1 - 4 - _width(words) >= 4:
+        return _label(x1 - 4, y, words, "end")
+    return f'<text class="small on-bar" x="{x1 + 4}" y="{y}" text-anchor="start">{escape(words)}</text>'
+
+
 def _drug_panel(drugs: Sequence[DrugBar], scale: Scale) -> list[str]:
-    out = [f'<text x="{LEFT}" y="{DRUG_TOP - 10}">Drugs that raise or lower the tacrolimus level</text>']
+    hatched = " (hatched: stopped, end not recorded)" if any(not d.end_known for d in drugs) else ""
+    out = [
+        f'<text x="{LEFT}" y="{DRUG_TOP - 10}">Drugs that raise or lower the tacrolimus level{hatched}</text>'
+    ]
     if not drugs:
         out.append(
             f'<text class="small" x="{LEFT + 8}" y="{DRUG_TOP + 14}">None on record in the window.</text>'
@@ -242,17 +345,17 @@ def _drug_panel(drugs: Sequence[DrugBar], scale: Scale) -> list[str]:
     for i, bar in enumerate(drugs):
         y = DRUG_TOP + i * DRUG_ROW
         x1, x2 = scale.x(bar.start), scale.x(bar.end)
-        ended = _day(bar.end) if bar.end_known else "end not recorded"
+        ended = (
+            _day(bar.end) if bar.end_known else "an end not recorded (hatched: when it stopped is not known)"
+        )
         said = escape(f"{bar.name} ({bar.effect} tacrolimus levels): {_day(bar.start)} to {ended}")
         width = max(round(x2 - x1, 1), 3.0)
+        look = bar.effect if bar.end_known else f"open-{bar.effect}"
         out.append(
-            f'<rect class="{bar.effect}" x="{x1}" y="{y}" width="{width}" height="{DRUG_ROW - 8}">'
+            f'<rect class="{look}" x="{x1}" y="{y}" width="{width}" height="{DRUG_ROW - 8}">'
             f"<title>{said}</title></rect>"
-            + _label(
-                x1 + width + 4,
-                y + 12,
-                f"{bar.name} ({bar.effect}{'' if bar.end_known else ', end not recorded'})",
-                left_of=x1 - 4,
+            + _drug_label(
+                x1, width, y + 12, f"{bar.name} ({bar.effect}{'' if bar.end_known else ', end not recorded'})"
             )
         )
     return out
@@ -280,7 +383,9 @@ def tables(story: Story, knowledge: Knowledge) -> str:
     """The same facts as tables, and the derived figures with their definitions and sources."""
     rows = []
     for point in story.points:
-        if point.listed_why:
+        if point.censored:
+            plotted = point.listed_why
+        elif point.listed_why:
             plotted = f"listed, not plotted: {point.listed_why}"
         else:
             plotted = f"{point.value:g}" if point.value is not None else ""
@@ -290,13 +395,16 @@ def tables(story: Story, knowledge: Knowledge) -> str:
         if point.dose is not None:
             dose = _mg(point.dose.daily_mg) if point.dose.daily_mg is not None else "not readable"
         ratio = f"{point.ratio:.2f}" if point.ratio is not None else ""
-        cells = (_day(point.when), point.shown, plotted, _kind_text(point), band, within, dose, ratio)
+        shown = f"{point.shown} (note: {point.note})" if point.note else point.shown
+        drugs_before = "; ".join(point.drugs_before)
+        cells = (_day(point.when), shown, plotted, _kind_text(point), band, within, dose, ratio, drugs_before)
         rows.append(_row(cells))
     levels = (
         '<table class="story-table"><caption>Tacrolimus levels</caption><tr><th>date</th><th>as recorded</th>'
         "<th>ng/mL</th><th>what it is</th><th>target in force (ng/mL)</th><th>within</th>"
-        "<th>daily dose in force</th><th>C/D (ng/mL per mg/day)</th></tr>"
-        + ("".join(rows) or '<tr><td colspan="8">No tacrolimus level in the window.</td></tr>')
+        "<th>daily dose in force</th><th>C/D (ng/mL per mg/day)</th>"
+        "<th>level-altering drugs since the trough before</th></tr>"
+        + ("".join(rows) or '<tr><td colspan="9">No tacrolimus level in the window.</td></tr>')
         + "</table>"
     )
     doses = "".join(

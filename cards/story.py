@@ -26,7 +26,7 @@ import itertools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from cards.drugs import DrugIdentifier
 from cards.formulation import INTRAVENOUS, UNKNOWN, Formulations
@@ -77,7 +77,7 @@ class DrugBar:
     effect: Effect  # raises, lowers
     start: datetime
     end: datetime
-    end_known: bool  # False: stopped with no end date (drawn to its start only)
+    end_known: bool  # False: no longer current and no end date: `end` is the window's end, drawn hatched
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +89,40 @@ class Point:
     value: float | None  # ng/mL when plotted, else None
     kind: str  # "trough", "preliminary", or the words that say it is not a trough ("2-hour", "random")
     listed_why: str = ""  # why it is listed and not plotted ("" when plotted)
-    band: Band | None = None  # the band in force at its date (troughs only)
-    dose: DoseStep | None = None  # the dose in force at its date (troughs only)
+    band: Band | None = None  # the band in force at its date (troughs, measured or bounds)
+    dose: DoseStep | None = None  # the dose in force at its date (troughs, measured or bounds)
+    note: str = ""  # the result's notes, as the laboratory wrote them
+    bound: float | None = None  # a value given as a bound ("<2"): the bound in ng/mL
+    comparator: str = ""  # its comparator ("<", "<=", ">=", ">")
+    drugs_before: tuple[str, ...] = ()  # level-altering drugs taken since the trough before (troughs)
 
     @property
     def trough(self) -> bool:
+        """A measured trough: the figures rest on these."""
         return self.kind == "trough" and self.value is not None
 
     @property
+    def censored(self) -> bool:
+        """A trough given as a bound ("<2 ng/mL"): drawn at its bound, judged only when the whole of its
+        range is outside the band, never in the CV or the C/D."""
+        return self.kind == "trough" and self.value is None and self.bound is not None
+
+    @property
     def within(self) -> bool | None:
-        if not self.trough or self.band is None or self.value is None:
+        if self.kind != "trough" or self.band is None or self.when is None:
             return None
-        return self.band.low <= self.value <= self.band.high
+        low, high = self.band.low, self.band.high
+        if self.value is not None:
+            return low <= self.value <= high
+        if self.bound is None:
+            return None
+        below = (self.comparator == "<" and self.bound <= low) or (
+            self.comparator == "<=" and self.bound < low
+        )
+        above = (self.comparator == ">" and self.bound >= high) or (
+            self.comparator == ">=" and self.bound > high
+        )
+        return False if below or above else None  # a bound reaching into the band: not known
 
     @property
     def ratio(self) -> float | None:
@@ -137,6 +159,9 @@ class Story:
     figures: tuple[Figure, ...]
     notes: tuple[str, ...]  # what the picture could not draw, and why
     ceiling: float  # the monograph's general ceiling (ng/mL)
+    patient_name: str = ""  # as the record writes it, with the birth date and sex: to check the chart
+    birth_date: date | None = None
+    gender: str = ""
 
     @property
     def troughs(self) -> tuple[Point, ...]:
@@ -169,6 +194,39 @@ def _dose_at(moment: datetime, doses: Sequence[DoseStep]) -> DoseStep | None:
     if found is None and doses and moment == doses[-1].end:
         return doses[-1]
     return found
+
+
+def _same(band: Band, other: Band) -> bool:
+    return (band.low, band.high, band.basis) == (other.low, other.high, other.basis)
+
+
+def _listed(points: Sequence[Point]) -> str:
+    return ", ".join(f"{p.shown} on {_date(p.when)}" for p in points if p.when is not None)
+
+
+def _with_drugs_before(
+    points: Sequence[Point], drugs: Sequence[DrugBar], start: datetime
+) -> tuple[Point, ...]:
+    """Each trough (measured or a bound) with the level-altering drugs taken since the trough before it (or
+    the window's start): beside its C/D, for a ratio the drug, not the patient, may explain."""
+    out: list[Point] = []
+    since = start
+    for point in points:
+        if point.kind != "trough" or point.when is None or not (point.trough or point.censored):
+            out.append(point)
+            continue
+        taken = tuple(
+            f"{d.name} ({d.effect})"
+            if d.end_known
+            else f"{d.name} ({d.effect}; from {_date(d.start)}, end not recorded)"
+            for d in drugs
+            # a drug with no end recorded: beside the first trough after its start only (after that, whether
+            # it was still taken is not known, and repeating it on every row would drown the rest)
+            if d.start <= point.when and (d.end >= since if d.end_known else d.start >= since)
+        )
+        out.append(replace(point, drugs_before=taken))
+        since = point.when
+    return tuple(out)
 
 
 def _name(medication: MedicationUse) -> str:
@@ -221,6 +279,7 @@ class StoryBuilder:
         bands = self._bands(at, applies, start, end, notes)
         points = self._points(observations, start, end, at, doses, notes)
         drugs = self._drug_bars(record, start, end, notes)
+        points = _with_drugs_before(points, drugs, start)
         ceiling = self._knowledge.dosing.general.ceiling
         story = Story(
             record.patient_id,
@@ -234,6 +293,9 @@ class StoryBuilder:
             (),
             tuple(notes),
             ceiling,
+            record.patient.name if record.patient else "",
+            record.patient.birth_date if record.patient else None,
+            record.patient.gender if record.patient else "",
         )
         return replace(story, figures=self._figures(story))
 
@@ -268,22 +330,26 @@ class StoryBuilder:
     ) -> Point:
         moment = observation.effective
         quantity = observation.quantity
+        note = observation.note
         if quantity is None:
             said = observation.value_text or next(iter(observation.value_concept.names), "")
-            return Point(moment, said or "no value", None, "unknown", "no numeric value")
+            return Point(moment, said or "no value", None, "unknown", "no numeric value", note=note)
         level = self._levels.read(observation)
         if level is None:  # pragma: no cover - read() returns a level whenever there is a quantity
-            return Point(moment, "no value", None, "unknown", "no numeric value")
+            return Point(moment, "no value", None, "unknown", "no numeric value", note=note)
         kind = level.not_trough or ("preliminary" if observation.status == "preliminary" else "trough")
-        if quantity.comparator:
-            return Point(moment, level.shown, None, kind, "a bound, not a measured value")
         if level.value is None:
-            return Point(moment, level.shown, None, kind, "unit not converted (ng/mL, ug/L, nmol/L are)")
+            why = "unit not converted (ng/mL, ug/L, nmol/L are)"
+            return Point(moment, level.shown, None, kind, why, note=note)
         if moment is None:
-            return Point(moment, level.shown, None, kind, "no date")
-        if kind != "trough":
-            return Point(moment, level.shown, level.value, kind)
-        return Point(moment, level.shown, level.value, kind, band=at(moment), dose=_dose_at(moment, doses))
+            return Point(moment, level.shown, None, kind, "no date", note=note)
+        placed = (at(moment), _dose_at(moment, doses)) if kind == "trough" else (None, None)
+        if quantity.comparator:
+            why = "a bound, not a measured value: drawn at its bound, not in the CV or the C/D"
+            return Point(
+                moment, level.shown, None, kind, why, *placed, note, level.value, quantity.comparator
+            )
+        return Point(moment, level.shown, level.value, kind, "", *placed, note)
 
     # target bands
 
@@ -327,7 +393,8 @@ class StoryBuilder:
         end: datetime,
         notes: list[str],
     ) -> tuple[Band, ...]:
-        """The target in force, day by day from the window's start, merged while it is the same range."""
+        """The target in force, day by day from the window's start, merged while it is the same range on the
+        same basis."""
         if applies is None:
             notes.append("No transplant or colitis on record: no target band is drawn.")
             return ()
@@ -341,7 +408,7 @@ class StoryBuilder:
             found = at(day)
             last = bands[-1] if bands else None
             if found is not None:
-                if last is not None and last.end == day and (last.low, last.high) == (found.low, found.high):
+                if last is not None and last.end == day and _same(last, found):
                     bands[-1] = replace(last, end=until)
                 else:
                     bands.append(replace(found, start=day, end=until))
@@ -463,10 +530,8 @@ class StoryBuilder:
                 notes.append(f"{_name(medication)} has no date: no bar is drawn for it.")
                 continue
             until = _end(medication)
-            known = True
-            if until is None:
-                until, known = (end, True) if medication.current else (begun, False)
-            until = min(until, end)
+            known = until is not None or medication.current
+            until = min(until or end, end)
             if until < start:
                 continue
             for effect in sorted(effects):
@@ -479,7 +544,8 @@ class StoryBuilder:
             bars.append(DrugBar(spans[0][3], effect, first, last[1], last[2]))
             if not last[2]:
                 notes.append(
-                    f"{spans[0][3]} has no end date and is no longer current: drawn at its start only."
+                    f"{spans[0][3]} has no end date and is no longer current: drawn hatched from its start to"
+                    " the window's end, as when it stopped is not known."
                 )
         return tuple(sorted(bars, key=lambda b: (b.start, b.name)))
 
@@ -507,13 +573,28 @@ class StoryBuilder:
                 Figure("Troughs within the band", None, SHARE_DEFINITION, rests_on, few),
             )
         judged = [t for t in troughs if t.within is not None]
+        bounds = [p for p in story.points if p.censored and p.band is not None]
+        outside = [p for p in bounds if p.within is False]
         within = sum(1 for t in judged if t.within)
+        counted = len(judged) + len(outside)
+        notes: list[str] = []
+        if outside:
+            notes.append(
+                f"{len(outside)} given as a bound ({_listed(outside)}) counted as outside: the whole of its"
+                " range is outside the band"
+            )
+        unknown = [p for p in bounds if p.within is None]
+        if unknown:
+            notes.append(
+                f"{len(unknown)} given as a bound ({_listed(unknown)}) not counted: it reaches into the band"
+            )
+        note = "; ".join(notes) + "." if notes else ""
         share = Figure(
             "Troughs within the band",
-            f"{within} of {len(judged)} ({within / len(judged) * 100:.0f} %)" if judged else None,
+            f"{within} of {counted} ({within / counted * 100:.0f} %)" if counted else None,
             SHARE_DEFINITION,
             f"{rests_on}; {len(judged)} with a band in force",
-            "" if judged else "No band in force at any trough: no share.",
+            note if counted else "No band in force at any trough: no share.",
         )
         return ratio, self._cv(story, troughs), share
 
@@ -547,8 +628,24 @@ class StoryBuilder:
             f"the troughs at {dose.daily_mg:g} mg/day ({dose.formulation}), {_date(first)} to {_date(last)},"
             f" n = {len(run)}"
         )
-        during = [f"{b.name} ({b.effect} levels)" for b in story.drugs if b.start <= last and b.end >= first]
-        note = f"Taken between these troughs: {'; '.join(during)}." if during else ""
+        between = [b for b in story.drugs if b.start <= last and b.end >= first]
+        taken = [f"{b.name} ({b.effect} levels)" for b in between if b.end_known]
+        if taken:
+            why = (
+                f"Taken between these troughs: {'; '.join(taken)}. The level changes with it, as with a dose"
+                " change: no figure."
+            )
+            return Figure("Coefficient of variation (CV)", None, CV_DEFINITION, rests_on, why, CV_SOURCE)
+        notes = [
+            f"{b.name} ({b.effect} levels) from {_date(b.start)} has no end on record: it may have been taken"
+            " between them"
+            for b in between
+        ]
+        bounds = [p for p in story.points if p.censored and p.when is not None and first < p.when < last]
+        if bounds:
+            notes.append(f"not in it: {_listed(bounds)}, given as a bound")
+        note = "; ".join(notes) + "." if notes else ""
+        note = note[:1].upper() + note[1:]
         return Figure(
             "Coefficient of variation (CV)", f"{cv:.1f} %", CV_DEFINITION, rests_on, note, CV_SOURCE
         )
@@ -565,4 +662,8 @@ CV_DEFINITION = (
     " sources measure variability only while the dose is unchanged."
 )
 CV_SOURCE = "gandolfini-2022-nonadherence"
-SHARE_DEFINITION = "The troughs within the target band in force at their date, edges included."
+SHARE_DEFINITION = (
+    "The troughs within the target band in force at their date, edges included. A trough given as a bound"
+    " (<2 ng/mL) counts as outside when the whole of its range is outside the band, and is not counted when"
+    " it reaches into it."
+)

@@ -88,6 +88,7 @@ class Patient:
     id: str
     birth_date: date | None
     gender: str
+    name: str = ""  # the official (else usual, else first) name as written: text, else given and family
 
     def age_years(self, on: datetime) -> int | None:
         if self.birth_date is None:
@@ -417,6 +418,7 @@ class RecordBuilder:
                 id=text(raw.get("id")),
                 birth_date=d.date() if (d := when(raw.get("birthDate"))) else None,
                 gender=text(raw.get("gender")).lower(),
+                name=_human_name(raw.get("name")),
             )
             if self._patient is None or patient.id == self._patient_id:
                 self._patient = patient
@@ -740,3 +742,18 @@ def _strings(value: object) -> list[str]:
     """A code or a list of codes (R4 `category` is a list; some senders send one string)."""
     items = value if isinstance(value, list) else [value]
     return [v.strip() for v in items if isinstance(v, str) and v.strip()]
+
+
+def _human_name(value: object) -> str:
+    """A Patient's name as written: the official one, else the usual, else the first; its text, else its
+    given names and family name (DSTU2 writes family as a list)."""
+    names = [n for n in value if isinstance(n, dict)] if isinstance(value, list) else []
+    chosen = next(
+        (n for use in ("official", "usual") for n in names if n.get("use") == use),
+        names[0] if names else None,
+    )
+    if chosen is None:
+        return ""
+    if said := text(chosen.get("text")).strip():
+        return said
+    return " ".join([*_strings(chosen.get("given")), *_strings(chosen.get("family"))]).strip()

@@ -185,7 +185,10 @@ def test_the_level_story_under_an_example_s_cards(server: str, browser: object, 
     browser.get(server + "/preview/level-story")  # type: ignore[attr-defined]
     story = browser.find_element(By.CSS_SELECTOR, "section.story")  # type: ignore[attr-defined]
     title = story.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
-    assert title == "Tacrolimus level story for patient example, 2026-06-02 to 2026-12-01"
+    assert title == (
+        "Tacrolimus level story for Marta Example, born 1971-04-17, female, patient id example,"
+        " 2026-06-02 to 2026-12-01"
+    )
     assert (
         story.find_element(By.CSS_SELECTOR, "svg desc")
         .get_attribute("textContent")

@@ -110,13 +110,16 @@ def story_chart() -> dict[str, list[dict[str, Any]]]:
     """The EHR's FHIR server holds the bundled example "Six months of levels"."""
     prefetch = orjson.loads((EXAMPLES / "level-story.json").read_bytes())["prefetch"]
     return {
-        kind: [e["resource"] for e in prefetch[key]["entry"]]
-        for kind, key in (
-            ("MedicationRequest", "medicationRequests"),
-            ("MedicationStatement", "medicationStatements"),
-            ("Condition", "conditions"),
-            ("Observation", "observations"),
-        )
+        "Patient": [{**prefetch["patient"], "id": PATIENT_ID}],
+        **{
+            kind: [e["resource"] for e in prefetch[key]["entry"]]
+            for kind, key in (
+                ("MedicationRequest", "medicationRequests"),
+                ("MedicationStatement", "medicationStatements"),
+                ("Condition", "conditions"),
+                ("Observation", "observations"),
+            )
+        },
     }
 
 
@@ -152,7 +155,11 @@ def test_the_smart_app_end_to_end_in_the_browser(
         troughs = browser.find_elements(By.CSS_SELECTOR, "main svg circle.trough")
     assert f"Patient {PATIENT_ID} from {ISS}" in main
     assert "the patient's medication orders 6 resources" in main  # every status: the dose history
-    assert title == f"Tacrolimus level story for patient {PATIENT_ID}, 2026-06-02 to 2026-12-01"
+    assert title == (
+        "Tacrolimus level story for Marta Example, born 1971-04-17, female,"
+        f" patient id {PATIENT_ID}, 2026-06-02 to 2026-12-01"
+    )
+    assert "Marta Example, born 1971-04-17, female" in main  # two identifiers to check against the chart
     assert "Tacrolimus levels" in captions
     assert len(troughs) == 6 + 2  # the example's six troughs and the legend's two
     assert "Coefficient of variation (CV): 14.3 %" in main

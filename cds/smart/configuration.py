@@ -13,9 +13,17 @@ from cds.errors import EHRServerError, FHIRError
 from cds.fhir import FHIRClient
 
 WELL_KNOWN = ".well-known/smart-configuration"
-# What the app reads, for the patient in context: levels and other results, orders, what the patient reports
-# taking, conditions (transplant, colitis), and the Medications that orders name by reference.
-RESOURCE_TYPES = ("Observation", "MedicationRequest", "MedicationStatement", "Condition", "Medication")
+# What the app reads, for the patient in context: the patient (name, birth date and sex to identify them;
+# age for the target), levels and other results, orders, what the patient reports taking, conditions
+# (transplant, colitis), and the Medications that orders name by reference.
+RESOURCE_TYPES = (
+    "Patient",
+    "Observation",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Condition",
+    "Medication",
+)
 # patient/Observation.rs, user/*.read, patient/Condition.cruds: the resource types a granted scope reads
 _READ_SCOPE = re.compile(r"^(?:patient|user)/(\*|[A-Za-z]+)\.(read|\*|c?r?u?d?s?)(?:\?.*)?$")
 

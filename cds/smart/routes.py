@@ -116,7 +116,13 @@ def story_page(
         if not_granted
         else ""
     )
+    found = record.patient
+    said = [found.name or "no name on record"] if found else ["the EHR gave no Patient resource"]
+    if found is not None:
+        said.append(f"born {found.birth_date.isoformat()}" if found.birth_date else "no birth date on record")
+        said.append(found.gender or "sex not recorded")
     body = (
+        f'<p class="patient"><strong>{escape(", ".join(said))}</strong></p>'
         f'<p class="note">Patient <code class="id">{escape(grant.patient)}</code> from'
         f" <code>{escape(grant.iss)}</code>, read with the EHR's authorization for this session.</p>"
         f'{warning}<section class="story">{story}</section>'

@@ -116,11 +116,20 @@ def test_the_coefficient_of_variation_and_the_share_within_the_band() -> None:
     assert cv.value == "14.3 %"
     assert cv.rests_on.startswith("the troughs at 5 mg/day (Advagraf")
     assert cv.rests_on.endswith("2026-10-20 to 2026-11-17, n = 3")
-    # clarithromycin 2026-10-25 to 2026-11-01 lies between them: said beside the figure
-    assert cv.note == "Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises levels)."
-    # all six troughs: five within the band in force at their date (2026-08-31 below 7 to 20)
+    # clarithromycin ended 2026-10-17, before them; fluconazole from 2026-07-10 has no end: said, as is the
+    # "<2" between them, which no CV can include
+    assert cv.note == (
+        "Fluconazole 50 MG Oral Capsule (raises levels) from 2026-07-10 has no end on record: it may have"
+        " been taken between them; not in it: <2 ng/mL on 2026-11-15, given as a bound."
+    )
+    # six measured troughs, five within the band in force at their date (2026-08-31 below 7 to 20), and
+    # the "<2" of 2026-11-15: all of its range is below 5 to 15, so it counts as outside: 5 of 7
     share = figures["Troughs within the band"]
-    assert share.value == "5 of 6 (83 %)"
+    assert share.value == "5 of 7 (71 %)"
+    assert share.note == (
+        "1 given as a bound (<2 ng/mL on 2026-11-15) counted as outside: the whole of its range is outside"
+        " the band."
+    )
     ratio = figures["Concentration/dose ratio (C/D)"]
     assert ratio.value == "1.40 ng/mL per mg/day (latest)"  # 7 / 5
 
@@ -130,8 +139,9 @@ def test_results_that_are_not_troughs_are_never_drawn_or_counted_as_troughs() ->
     story = story_of(example())
     by_day = {day(p.when): p for p in story.points if p.when is not None}
     bound = by_day["2026-11-15"]
-    assert (bound.shown, bound.value, bound.trough) == ("<2 ng/mL", None, False)
-    assert bound.listed_why == "a bound, not a measured value"
+    assert (bound.shown, bound.value, bound.trough, bound.censored) == ("<2 ng/mL", None, False, True)
+    assert (bound.bound, bound.comparator, bound.within) == (2.0, "<", False)
+    assert bound.note == "Sample drawn from the line used for the infusion: repeat requested."
     post_dose = by_day["2026-11-20"]
     assert (post_dose.value, post_dose.kind, post_dose.trough) == (25.0, "2 hour", False)
     preliminary = by_day["2026-11-25"]
@@ -142,6 +152,34 @@ def test_results_that_are_not_troughs_are_never_drawn_or_counted_as_troughs() ->
     drawn = picture.svg(story)
     assert len(re.findall(r'<circle class="trough[^"]*" cx="[\d.]+" cy="[\d.]+" r="5">', drawn)) == 6
     assert drawn.count('<path class="other" d=') == 3  # the post-dose, the preliminary, the legend's
+    # the post-dose and the preliminary result in their own lane, under the trough axis, never on it
+    lane = [float(y) for y in re.findall(r'<path class="other" d="M[\d.]+ ([\d.]+)L', drawn)][1:]
+    assert len(lane) == 2
+    assert all(y > picture.LEVEL_TOP + picture.LEVEL_HEIGHT for y in lane)
+    assert "25 ng/mL 2 hour" in drawn
+    # the "<2" drawn as a triangle marked outside, its note in its tooltip and in the table
+    assert re.search(r'<path class="trough outside" d="[^"]+"><title>2026-11-15: &lt;2 ng/mL', drawn)
+    note = "(note: Sample drawn from the line used for the infusion: repeat requested.)"
+    assert note in drawn
+    assert f"<td>&lt;2 ng/mL {note}</td>" in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("comparator", "value", "within"),
+    [("<", 5.0, False), ("<=", 5.0, None), ("<", 5.1, None), (">", 15.0, False), (">=", 15.0, None)],
+)
+def test_a_trough_given_as_a_bound_is_judged_only_when_all_of_its_range_is_outside(
+    comparator: str, value: float, within: bool | None
+) -> None:
+    # 5 to 15 ng/mL on 2026-11-01: "<5" lies below 5; "<=5" may be 5 (within); ">15" lies above; ">=15"
+    # may be 15
+    request = example()
+    bound = level("a", "2026-11-01T08:00:00Z", value)
+    bound["resource"]["valueQuantity"]["comparator"] = comparator
+    request["prefetch"]["observations"]["entry"] = [bound]
+    (point,) = story_of(request).points
+    assert (point.censored, point.within) == (True, within)
 
 
 @pytest.mark.now(AS_OF)
@@ -154,7 +192,19 @@ def test_the_dose_steps_mark_the_formulation_switch() -> None:
         ("2026-10-05", "2026-12-01", 5.0, True),
     ]
     assert story.doses[-1].kind == "advagraf"
-    assert "switched to Advagraf" in picture.svg(story)
+    # the switch marked by a line at 2026-10-05, its label right of the line (over the Advagraf step, never
+    # over the Prograf one before it), on two lines when one would run off the picture
+    drawn = picture.svg(story)
+    line = re.search(r'<line class="switch" x1="([\d.]+)"', drawn)
+    assert line is not None
+    labels = re.findall(
+        r'<text class="small" x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)">([^<]*)</text>', drawn
+    )
+    said = {words: (float(x), anchor) for x, anchor, words in labels}
+    for words in ("switched to", "Advagraf / Astagraf XL prolonged-release"):
+        x, anchor = said[words]
+        assert anchor == "start"
+        assert x > float(line.group(1))
 
 
 @pytest.mark.now(AS_OF)
@@ -162,13 +212,33 @@ def test_the_target_bands_and_the_level_altering_drugs() -> None:
     story = story_of(example())
     assert [(day(b.start), day(b.end), b.low, b.high) for b in story.bands] == [
         ("2026-06-02", "2026-09-01", 7, 20),
-        ("2026-09-01", "2026-12-01", 5, 15),
+        ("2026-09-01", "2026-10-05", 5, 15),
+        ("2026-10-05", "2026-12-01", 5, 15),  # the same range, now applied to Advagraf: said in its basis
     ]
     bars = [(b.name, b.effect, day(b.start), day(b.end), b.end_known) for b in story.drugs]
     assert bars == [
-        ("Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "2026-07-10", False),
-        ("Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-25", "2026-11-01", True),
+        # stopped, no end date: from its start to the window's end, drawn hatched (when it stopped is unknown)
+        ("Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "2026-12-01", False),
+        ("Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-10", "2026-10-17", True),
     ]
+    drawn = picture.svg(story)
+    assert re.search(r'<rect class="open-raises" [^>]*><title>Fluconazole 50 MG Oral Capsule', drawn)
+    assert re.search(r'<rect class="raises" [^>]*><title>Clarithromycin 500 MG Oral Tablet', drawn)
+    # the band after the switch: the Prograf rows, said to be applied to Advagraf (the monograph: trough and
+    # exposure relate alike for Prograf and Advagraf)
+    assert story.bands[-1].basis.startswith(
+        "US label (Prograf, immediate-release) applied to Advagraf (the monograph: trough and exposure"
+    )
+    # the drugs taken since the trough before, beside each trough: clarithromycin between 09-01 and 10-20
+    by_day = {day(t.when): t for t in story.troughs}
+    assert "Clarithromycin 500 MG Oral Tablet (raises)" in by_day["2026-10-20"].drugs_before
+    assert not any("Clarithromycin" in d for d in by_day["2026-11-10"].drugs_before)
+    assert by_day["2026-07-01"].drugs_before == ()  # fluconazole began 2026-07-10
+    # fluconazole, stopped with no end recorded: beside the first trough after its start only
+    assert by_day["2026-08-31"].drugs_before == (
+        "Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded)",
+    )
+    assert by_day["2026-09-01"].drugs_before == ()
     # azathioprine changes no level: no bar
     assert not any("Azathioprine" in b.name for b in story.drugs)
 
@@ -297,12 +367,12 @@ def test_the_picture_has_its_title_description_and_tables() -> None:
     assert '<svg class="story-svg"' in drawn
     assert 'role="img" aria-labelledby="story-title story-desc"' in drawn
     assert (
-        '<title id="story-title">Tacrolimus level story for patient example, 2026-06-02 to 2026-12-01</title>'
-        in drawn
+        '<title id="story-title">Tacrolimus level story for Marta Example, born 1971-04-17, female,'
+        " patient id example, 2026-06-02 to 2026-12-01</title>" in drawn
     )
     description = re.search(r'<desc id="story-desc">([^<]+)</desc>', drawn)
     assert description is not None
-    assert "6 troughs and 4 other results" in description.group(1)
+    assert "6 troughs, 1 given as a bound and 3 other results" in description.group(1)
     assert "<caption>Tacrolimus levels</caption>" in drawn
     assert "<td>10 nmol/L = 8 ng/mL</td>" in drawn
 
@@ -342,4 +412,32 @@ def test_the_cv_needs_three_troughs_at_one_unchanged_dose(
         assert cv.note == (
             "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure."
         )
-        assert figures["Troughs within the band"].value == "4 of 5 (80 %)"
+        assert figures["Troughs within the band"].value == "4 of 6 (67 %)"  # with the "<2", outside
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("start", "end", "figure"),
+    [
+        ("2026-10-12", "2026-10-19", "14.3 %"),  # ended before the first trough of the run (2026-10-20)
+        ("2026-10-25", "2026-11-01", None),  # between them
+        ("2026-11-17", "2026-11-24", None),  # began the day of the last (08:00): taken by then
+        ("2026-11-18", "2026-11-24", "14.3 %"),  # after the last
+    ],
+)
+def test_no_cv_when_a_level_altering_drug_was_taken_between_its_troughs(
+    start: str, end: str, figure: str | None
+) -> None:
+    # the run: Advagraf 5 mg/day troughs of 2026-10-20, 11-10 and 11-17; clarithromycin raises the level,
+    # so a CV over troughs it was taken between measures the interaction, as a dose change would
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = start
+            resource["dispenseRequest"]["validityPeriod"] = {"start": start, "end": end}
+    cv = {f.name: f for f in story_of(request).figures}["Coefficient of variation (CV)"]
+    assert cv.value == figure
+    if figure is None:
+        assert cv.note.startswith("Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises")
+        assert cv.note.endswith("as with a dose change: no figure.")

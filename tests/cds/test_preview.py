@@ -294,7 +294,10 @@ def test_an_example_with_levels_shows_its_level_story_under_its_cards(
         page = client.get("/preview/level-story").text
         quiet = client.get("/preview/patient-view-minimal").text
     assert '<section class="story"><h2>Level story</h2><figure class="level-story"><svg' in page
-    assert '<title id="story-title">Tacrolimus level story for patient example,' in page
+    assert (
+        '<title id="story-title">Tacrolimus level story for Marta Example, born 1971-04-17, female,'
+        " patient id example," in page
+    )
     assert "<caption>Tacrolimus levels</caption>" in page
     assert page.index("No cards") < page.index('<section class="story">')  # under the cards
     assert "Level story" not in quiet  # no level, dose or drug: nothing drawn

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from cds.fhirjson import concept, objs, when
 from cds.record import PatientRecord, RecordBuilder
 from tests.builders import LOINC, PATIENT_ID, RXNORM, medication_request, observation, tacrolimus
@@ -30,6 +32,32 @@ def test_patient_age_and_sex() -> None:
     assert record.patient is not None
     assert record.patient.gender == "female"
     assert record.patient.age_years(NOW) == 45  # the birthday is tomorrow
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (
+            [
+                {"use": "usual", "given": ["Bea"]},
+                {"use": "official", "given": ["Beatrix", "M"], "family": "Ng"},
+            ],
+            "Beatrix M Ng",
+        ),  # the official name, whatever its place
+        ([{"use": "nickname", "text": "Bee"}, {"use": "usual", "text": "Bea Ng"}], "Bea Ng"),
+        ([{"given": ["Anna"], "family": ["Smith", "Jones"]}], "Anna Smith Jones"),  # DSTU2: family a list
+        ([{"text": "  "}], ""),
+        ("Anna Smith", ""),  # not a list of HumanNames: no name, no error
+        (None, ""),
+    ],
+)
+def test_the_patients_name_as_written(names: object, expected: str) -> None:
+    resource: dict[str, object] = {"resourceType": "Patient", "id": PATIENT_ID}
+    if names is not None:
+        resource["name"] = names
+    record = build(resource)
+    assert record.patient is not None
+    assert record.patient.name == expected
 
 
 def test_dstu2_medication_order_is_read_like_a_request() -> None:

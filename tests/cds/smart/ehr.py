@@ -23,8 +23,8 @@ CLIENT_ID = "tacrolimus-level-story"
 ACCESS_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzY29wZSI6InBhdGllbnQifQ.c2VjcmV0LXNpZ25hdHVyZS10ZXN0"
 CODE = "auth-code-0b6f"
 V2_SCOPE = (
-    "launch patient/Observation.rs patient/MedicationRequest.rs patient/MedicationStatement.rs"
-    " patient/Condition.rs patient/Medication.rs"
+    "launch patient/Patient.rs patient/Observation.rs patient/MedicationRequest.rs"
+    " patient/MedicationStatement.rs patient/Condition.rs patient/Medication.rs"
 )
 CONFIGURATION: dict[str, Any] = {
     "issuer": "https://auth.example.org",
@@ -92,20 +92,47 @@ class EHR:
 
         return answer
 
+    def read(self, resource: dict[str, Any]) -> Any:
+        def answer(request: httpx.Request) -> httpx.Response:
+            self.fhir_auth.append(request.headers.get("authorization"))
+            if request.headers.get("authorization") != f"Bearer {ACCESS_TOKEN}":
+                return httpx.Response(401, json={"resourceType": "OperationOutcome", "issue": []})
+            return httpx.Response(200, json=resource)
+
+        return answer
+
     def mount(self, mock: respx.MockRouter, chart: dict[str, list[dict[str, Any]]] | None = None) -> None:
         chart = chart if chart is not None else default_chart()
         mock.get(f"{self.iss}/.well-known/smart-configuration").mock(
             side_effect=lambda request: httpx.Response(200, json=self.configuration)
         )
         mock.post(self.token_url).mock(side_effect=self.token)
+        if "Patient" not in chart:  # a chart with no Patient: the server has none to read
+            mock.get(url__regex=rf"^{self.iss}/Patient/").respond(
+                404, json={"resourceType": "OperationOutcome", "issue": []}
+            )
         for kind, resources in chart.items():
+            if kind == "Patient":  # a read, not a search
+                for patient in resources:
+                    mock.get(f"{self.iss}/Patient/{patient['id']}").mock(side_effect=self.read(patient))
+                continue
             mock.get(url__regex=rf"^{self.iss}/{kind}\?").mock(side_effect=self.fhir(resources))
+
+
+PATIENT: dict[str, Any] = {
+    "resourceType": "Patient",
+    "id": PATIENT_ID,
+    "name": [{"use": "official", "family": "Okafor", "given": ["Ada"]}],
+    "birthDate": "1968-02-29",
+    "gender": "female",
+}
 
 
 def default_chart() -> dict[str, list[dict[str, Any]]]:
     from tests.clock import ago_iso
 
     return {
+        "Patient": [PATIENT],
         "MedicationRequest": [tacrolimus()],
         "MedicationStatement": [],
         "Condition": [],

@@ -4,7 +4,9 @@ import pytest
 
 from cds.smart.configuration import SmartConfiguration, read_types
 
-ALL = frozenset({"Observation", "MedicationRequest", "MedicationStatement", "Condition", "Medication"})
+ALL = frozenset(
+    {"Patient", "Observation", "MedicationRequest", "MedicationStatement", "Condition", "Medication"}
+)
 
 
 def configuration(*capabilities: str) -> SmartConfiguration:
@@ -13,16 +15,16 @@ def configuration(*capabilities: str) -> SmartConfiguration:
 
 def test_smart_2_scopes_when_the_server_advertises_permission_v2() -> None:
     assert configuration("launch-ehr", "permission-v2").scope == (
-        "launch patient/Observation.rs patient/MedicationRequest.rs patient/MedicationStatement.rs"
-        " patient/Condition.rs patient/Medication.rs"
+        "launch patient/Patient.rs patient/Observation.rs patient/MedicationRequest.rs"
+        " patient/MedicationStatement.rs patient/Condition.rs patient/Medication.rs"
     )
 
 
 @pytest.mark.parametrize("capabilities", [("permission-v1",), ("launch-ehr",), ()])
 def test_smart_1_scopes_otherwise(capabilities: tuple[str, ...]) -> None:
     assert configuration(*capabilities).scope == (
-        "launch patient/Observation.read patient/MedicationRequest.read patient/MedicationStatement.read"
-        " patient/Condition.read patient/Medication.read"
+        "launch patient/Patient.read patient/Observation.read patient/MedicationRequest.read"
+        " patient/MedicationStatement.read patient/Condition.read patient/Medication.read"
     )
 
 
@@ -35,7 +37,7 @@ def test_smart_1_scopes_otherwise(capabilities: tuple[str, ...]) -> None:
         ("patient/Observation.s", set()),  # search alone is not read
         ("patient/Observation.c patient/Condition.write", set()),
         ("patient/Observation.rs?category=laboratory", {"Observation"}),
-        ("patient/Patient.rs patient/Immunization.read", set()),  # not asked for
+        ("patient/Patient.rs patient/Immunization.read", {"Patient"}),  # Immunization: not asked for
         ("openid fhirUser launch", set()),
         ("", set()),
     ],

@@ -127,9 +127,10 @@ def test_the_whole_flow_launch_authorize_token_fetch_and_picture(
     assert f"{ISS}/MedicationRequest?patient={PATIENT_ID}" in asked
     assert not any("status=active" in url for url in asked)
     assert any(url.startswith(f"{ISS}/Observation?patient={PATIENT_ID}&code=") for url in asked)
-    assert not any(
-        "/Patient/" in url or "Immunization" in url or "AllergyIntolerance" in url for url in asked
-    )
+    # the patient read, to name them beside their id (two identifiers to check against the chart)
+    assert f"{ISS}/Patient/{PATIENT_ID}" in asked
+    assert not any("Immunization" in url or "AllergyIntolerance" in url for url in asked)
+    assert "<strong>Ada Okafor, born 1968-02-29, female</strong>" in page.text
     # the page: the renderer's picture of the record built from the EHR's data
     assert "<title>Test level story</title>" in page.text
     assert "<td>7.5 ng/mL</td></tr><tr><td>12.5 ng/mL</td>" in page.text
@@ -193,8 +194,8 @@ def test_a_smart_1_server_is_asked_for_read_scopes(app_client: TestClient) -> No
         ehr.mount(mock)
         params = authorize(app_client, ehr)
     assert params["scope"] == (
-        "launch patient/Observation.read patient/MedicationRequest.read patient/MedicationStatement.read"
-        " patient/Condition.read patient/Medication.read"
+        "launch patient/Patient.read patient/Observation.read patient/MedicationRequest.read"
+        " patient/MedicationStatement.read patient/Condition.read patient/Medication.read"
     )
 
 
@@ -499,8 +500,11 @@ def test_only_what_the_ehr_granted_is_fetched_and_the_page_says_what_was_not(app
     assert page.status_code == 200
     assert not any("Condition" in url or "MedicationStatement" in url for url in asked)
     assert (
-        "The EHR did not grant reading MedicationStatement, Condition, Medication: not fetched." in page.text
+        "The EHR did not grant reading Patient, MedicationStatement, Condition, Medication: not fetched."
+        in page.text
     )
+    assert not any("/Patient/" in url for url in asked)
+    assert "<strong>the EHR gave no Patient resource</strong>" in page.text
     assert "Some of the record could not be read" in page.text
 
 
