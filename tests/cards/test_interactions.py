@@ -1123,3 +1123,39 @@ def test_a_transplant_recorded_only_as_text_is_recognised(client: TestClient) ->
 def test_a_candidate_or_donor_is_not_a_recipient(client: TestClient, text: str) -> None:
     [card] = with_condition_text(client, text, tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
     assert card["source"]["topic"]["code"] == "interaction-lowers-level"
+
+
+# A medication coded only by its RxNorm ingredient (no product code, no text, no display): tacrolimus 42316
+# and clarithromycin 21212, both marked verified in the reference (tacrolimus-knowledge.md section 2). The
+# monograph: clarithromycin raises tacrolimus levels (monitor and adjust: a warning).
+TACROLIMUS_INGREDIENT_ONLY = by_code(RXNORM, "42316", rid="tac-1")
+CLARITHROMYCIN_INGREDIENT_ONLY = by_code(RXNORM, "21212", rid="d1", status="draft")
+
+
+def test_order_select_both_drugs_coded_only_by_their_rxnorm_ingredient(client: TestClient) -> None:
+    body = hook_request(
+        "order-select", full_prefetch([TACROLIMUS_INGREDIENT_ONLY]), drafts=[CLARITHROMYCIN_INGREDIENT_ONLY]
+    )
+    [card] = interaction_cards(client, OSEL, body)
+    assert card["summary"].startswith("Clarithromycin raises tacrolimus levels")
+    assert card["indicator"] == "warning"
+    assert card["source"]["topic"]["code"] == "interaction-raises-level"
+
+
+def test_order_sign_tacrolimus_coded_only_by_its_ingredient_against_clarithromycin(
+    client: TestClient,
+) -> None:
+    prefetch = full_prefetch([by_code(RXNORM, "21212", rid="c1")])
+    tacrolimus_draft = by_code(RXNORM, "42316", rid="d1", status="draft")
+    [card] = interaction_cards(client, OSIGN, hook_request("order-sign", prefetch, drafts=[tacrolimus_draft]))
+    assert card["summary"].startswith("Clarithromycin raises tacrolimus levels")
+
+
+def test_an_ingredient_code_in_another_system_is_not_rxnorm(client: TestClient) -> None:
+    """42316 and 21212 mean tacrolimus and clarithromycin in RxNorm only."""
+    body = hook_request(
+        "order-select",
+        full_prefetch([by_code("http://snomed.info/sct", "42316", rid="tac-1")]),
+        drafts=[by_code("http://snomed.info/sct", "21212", rid="d1", status="draft")],
+    )
+    assert interaction_cards(client, OSEL, body) == []

@@ -148,6 +148,19 @@ def test_below_in_and_above_target(client: TestClient) -> None:
     assert "above target" in above["summary"]
 
 
+# Prograf US label, adult liver transplant, months 1 to 12: whole-blood trough 5 to 20 ng/mL, a range whose
+# edges are within it.
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [(4.9, "below target"), (5.0, "within target"), (20.0, "within target"), (20.1, "above target")],
+)
+def test_a_trough_at_the_edges_of_its_target(client: TestClient, value: float, where: str) -> None:
+    card = level_card(cards(client, [level(value, 1)], [transplant("Z94.4", 100)]))
+    assert card["summary"].startswith(f"Tacrolimus {value:g} ng/mL on ")
+    assert f"{where} 5 to 20 ng/mL" in card["summary"]
+    assert card["indicator"] == ("info" if where == "within target" else "warning")
+
+
 def test_an_out_of_range_trough_says_what_to_do(client: TestClient) -> None:
     liver = [transplant("Z94.4", 100)]
     low = level_card(cards(client, [level(3.1, 1)], liver))
@@ -336,6 +349,21 @@ def test_a_level_is_due_early_after_transplant(client: TestClient) -> None:
     assert checked(order) == order
 
 
+# The monograph: troughs about twice weekly early after transplant; the project's reading (dosing.json
+# monitoring, the label's first 3 months): a trough older than 4 days is due. 4 days: not yet; 5: due.
+@pytest.mark.parametrize(("days", "due"), [(4, False), (5, True)])
+def test_early_after_transplant_a_level_is_due_after_four_days(
+    client: TestClient, days: int, due: bool
+) -> None:
+    found = cards(client, [level(9.5, days)], [transplant("Z94.0", 20)])
+    dues = [c["summary"] for c in found if c["summary"].startswith("Tacrolimus level due")]
+    assert dues == (
+        [f"Tacrolimus level due: none for {days} days, early after kidney transplant (about twice weekly)"]
+        if due
+        else []
+    )
+
+
 def test_no_level_due_in_maintenance_or_when_recent(client: TestClient) -> None:
     assert [
         c["summary"]
@@ -450,7 +478,7 @@ def test_only_post_dose_levels_mean_a_trough_is_due(client: TestClient) -> None:
 
 # Project policy (dosing.json monitoring.stale_policy): beyond the first 3 months, a trough older than 90
 # days is not evidence of the present level.
-@pytest.mark.parametrize(("days", "stale"), [(89, False), (91, True), (380, True)])
+@pytest.mark.parametrize(("days", "stale"), [(89, False), (90, False), (91, True), (380, True)])
 def test_an_old_trough_is_not_judged_as_current(client: TestClient, days: float, stale: bool) -> None:
     found = cards(client, [level(8.0, days)], [transplant("Z94.0", 2000)], KIDNEY_MMF)
     summaries = [c["summary"] for c in found]

@@ -49,6 +49,63 @@ NOT_LIVE_CVX = [
     "206",
 ]
 
+# The live and replicating vaccines of the reference's section 3a (tacrolimus-knowledge.md, from the CDC
+# CVX export), each written out here with the disease its CDC short description names (OPV: oral polio),
+# so that a code deleted from (or added to) cards/knowledge/vaccines.json fails a test.
+LIVE_CVX_OF_THE_REFERENCE = {
+    "03": "MMR",
+    "94": "MMRV",
+    "04": "measles",
+    "05": "measles",
+    "06": "rubella",
+    "07": "mumps",
+    "38": "rubella",
+    "21": "varicella",
+    "121": "zoster",
+    "37": "yellow fever",
+    "183": "yellow fever",
+    "19": "BCG",
+    "25": "typhoid",
+    "116": "rotavirus",
+    "119": "rotavirus",
+    "74": "rotavirus",
+    "111": "influenza",
+    "149": "influenza",
+    "333": "influenza",
+    "125": "H1N1",
+    "75": "vaccinia",
+    "105": "vaccinia",
+    "174": "cholera",
+    "02": "polio",
+    "178": "polio",
+    "179": "polio",
+    "182": "polio",
+    "56": "dengue",
+    "317": "chikungunya",
+    "204": "Ebola",
+    "143": "adenovirus",
+    "54": "adenovirus",
+    "55": "adenovirus",
+    "80": "VEE",
+    "169": "hepatitis A",
+}
+# Its "unspecified formulation" codes: a softer card asking to check the product.
+UNSPECIFIED_CVX_OF_THE_REFERENCE = {
+    "151": "influenza",
+    "122": "rotavirus",
+    "184": "yellow fever",
+    "188": "zoster",
+    "88": "influenza",
+    "89": "polio",
+    "91": "typhoid",
+    "26": "cholera",
+    "82": "adenovirus",
+    "214": "Ebola",
+    "325": "vaccinia",
+    "330": "dengue",
+    "129": "Japanese encephalitis",
+}
+
 
 def vaccine_order(
     rid: str = "v1", code: str | None = None, text: str | None = None, kind: str = "MedicationRequest"
@@ -97,7 +154,22 @@ def order(
     return vaccine_cards(client, OSEL, hook_request("order-select", prefetch, drafts=[vaccine]))
 
 
-@pytest.mark.parametrize("code", list(VACCINES.live))
+def test_the_knowledge_holds_the_references_live_and_unspecified_codes_and_no_others() -> None:
+    assert set(VACCINES.live) == set(LIVE_CVX_OF_THE_REFERENCE)
+    assert set(VACCINES.unspecified) == set(UNSPECIFIED_CVX_OF_THE_REFERENCE)
+
+
+@pytest.mark.parametrize(("code", "described"), list(LIVE_CVX_OF_THE_REFERENCE.items()))
+def test_each_live_vaccine_of_the_reference_is_named_and_critical(
+    client: TestClient, code: str, described: str
+) -> None:
+    [card] = order(client, vaccine_order(code=code))  # coded only: no text to recognise it by
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Live vaccine (")
+    assert described.lower() in card["summary"].lower()
+
+
+@pytest.mark.parametrize("code", list(LIVE_CVX_OF_THE_REFERENCE))
 def test_every_live_cvx_code_is_critical(client: TestClient, code: str) -> None:
     [card] = order(client, vaccine_order(code=code))
     assert card["indicator"] == "critical"
@@ -125,7 +197,7 @@ def test_cvx_codes_without_leading_zero(client: TestClient) -> None:
     assert "MMR" in card["summary"]
 
 
-@pytest.mark.parametrize("code", list(VACCINES.unspecified))
+@pytest.mark.parametrize("code", list(UNSPECIFIED_CVX_OF_THE_REFERENCE))
 def test_unspecified_formulations_ask_to_check_the_product(client: TestClient, code: str) -> None:
     [card] = order(client, vaccine_order(code=code))
     assert card["indicator"] == "warning"
@@ -240,6 +312,26 @@ def test_starting_tacrolimus_soon_after_a_live_vaccine(
     assert card["summary"].startswith("Live vaccine (MMR) given ")
     assert "at least 4 weeks before immunosuppression" in card["detail"]
     assert "IDSA" in card["detail"]
+
+
+# The 2013 IDSA guideline (vaccines.json's interval text, cited on the card): live vaccines "at least 4 weeks
+# before immunosuppression". Given 27 days before a tacrolimus start is too soon; 28 days (4 weeks) is not.
+@pytest.mark.parametrize(("days", "too_soon"), [(0, True), (27, True), (28, False), (29, False)])
+def test_the_four_week_interval_after_a_live_vaccine_on_both_sides_of_its_edge(
+    client: TestClient, days: int, too_soon: bool
+) -> None:
+    found = starting(client, [given("21", ago_date(days))])
+    if too_soon:
+        [card] = found
+        assert card["summary"] == (
+            f"Live vaccine (varicella) given {days} days ago: too soon to start tacrolimus"
+        )
+    else:
+        assert found == []
+
+
+def test_a_live_vaccine_dated_after_today_is_not_a_vaccine_given(client: TestClient) -> None:
+    assert starting(client, [given("21", ago_date(-1))]) == []
 
 
 def test_no_timing_card_for_old_or_inactivated_vaccines_or_patients_already_on_tacrolimus(
