@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from cards.knowledge import load
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
-from tests.clock import ago_date
+from tests.clock import ago_date, ago_iso
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
@@ -320,7 +320,7 @@ def test_starting_tacrolimus_soon_after_a_live_vaccine(
 def test_the_four_week_interval_after_a_live_vaccine_on_both_sides_of_its_edge(
     client: TestClient, days: int, too_soon: bool
 ) -> None:
-    found = starting(client, [given("21", ago_date(days))])
+    found = starting(client, [given("21", ago_iso(days))])  # an instant: a date alone is read at UTC midnight
     if too_soon:
         [card] = found
         assert card["summary"] == (
