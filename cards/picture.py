@@ -87,12 +87,12 @@ def _width(words: str) -> float:
     return len(words) * 5.6  # about, at the small font
 
 
-def _label(x: float, y: float, words: str, anchor: str = "start", left_of: float | None = None) -> str:
-    """Small text at (x, y), escaped; text that would run off the right edge ends at `left_of` (or x), and
-    centred text that would, ends at the edge."""
+def _label(x: float, y: float, words: str, anchor: str = "start") -> str:
+    """Small text at (x, y), escaped; text that would run off the right edge ends at x, and centred text
+    that would, ends at the edge."""
     if anchor == "start" and x + _width(words) > WIDTH - 4:
         anchor = "end"
-        x = min(x if left_of is None else left_of, WIDTH - 4)
+        x = min(x, WIDTH - 4)
     elif anchor == "middle" and x + _width(words) / 2 > WIDTH - 4:
         anchor, x = "end", WIDTH - 4
     return f'<text class="small" x="{x}" y="{y}" text-anchor="{anchor}">{escape(words)}</text>'

@@ -754,6 +754,6 @@ def _human_name(value: object) -> str:
     )
     if chosen is None:
         return ""
-    if said := text(chosen.get("text")).strip():
+    if said := text(chosen.get("text")):
         return said
-    return " ".join([*_strings(chosen.get("given")), *_strings(chosen.get("family"))]).strip()
+    return " ".join([*_strings(chosen.get("given")), *_strings(chosen.get("family"))])
