@@ -15,8 +15,10 @@ to a forbidden address is refused too, and cannot change between the check and t
 """
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,14 +179,22 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context per process, read when first needed (SSL_CERT_FILE and SSL_CERT_DIR apply): building
+    one loads the CA bundle, about 20 ms, which every client would otherwise pay again."""
+    return httpx.create_ssl_context()
+
+
 class CheckedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over connections opened by ``CheckedBackend``. No proxy is used: a proxy would
     resolve the names itself, after the check."""
 
     def __init__(self, limits: httpx.Limits, resolve: Resolve) -> None:
-        super().__init__(limits=limits)
+        context = _ssl_context()
+        super().__init__(verify=context, limits=limits)  # given the context, httpx builds none of its own
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),  # SSL_CERT_FILE and SSL_CERT_DIR still apply
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
