@@ -8,7 +8,7 @@ PORT   ?= 8000
 CDS_AUTH ?= sandbox
 export CDS_AUTH
 
-.PHONY: setup run test test-dates lint typecheck pytest bench load panel lock clean
+.PHONY: setup run test test-dates mutants lint typecheck pytest bench load panel lock clean
 
 # Two stamps: `make run` installs the runtime dependencies only; `make test` (and the other tool targets) add
 # the dev extras (pytest, mypy, ruff, selenium, schemathesis, ...). pip prints what it collects and installs.
@@ -50,6 +50,13 @@ pytest: $(DEV)
 # just before midnight UTC at +14:00 and -12:00. Not in CI: about a dozen runs of half the suite.
 test-dates: $(DEV)
 	$(BIN)/python -m tests.dates
+
+# Mutation testing of cards/*.py and cds/record.py (mutmut, [tool.mutmut] in pyproject.toml); writes
+# docs/mutants-report.md with every survivor and its explanation (tests/mutants-explained.json). Not in CI.
+# MUTANTS="cards.vaccines*" limits a run to some modules; results are kept in mutants/ between runs.
+MUTANTS ?=
+mutants: $(DEV)
+	$(BIN)/python -m tests.mutants $(MUTANTS)
 
 # The burden panel: 39 realistic patients, each call with the cards a pharmacist wants; prints cards per call,
 # the info share per hook, and every call whose cards differ (exit 1 when one does).

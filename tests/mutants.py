@@ -1,0 +1,120 @@
+"""make mutants: mutation testing of the clinical logic (cards/*.py) and the record reading (cds/record.py)
+with mutmut (configured in pyproject.toml's [tool.mutmut]), then a report of every surviving mutant.
+
+mutmut changes one thing at a time inside a function (an operator, a constant, a string, a condition) and
+runs the tests that reach that function; a mutant the tests still pass on "survived". Each survivor must be
+killed by a test whose expected value comes from a source, or explained in tests/mutants-explained.json
+(an equivalent mutant: the change cannot alter any answer). tests/test_mutants_report.py fails while the
+committed report names a survivor that is neither.
+
+    python -m tests.mutants [PATTERN ...]     e.g. "cards.vaccines*" (default: everything configured)
+    python -m tests.mutants --report-only     rewrite the report from the last run's results
+
+mutmut keeps its results in mutants/ (ignored by git) and re-tests only what changed since, so a second run
+costs a fraction of the first. Not in CI: a full run takes far longer than the suite.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = ROOT / "mutants"
+REPORT = ROOT / "docs" / "mutants-report.md"
+EXPLAINED = Path(__file__).resolve().parent / "mutants-explained.json"
+# mutmut's exit codes (mutmut/stats.py status_by_exit_code); any other is "suspicious"
+STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+          34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+          255: "timeout"}  # fmt: skip
+
+
+def results() -> dict[str, dict[str, str]]:
+    """Status of every mutant of the last run, by module: {module: {mutant name: status}}."""
+    found: dict[str, dict[str, str]] = {}
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        module = ".".join(meta.relative_to(MUTANTS).with_suffix("").with_suffix("").parts)
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        found[module] = {
+            name: ("not checked" if code is None else STATUS.get(code, "suspicious"))
+            for name, code in codes.items()
+        }
+    return found
+
+
+def diff(name: str) -> str:
+    shown = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+        [sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    lines = [line for line in shown.stdout.splitlines() if line.startswith(("+", "-", "@@"))]
+    return "\n".join(line for line in lines if not line.startswith(("+++", "---")))
+
+
+def write_report(patterns: list[str], seconds: float | None) -> int:
+    """Writes docs/mutants-report.md; returns the number of survivors that are not explained."""
+    explained: dict[str, str] = json.loads(EXPLAINED.read_text())
+    found = results()
+    checked = {module: s for module, s in found.items() if any(v != "not checked" for v in s.values())}
+    total = Counter(status for statuses in checked.values() for status in statuses.values())
+    tested = total["killed"] + total["survived"] + total["timeout"]
+    score = f"{100 * (total['killed'] + total['timeout']) / tested:.1f} %" if tested else "none tested"
+    survivors = [n for s in checked.values() for n, v in sorted(s.items()) if v == "survived"]
+    unexplained = [n for n in survivors if n not in explained]
+    lines = [
+        "# Mutation testing: the last run's survivors",
+        "",
+        "Written by `make mutants` (tests/mutants.py); docs/mutants.md says how to read it.",
+        "",
+        f"- Run on {datetime.now(UTC):%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}"
+        + (f", in {seconds / 60:.0f} min" if seconds is not None else " (report rewritten from results)"),
+        f"- Mutants tested: {tested}; killed {total['killed']}, timed out {total['timeout']}, "
+        f"survived {total['survived']}; no tests {total['no tests']}, not checked {total['not checked']}",
+        f"- Score (killed or timed out, of tested): {score}",
+        f"- Survivors explained: {len(survivors) - len(unexplained)} of {len(survivors)}",
+        "",
+        "| module | tested | killed | survived | no tests |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for module, statuses in sorted(checked.items()):
+        counts = Counter(statuses.values())
+        lines.append(
+            f"| {module} | {counts['killed'] + counts['survived'] + counts['timeout']} | "
+            f"{counts['killed'] + counts['timeout']} | {counts['survived']} | {counts['no tests']} |"
+        )
+    lines += ["", "## Survivors", ""]
+    for name in survivors:
+        reason = explained.get(name, "**Not explained.**")
+        lines += [f"### {name}", "", reason, "", "```diff", diff(name), "```", ""]
+    REPORT.write_text("\n".join(lines).rstrip() + "\n")
+    print(f"{tested} tested, score {score}, {len(survivors)} survived, {len(unexplained)} not explained")
+    print(f"report: {REPORT.relative_to(ROOT)}")
+    return len(unexplained)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("patterns", nargs="*", help="mutant name patterns, as mutmut run takes them")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
+    parser.add_argument("--fresh", action="store_true", help="forget the last run's results first")
+    args = parser.parse_args(argv)
+    seconds = None
+    if not args.report_only:
+        if args.fresh:
+            shutil.rmtree(MUTANTS, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+            [sys.executable, "-m", "mutmut", "run", *args.patterns], cwd=ROOT, check=False
+        )
+        seconds = time.monotonic() - started
+    return 1 if write_report(args.patterns, seconds) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
