@@ -9,7 +9,7 @@ from cards.knowledge import Knowledge
 from cards.text import clip, word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.fhirjson import Concept
-from cds.models import Action, Card, Coding, Suggestion
+from cds.models import Action, Card, Coding, Suggestion, deletable
 from cds.record import Allergy, MedicationUse, PatientRecord
 
 TOPIC = "hypersensitivity"
@@ -109,7 +109,7 @@ class HypersensitivityFamily(Family):
                 ],
             )
             for m in ordered
-            if " " not in m.ref.partition("/")[2]
+            if deletable(m.ref)
         ][:1]
         summary = data.card.summary.replace("{substance}", self._name(allergy))
         names: dict[str, str] = {}  # each name once, as first spelt (a display and a text often agree)

@@ -33,7 +33,7 @@ from cards.indication import indications
 from cards.knowledge import Interaction, Knowledge
 from cards.text import clip
 from cards.therapy import ALL_HOOKS, QUIETER, Family, Therapy, level_suggestion, monitoring
-from cds.models import Action, Card, Coding, Suggestion
+from cds.models import Action, Card, Coding, Suggestion, deletable
 from cds.models.card import Indicator
 from cds.record import MedicationUse, PatientRecord
 
@@ -268,8 +268,7 @@ class InteractionFamily(Family):
     def _suggestions(self, record: PatientRecord, finding: Finding, entry: Interaction) -> list[Suggestion]:
         suggestions = []
         for medication in finding.medications if entry.suggest_removal else ():
-            rid = medication.ref.partition("/")[2]
-            if medication.origin == "draft" and rid and " " not in rid:
+            if medication.origin == "draft" and deletable(medication.ref):
                 ordered = next(iter(medication.names), finding.display)  # the product as ordered
                 suggestions.append(
                     Suggestion(

@@ -16,7 +16,7 @@ from cards.text import clip, word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.clock import days_since
 from cds.fhirjson import Concept
-from cds.models import Action, Card, Coding, Suggestion
+from cds.models import Action, Card, Coding, Suggestion, deletable
 from cds.record import PatientRecord
 
 TOPIC = "live-vaccine"
@@ -119,7 +119,7 @@ class VaccineFamily(Family):
         label = vaccine.label
         summary = text.summary.replace("{vaccine}", label).replace("{on}", on)
         remove = []
-        if " " not in vaccine.ref.partition("/")[2]:
+        if deletable(vaccine.ref):
             remove.append(
                 Suggestion(
                     label="Remove the vaccine order",

@@ -1,6 +1,6 @@
 """Pydantic models of what crosses the wire: requests in, cards and discovery out, feedback in."""
 
-from cds.models.card import Action, Card, CDSResponse, Coding, Link, Source, Suggestion
+from cds.models.card import Action, Card, CDSResponse, Coding, Link, Source, Suggestion, deletable
 from cds.models.discovery import DiscoveryResponse, ServiceDescription
 from cds.models.feedback import FeedbackEntry, FeedbackRequest
 from cds.models.request import FhirAuthorization, HookRequest
@@ -19,4 +19,5 @@ __all__ = [
     "ServiceDescription",
     "Source",
     "Suggestion",
+    "deletable",
 ]

@@ -31,6 +31,11 @@ class Source(Emitted):
     topic: Coding | None = None
 
 
+def deletable(resource_id: str) -> bool:
+    """A delete action can name it: a relative reference 'Type/id' (a draft with no id has none)."""
+    return bool(_RELATIVE_REFERENCE.match(resource_id))
+
+
 class Action(Emitted):
     type: Literal["create", "update", "delete"]
     description: str
@@ -42,7 +47,7 @@ class Action(Emitted):
         if self.type in ("create", "update"):
             if not self.resource or not isinstance(self.resource.get("resourceType"), str):
                 raise ValueError(f"a {self.type} action needs a resource with a resourceType")
-        elif not self.resourceId or not _RELATIVE_REFERENCE.match(self.resourceId):
+        elif not self.resourceId or not deletable(self.resourceId):
             raise ValueError("a delete action needs resourceId as a relative reference, e.g. 'Type/id'")
         return self
 

@@ -212,3 +212,15 @@ def test_an_allergy_no_longer_active_is_ignored(client: TestClient, status: str)
     record = typed("allergy")
     record["clinicalStatus"] = {"coding": [{"code": status}]}
     assert cards_for(client, tacrolimus("d1", status="draft"), [record]) == []
+
+
+def test_a_tacrolimus_draft_without_an_id_is_announced_but_offers_no_removal(client: TestClient) -> None:
+    draft = tacrolimus("d1", status="draft")
+    del draft["id"]  # a delete action could not name it (order-sign: every draft is being signed)
+    prefetch = full_prefetch()
+    prefetch["allergies"] = bundle([allergy({"text": "Erythromycin"})])
+    body = hook_request("order-sign", prefetch, drafts=[draft])
+    response = client.post("/cds-services/tacrolimus-order-sign", content=orjson.dumps(body))
+    [card] = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "hypersensitivity"]
+    assert card["indicator"] == "critical"
+    assert "suggestions" not in card

@@ -1,19 +1,26 @@
 """Scenario tests for the live-vaccine cards."""
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards import assemble
 from cards.knowledge import load
+from cds.app import build_app
+from cds.clock import fixed
+from cds.settings import Settings
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
 from tests.clock import ago_date, ago_iso
+from tests.clock import now as suite_now
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
 VACCINES = load().vaccines
+OVERRIDE = "urn:tacrolimus-cds:override-reason"  # the service's own code system for override reasons
 # Non-live vaccines of the reference's section 3b, and CVX 206 (non-replicating smallpox/monkeypox)
 NOT_LIVE_CVX = [
     "187",
@@ -411,3 +418,60 @@ def test_a_dmd_or_snomed_coding_whose_display_names_the_product(client: TestClie
 )
 def test_uk_vaccines_that_are_not_live_stay_quiet(client: TestClient, text: str) -> None:
     assert order(client, vaccine_order(text=text)) == []
+
+
+# What was found by make mutants (docs/mutants-report.md): each test below fails on a mutant that survived.
+
+
+def test_the_live_vaccine_card_offers_its_override_reasons_and_removal(client: TestClient) -> None:
+    [card] = order(client, vaccine_order(code="03"))
+    assert card["overrideReasons"] == [
+        {
+            "system": OVERRIDE,
+            "code": "specialist-approved",
+            "display": "Approved by the transplant or infectious diseases specialist",
+        },
+        {"system": OVERRIDE, "code": "not-live", "display": "The product ordered is not a live vaccine"},
+    ]
+    assert [s["label"] for s in card["suggestions"]] == ["Remove the vaccine order"]
+
+
+def test_a_draft_without_an_id_is_announced_but_offers_no_removal(client: TestClient) -> None:
+    draft = vaccine_order(code="03")
+    del draft["id"]  # nothing to name in a delete action (order-sign: every draft is being signed)
+    body = hook_request("order-sign", full_prefetch([tacrolimus()]), drafts=[draft], selections=[])
+    [card] = vaccine_cards(client, OSIGN, body)
+    assert card["indicator"] == "critical"
+    assert "suggestions" not in card
+
+
+def test_a_vaccine_recorded_as_not_given_does_not_delay_tacrolimus(client: TestClient) -> None:
+    not_given = {**given("03", ago_iso(5)), "status": "not-done"}
+    assert starting(client, [not_given]) == []
+    dstu2 = {**given("03", ago_iso(5)), "wasNotGiven": True}
+    assert starting(client, [dstu2]) == []
+
+
+def test_every_immunization_is_read_past_one_that_does_not_count(client: TestClient) -> None:
+    not_given = {**given("03", ago_iso(5), rid="i1"), "status": "not-done"}
+    undated = {
+        "resourceType": "Immunization",
+        "id": "i2",
+        "status": "completed",
+        "vaccineCode": {"text": "MMR"},
+    }
+    [card] = starting(client, [not_given, undated, given("21", ago_iso(6), rid="i3")])
+    assert card["summary"] == "Live vaccine (varicella) given 6 days ago: too soon to start tacrolimus"
+
+
+def test_the_vaccine_family_on_its_own_finds_the_therapy(tmp_path: Path) -> None:
+    """With every other family off (a site file), the vaccine family reads the therapy itself."""
+    others = ["dosing", "duration", "hypersensitivity", "interactions", "levels", "organ_function"]
+    others += ["pregnancy", "results", "starting", "topical"]
+    site = tmp_path / "site.yaml"
+    site.write_text("families: {" + ", ".join(f"{key}: false" for key in others) + "}\n")
+    offered, policy = assemble(site)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
+    with TestClient(build_app(offered, settings, (), policy, clock=fixed(suite_now()))) as alone:
+        [card] = order(alone, vaccine_order(code="03"))
+    assert card["indicator"] == "critical"
