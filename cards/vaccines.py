@@ -28,7 +28,6 @@ class Vaccine:
     ref: str
     kind: Kind
     label: str
-    draft: bool
 
 
 class VaccineFamily(Family):
@@ -62,14 +61,13 @@ class VaccineFamily(Family):
                 if code in self._unspecified:
                     return "unspecified", self._unspecified[code]
                 return None
-        names = " ".join(concept.names).lower()
-        label = clip(concept.names[0]) if concept.names else "vaccine"
+        names = " ".join(concept.names).lower()  # no name: nothing below matches
         if self._not_live.search(names):
             return None
         if self._live_names.search(names):
-            return "live", label
+            return "live", clip(concept.names[0])
         if self._unspecified_names.search(names):
-            return "unspecified", label
+            return "unspecified", clip(concept.names[0])
         return None
 
     def _vaccines(self, record: PatientRecord) -> list[tuple[Vaccine, bool]]:
@@ -90,7 +88,7 @@ class VaccineFamily(Family):
             kind = self.classify(concept)
             if kind is not None:
                 ordered = selected if record.hook == "order-select" else record.hook == "order-sign"
-                found.append((Vaccine(ref, kind[0], kind[1], draft), ordered))
+                found.append((Vaccine(ref, kind[0], kind[1]), ordered))
         return found
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:

@@ -55,6 +55,13 @@ def diff(name: str) -> str:
     return "\n".join(line for line in lines if not line.startswith(("+++", "---")))
 
 
+def _last_run_line() -> str:
+    """The previous report's line saying what was run and how long it took (--report-only keeps it)."""
+    previous = REPORT.read_text().splitlines() if REPORT.exists() else []
+    found = [line for line in previous if line.startswith("- Run on ")]
+    return found[0] if found else f"- Rewritten on {datetime.now(UTC):%Y-%m-%d} from the results in mutants/"
+
+
 def write_report(patterns: list[str], seconds: float | None) -> int:
     """Writes docs/mutants-report.md; returns the number of survivors that are not explained."""
     explained: dict[str, str] = json.loads(EXPLAINED.read_text())
@@ -63,6 +70,7 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
     total = Counter(status for statuses in checked.values() for status in statuses.values())
     tested = total["killed"] + total["survived"] + total["timeout"]
     score = f"{100 * (total['killed'] + total['timeout']) / tested:.1f} %" if tested else "none tested"
+    waiting = sum(len(s) for module, s in found.items() if module not in checked)
     survivors = [n for s in checked.values() for n, v in sorted(s.items()) if v == "survived"]
     unexplained = [n for n in survivors if n not in explained]
     lines = [
@@ -70,11 +78,16 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
         "",
         "Written by `make mutants` (tests/mutants.py); docs/mutants.md says how to read it.",
         "",
-        f"- Run on {datetime.now(UTC):%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}"
-        + (f", in {seconds / 60:.0f} min" if seconds is not None else " (report rewritten from results)"),
+        (
+            f"- Run on {datetime.now(UTC):%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}, "
+            f"in {seconds / 60:.1f} min; modules below not run then keep their earlier results"
+            if seconds is not None
+            else _last_run_line()
+        ),
         f"- Mutants tested: {tested}; killed {total['killed']}, timed out {total['timeout']}, "
         f"survived {total['survived']}; no tests {total['no tests']}, not checked {total['not checked']}",
         f"- Score (killed or timed out, of tested): {score}",
+        f"- Not yet run: {waiting} mutants in {len(found) - len(checked)} modules (`make mutants` runs them)",
         f"- Survivors explained: {len(survivors) - len(unexplained)} of {len(survivors)}",
         "",
         "| module | tested | killed | survived | no tests |",

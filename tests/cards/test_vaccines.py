@@ -230,6 +230,19 @@ def test_unspecified_formulations_ask_to_check_the_product(client: TestClient, c
 def test_vaccines_known_by_name_only(client: TestClient, text: str, indicator: str) -> None:
     [card] = order(client, vaccine_order(text=text))
     assert card["indicator"] == indicator
+    kind = "Live vaccine" if indicator == "critical" else "Unspecified vaccine"
+    assert card["summary"].startswith(f"{kind} ({text.split()[0]}")  # named as the order names it
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_live_name_is_found_whichever_name_carries_it(client: TestClient, first: bool) -> None:
+    """The text and each coding's display are names of one order: the live name may be any of them."""
+    local = {"system": "urn:oid:1.2.3.4", "code": "V-17", "display": "Dose 1 of 2"}
+    live = {"system": "urn:oid:1.2.3.4", "code": "V-18", "display": "Varivax"}
+    draft = vaccine_order()
+    draft["medicationCodeableConcept"] = {"coding": [live, local] if first else [local, live]}
+    [card] = order(client, draft)
+    assert card["indicator"] == "critical"
 
 
 @pytest.mark.parametrize(
