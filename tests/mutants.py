@@ -55,11 +55,16 @@ def diff(name: str) -> str:
     return "\n".join(line for line in lines if not line.startswith(("+++", "---")))
 
 
+def _results_date() -> datetime:
+    """When the results were last written (the stats file's time): the report dates the run, not today."""
+    return datetime.fromtimestamp((MUTANTS / "mutmut-stats.json").stat().st_mtime, UTC)
+
+
 def _last_run_line() -> str:
     """The previous report's line saying what was run and how long it took (--report-only keeps it)."""
     previous = REPORT.read_text().splitlines() if REPORT.exists() else []
     found = [line for line in previous if line.startswith("- Run on ")]
-    return found[0] if found else f"- Rewritten on {datetime.now(UTC):%Y-%m-%d} from the results in mutants/"
+    return found[0] if found else f"- Rewritten on {_results_date():%Y-%m-%d} from the results in mutants/"
 
 
 def write_report(patterns: list[str], seconds: float | None) -> int:
@@ -79,7 +84,7 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
         "Written by `make mutants` (tests/mutants.py); docs/mutants.md says how to read it.",
         "",
         (
-            f"- Run on {datetime.now(UTC):%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}, "
+            f"- Run on {_results_date():%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}, "
             f"in {seconds / 60:.1f} min; modules below not run then keep their earlier results"
             if seconds is not None
             else _last_run_line()
