@@ -8,14 +8,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cards import assemble
 from cards.knowledge import load
-from cds.app import build_app
-from cds.clock import fixed
-from cds.settings import Settings
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.cards.test_site import client_for
 from tests.clock import ago_date, ago_iso
-from tests.clock import now as suite_now
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
@@ -483,8 +479,6 @@ def test_the_vaccine_family_on_its_own_finds_the_therapy(tmp_path: Path) -> None
     others += ["pregnancy", "results", "starting", "topical"]
     site = tmp_path / "site.yaml"
     site.write_text("families: {" + ", ".join(f"{key}: false" for key in others) + "}\n")
-    offered, policy = assemble(site)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
-    with TestClient(build_app(offered, settings, (), policy, clock=fixed(suite_now()))) as alone:
+    with client_for(site, tmp_path) as alone:
         [card] = order(alone, vaccine_order(code="03"))
     assert card["indicator"] == "critical"
