@@ -37,6 +37,7 @@ import httpx
 import orjson
 
 from bench.records import hospital_mix, order_select, patient_view
+from cds.workers import reuse_port_supported
 
 HOST = "127.0.0.1"
 
@@ -279,13 +280,31 @@ def start_server(
     )
     for _ in range(300):
         try:
-            if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1.0).status_code == 200:
-                return server
+            answered = httpx.get(f"http://{HOST}:{port}/healthz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
-            pass
+            answered = False
+        # /healthz is answered by the first worker up; a worker still starting has no socket yet, and
+        # every connection opened meanwhile goes to the others (each worker listens on its own socket)
+        if answered and (not reuse_port_supported() or listening_sockets(port) >= workers):
+            return server
         time.sleep(0.1)
     server.terminate()
     raise SystemExit("the service did not start within 30 s")
+
+
+def listening_sockets(port: int) -> int:
+    """Sockets listening on the local TCP port, from /proc/net (Linux)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                count += 1
+    return count
 
 
 def row(name: str, r: dict[str, float], cpu: float | None = None, parse: float | None = None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.load import free_port, start_server
+from bench.load import free_port, listening_sockets, start_server
 from cds.cli import main
 from cds.workers import ReusePortSocket, reuse_port_supported
 from tests.builders import full_prefetch, hook_request, tacrolimus
@@ -124,3 +124,21 @@ def test_metrics_count_every_worker(two_workers: tuple[subprocess.Popen[bytes], 
     for _ in range(6):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             assert line in client.get("/metrics").text.splitlines()
+
+
+@linux_only
+def test_the_service_is_started_only_once_every_worker_listens() -> None:
+    """/healthz is answered by the first worker up: connections opened while another still starts would all
+    go to the first (a CI run saw 32 of 32), so the benchmarks and the tests above wait for every socket."""
+    port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
+        assert listening_sockets(port) == 0  # bound, not listening
+        probe.listen()
+        assert listening_sockets(port) == 1
+    server = start_server(2, port)
+    try:
+        assert listening_sockets(port) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
