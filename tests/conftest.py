@@ -54,7 +54,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if helpers or "now" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.dates)
+    _ids_survive_a_second_collection(items)
     _order_for_mutmut(items)
+
+
+def _ids_survive_a_second_collection(items: list[pytest.Item]) -> None:
+    """pytest escapes an id given in `parametrize(ids=[...])` that is not plain ASCII ("\\u2019") in the
+    list itself, so a second collection in the same process (mutmut collects, then runs) escapes it again,
+    the first id is "not found", and mutmut stops with pytest's usage error. Such ids must be ASCII."""
+    for item in items:
+        for mark in item.iter_markers("parametrize"):
+            given = mark.kwargs.get("ids")
+            if isinstance(given, list | tuple) and any(
+                isinstance(i, str) and (not i.isascii() or "\\" in i) for i in given
+            ):
+                raise pytest.UsageError(f"{item.nodeid}: parametrize ids must be plain ASCII")
 
 
 def _order_for_mutmut(items: list[pytest.Item]) -> None:
