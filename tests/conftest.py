@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -71,14 +72,24 @@ def _ids_survive_a_second_collection(items: list[pytest.Item]) -> None:
                 raise pytest.UsageError(f"{item.nodeid}: parametrize ids must be plain ASCII")
 
 
+@functools.cache
+def _test_durations() -> dict[str, float]:
+    """mutmut's measured time of each test (8 MB): read once, in the process mutmut forks each run from."""
+    stats = Path("mutmut-stats.json")
+    durations: dict[str, float] = json.loads(stats.read_text())["duration_by_test"] if stats.exists() else {}
+    return durations
+
+
 def _order_for_mutmut(items: list[pytest.Item]) -> None:
     """Under mutmut (make mutants, tests/mutants.py) a mutant's tests run with -x: the tests of the mutated
     module's own test file first, then the quickest, so a killed mutant costs one or two tests."""
-    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if not mutant or mutant in ("stats", "fail", "list_all_tests"):
+    mutant = os.environ.get("MUTANT_UNDER_TEST")
+    if mutant is None or mutant in ("stats", "list_all_tests", "mutant_generation"):
+        return  # not under mutmut, or before its stats are final
+    if mutant in ("", "fail"):  # the clean and forced-fail runs, and the fork server's warm-up
+        _test_durations()  # read here, inherited by every forked mutant run
         return
-    stats = Path("mutmut-stats.json")
-    durations: dict[str, float] = json.loads(stats.read_text())["duration_by_test"] if stats.exists() else {}
+    durations = _test_durations()
     own = "test_" + mutant.split(".")[1] + ".py" if mutant.count(".") >= 2 else ""
 
     def order(item: pytest.Item) -> tuple[bool, float]:
