@@ -1,5 +1,6 @@
 """Tacrolimus for ulcerative colitis beyond the summary's usual 3 to 6 months."""
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -8,6 +9,8 @@ from fastapi.testclient import TestClient
 
 from tests.builders import bundle, full_prefetch, hook_request, medication_request, of_topic, tacrolimus
 from tests.cards.test_levels import transplant
+from tests.cards.test_site import only
+from tests.clock import ago_date
 from tests.clock import ago_iso as ago
 
 
@@ -34,7 +37,11 @@ COLITIS = [transplant("K51.90", None)]
 RENEWAL = medication_request("d1", "Tacrolimus 1 MG Oral Capsule", status="draft")
 
 
-@pytest.mark.parametrize(("days_on", "shown"), [(180, False), (190, True), (400, True), (None, False)])
+# The summary: "Treatment duration: usually 3-6 months". Six months of average length (30.44 days) end
+# between day 182 and day 183 of treatment.
+@pytest.mark.parametrize(
+    ("days_on", "shown"), [(180, False), (182, False), (183, True), (190, True), (400, True), (None, False)]
+)
 def test_colitis_treatment_past_six_months(client: TestClient, days_on: float | None, shown: bool) -> None:
     found = duration_cards(client, "order-sign", days_on, COLITIS, [RENEWAL])
     assert bool(found) is shown
@@ -43,6 +50,24 @@ def test_colitis_treatment_past_six_months(client: TestClient, days_on: float | 
         assert card["indicator"] == "info"
         assert "the usual course is 3 to 6 months" in card["summary"]
         assert "thiopurine or a biologic" in card["detail"]
+
+
+def test_the_card_says_how_long_and_since_when(client: TestClient) -> None:
+    [card] = duration_cards(client, "order-sign", 400, COLITIS, [RENEWAL])
+    # 400 days are 13 whole months of 30.44 days
+    assert card["summary"] == (
+        "Tacrolimus for ulcerative colitis for 13 months: the usual course is 3 to 6 months"
+    )
+    assert f"First tacrolimus on record: {ago_date(400)} (400 days ago)." in card["detail"]
+    assert card["source"]["topic"]["code"] == "treatment-duration"
+    # labelled for what it is: an online summary that cites ECCO, not ECCO
+    assert card["source"]["label"] == "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO)"
+
+
+def test_the_duration_family_on_its_own_finds_the_therapy_and_indication(tmp_path: Path) -> None:
+    with only("duration", tmp_path) as alone:
+        [card] = duration_cards(alone, "order-sign", 400, COLITIS, [RENEWAL])
+    assert card["indicator"] == "info"
 
 
 def test_not_on_patient_view(client: TestClient) -> None:

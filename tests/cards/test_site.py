@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cards import assemble, load_site
+from cards.site import FAMILIES
 from cds.app import build_app
 from cds.clock import fixed
 from cds.errors import ConfigError
@@ -40,6 +41,15 @@ def client_for(path: Path, tmp_path: Path) -> TestClient:
     offered, policy = assemble(path)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
     return TestClient(build_app(offered, settings, (), policy, clock=fixed(suite_now())))
+
+
+def only(family: str, tmp_path: Path) -> TestClient:
+    """The service with every card family but one turned off by a site file: the family must find what it
+    needs (the therapy, the indication) by itself, not through another family's work."""
+    assert family in FAMILIES
+    site = tmp_path / "site.yaml"
+    site.write_text("families: {" + ", ".join(f"{key}: false" for key in FAMILIES if key != family) + "}\n")
+    return client_for(site, tmp_path)
 
 
 def kidney_patient(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from cards.knowledge import load
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
-from tests.cards.test_site import client_for
+from tests.cards.test_site import only
 from tests.clock import ago_date, ago_iso
 
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -475,10 +475,6 @@ def test_every_immunization_is_read_past_one_that_does_not_count(client: TestCli
 
 def test_the_vaccine_family_on_its_own_finds_the_therapy(tmp_path: Path) -> None:
     """With every other family off (a site file), the vaccine family reads the therapy itself."""
-    others = ["dosing", "duration", "hypersensitivity", "interactions", "levels", "organ_function"]
-    others += ["pregnancy", "results", "starting", "topical"]
-    site = tmp_path / "site.yaml"
-    site.write_text("families: {" + ", ".join(f"{key}: false" for key in others) + "}\n")
-    with client_for(site, tmp_path) as alone:
+    with only("vaccines", tmp_path) as alone:
         [card] = order(alone, vaccine_order(code="03"))
     assert card["indicator"] == "critical"

@@ -1,0 +1,347 @@
+"""The level story as drawn: the tables beside the picture (for screen readers and print) carry every fact
+of the story row by row, the picture's description says the same in words, and its axes and geometry
+place each date and value where it belongs.
+
+The fixture is the bundled example "Six months of levels" (cards/examples/level-story.json), whose facts
+tests/cards/test_story.py derives by hand: troughs 12, 6, 6, 6, 8 (10 nmol/L) and 7 ng/mL, a "<2" given as
+a bound, targets 7 to 20 then 5 to 15 ng/mL (Prograf US label, kidney, with azathioprine), Prograf 8 then
+6 mg/day, then Advagraf 5 mg once daily, fluconazole from 2026-07-10 with no end and clarithromycin
+2026-10-10 to 2026-10-17. The window is the 182 days before the example's instant, 2026-12-01T09:00Z."""
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
+
+import pytest
+
+from cards import picture
+from cards.story import Figure, Story
+from tests.cards.test_story import AS_OF, KNOWLEDGE, example, story_of
+
+PLUS_TEN = timezone(timedelta(hours=10))
+
+
+class Tables(HTMLParser):
+    """Each table's caption and its rows of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[str, list[list[str]]]] = []
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append(("", []))
+        elif tag == "tr":
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th", "caption"):
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption" and self._text is not None:
+            self.tables[-1] = ("".join(self._text), self.tables[-1][1])
+        elif tag in ("td", "th") and self._text is not None:
+            self.tables[-1][1][-1].append("".join(self._text))
+        if tag in ("td", "th", "caption"):
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+
+def tables_of(story: Story) -> dict[str, list[list[str]]]:
+    parser = Tables()
+    parser.feed(picture.tables(story, KNOWLEDGE))
+    return dict(parser.tables)
+
+
+KIDNEY = "adult kidney transplant with azathioprine"
+TRANSPLANT = "transplant on 2026-06-01"
+
+
+@pytest.mark.now(AS_OF)
+def test_the_levels_table_has_a_row_for_every_result_with_its_target_dose_and_ratio() -> None:
+    levels = tables_of(story_of(example()))["Tacrolimus levels"]
+    assert levels[0] == [
+        "date",
+        "as recorded",
+        "ng/mL",
+        "what it is",
+        "target in force (ng/mL)",
+        "within",
+        "daily dose in force",
+        "C/D (ng/mL per mg/day)",
+        "level-altering drugs since the trough before",
+    ]
+    bound = "a bound, not a measured value: drawn at its bound, not in the CV or the C/D"
+    fluconazole = "Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded)"
+    assert levels[1:] == [
+        # C/D: 12/8, 6/6, 6/6, 6/5, 8/5, 7/5, to two decimals
+        ["2026-07-01", "12 ng/mL", "12", "trough", "7 to 20", "yes", "8 mg/day", "1.50", ""],
+        ["2026-08-31", "6 ng/mL", "6", "trough", "7 to 20", "no", "6 mg/day", "1.00", fluconazole],
+        ["2026-09-01", "6 ng/mL", "6", "trough", "5 to 15", "yes", "6 mg/day", "1.00", ""],
+        [
+            "2026-10-20",
+            "6 ng/mL",
+            "6",
+            "trough",
+            "5 to 15",
+            "yes",
+            "5 mg/day",
+            "1.20",
+            "Clarithromycin 500 MG Oral Tablet (raises)",
+        ],
+        ["2026-11-10", "10 nmol/L = 8 ng/mL", "8", "trough", "5 to 15", "yes", "5 mg/day", "1.60", ""],
+        [
+            "2026-11-15",
+            "<2 ng/mL (note: Sample drawn from the line used for the infusion: repeat requested.)",
+            bound,
+            "trough",
+            "5 to 15",
+            "no",  # all of "<2" is below 5
+            "5 mg/day",
+            "",
+            "",
+        ],
+        ["2026-11-17", "7 ng/mL", "7", "trough", "5 to 15", "yes", "5 mg/day", "1.40", ""],
+        ["2026-11-20", "25 ng/mL", "25", "2 hour: not a trough, not judged", "", "", "", "", ""],
+        ["2026-11-25", "7 ng/mL (preliminary)", "7", "preliminary result, not judged", "", "", "", "", ""],
+        [
+            "2026-11-27",
+            "Sample haemolysed: not measured",
+            "listed, not plotted: no numeric value",
+            "result",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_the_bands_doses_and_drugs_tables() -> None:
+    found = tables_of(story_of(example()))
+    assert found["Target bands"] == [
+        ["from", "to", "ng/mL", "basis"],
+        [
+            "2026-06-02",
+            "2026-09-01",
+            "7 to 20",
+            f"US label, {KIDNEY}, months 1 to 3 after transplant; {TRANSPLANT}",
+        ],
+        [
+            "2026-09-01",
+            "2026-10-05",
+            "5 to 15",
+            f"US label, {KIDNEY}, months 4 to 12 after transplant; {TRANSPLANT}",
+        ],
+        [
+            "2026-10-05",
+            "2026-12-01",
+            "5 to 15",
+            "US label (Prograf, immediate-release) applied to Advagraf (the monograph: trough and exposure"
+            f" relate alike for both), {KIDNEY}, months 4 to 12 after transplant; {TRANSPLANT}",
+        ],
+    ]
+    assert found["Total daily dose of tacrolimus"] == [
+        ["from", "to", "daily dose", "what the records say", "formulation"],
+        [
+            "2026-06-02",
+            "2026-08-01",
+            "8 mg/day",
+            "4 mg every 12 hours = 8 mg/day",
+            "immediate-release tacrolimus, every 12 hours",
+        ],
+        [
+            "2026-08-01",
+            "2026-10-05",
+            "6 mg/day",
+            "3 mg every 12 hours = 6 mg/day",
+            "immediate-release tacrolimus, every 12 hours",
+        ],
+        [
+            "2026-10-05",
+            "2026-12-01",
+            "5 mg/day",
+            "5 mg once daily = 5 mg/day",
+            "Advagraf / Astagraf XL prolonged-release capsules, once daily (changed)",
+        ],
+    ]
+    assert found["Drugs that raise or lower the tacrolimus level"] == [
+        ["drug", "effect", "from", "to"],
+        ["Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "not recorded"],
+        ["Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-10", "2026-10-17"],
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_the_derived_figures_with_their_definitions_and_sources() -> None:
+    drawn = picture.tables(story_of(example()), KNOWLEDGE)
+    assert "<h3>Derived figures (shown, not judged)</h3>" in drawn
+    gandolfini = (
+        ' Source: <a href="https://pmc.ncbi.nlm.nih.gov/articles/PMC9217626/" rel="noopener noreferrer">'
+        "Gandolfini et al. 2022: detecting non-adherence after kidney transplant (review)</a>.</dd>"
+    )
+    assert "<dt>Concentration/dose ratio (C/D): <strong>1.40 ng/mL per mg/day (latest)</strong></dt>" in drawn
+    assert "Rests on 6 of 6 troughs with a readable oral dose." + gandolfini in drawn
+    assert "<dt>Coefficient of variation (CV): <strong>14.3 %</strong></dt>" in drawn
+    # the CV's note, escaped, then its source
+    assert "not in it: &lt;2 ng/mL on 2026-11-15, given as a bound." + gandolfini in drawn
+    # the share within the band has no source of its own: its definition ends the entry
+    assert drawn.count(gandolfini) == 2
+    assert "the whole of its range is outside the band.</dd></dl>" in drawn
+
+
+def test_a_figure_without_a_value_or_a_known_source() -> None:
+    figure = Figure(
+        name="CV",
+        value=None,
+        definition="The SD over the mean.",
+        rests_on="no trough",
+        note="",
+        source="nowhere",
+    )
+    story = dataclasses.replace(story_of(example()), figures=(figure,))
+    drawn = picture.tables(story, KNOWLEDGE)
+    assert (
+        "<dt>CV: <strong>no figure</strong></dt><dd>The SD over the mean. Rests on no trough.</dd>" in drawn
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_what_could_not_be_drawn_is_listed_escaped() -> None:
+    story = dataclasses.replace(story_of(example()), notes=("a level <unreadable>", "a dose"))
+    drawn = picture.tables(story, KNOWLEDGE)
+    assert drawn.endswith("<h3>Not drawn</h3><ul><li>a level &lt;unreadable&gt;</li><li>a dose</li></ul>")
+    assert "Not drawn" not in picture.tables(dataclasses.replace(story, notes=()), KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_empty_tables_say_so() -> None:
+    bare = dataclasses.replace(
+        story_of(example()), points=(), bands=(), doses=(), drugs=(), figures=(), notes=()
+    )
+    found = tables_of(bare)
+    assert found["Tacrolimus levels"][1:] == [["No tacrolimus level in the window."]]
+    assert found["Target bands"][1:] == [["None drawn."]]
+    assert found["Total daily dose of tacrolimus"][1:] == [["No dated tacrolimus record in the window."]]
+    assert found["Drugs that raise or lower the tacrolimus level"][1:] == [["None."]]
+    assert picture.html(bare, KNOWLEDGE) == ""  # nothing to draw: no figure at all
+
+
+@pytest.mark.now(AS_OF)
+def test_the_description_says_the_story_in_words() -> None:
+    story = story_of(example())
+    assert picture.describe(story) == (
+        "Tacrolimus levels from 2026-06-02 to 2026-12-01: 6 troughs, 1 given as a bound and 3 other results;"
+        " the latest trough 7 ng/mL on 2026-11-17;"
+        " target bands 7 to 20 ng/mL from 2026-06-02, 5 to 15 ng/mL from 2026-09-01, 5 to 15 ng/mL from"
+        " 2026-10-05; 3 dose steps, the latest 5 mg/day; level-altering drugs Fluconazole 50 MG Oral Capsule"
+        " (raises), Clarithromycin 500 MG Oral Tablet (raises)."
+    )
+    bare = dataclasses.replace(story, points=(), bands=(), doses=(), drugs=())
+    assert picture.describe(bare) == "Tacrolimus levels from 2026-06-02 to 2026-12-01: 0 troughs."
+    drawn = picture.svg(story)
+    assert (
+        '<title id="story-title">Tacrolimus level story for Marta Example, born 1971-04-17, female,' in drawn
+    )
+    assert " patient id example, 2026-06-02 to 2026-12-01</title>" in drawn
+    assert f'<desc id="story-desc">{picture.describe(story)}</desc>' in drawn
+    html = picture.html(story, KNOWLEDGE)
+    assert html.startswith('<figure class="level-story"><svg ')
+    assert "<figcaption>The level story: tacrolimus levels against the target in force" in html
+
+
+def test_the_patient_is_named_by_what_the_record_gives() -> None:
+    story = story_of(example())
+    assert picture.who(dataclasses.replace(story, patient_name="", birth_date=None, gender="")) == (
+        "patient id example"
+    )
+
+
+def month_starts(*days: str, zone: timezone = UTC) -> list[datetime]:
+    return [datetime.fromisoformat(d).replace(tzinfo=zone) for d in days]
+
+
+@pytest.mark.now(AS_OF)
+def test_the_axis_marks_the_first_of_each_month() -> None:
+    story = story_of(example())  # 2026-06-02 to 2026-12-01
+    assert picture._ticks(story) == month_starts(
+        "2026-07-01", "2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01", "2026-12-01"
+    )
+    over_new_year = dataclasses.replace(
+        story, start=datetime(2026, 11, 15, tzinfo=UTC), end=datetime(2027, 2, 10, tzinfo=UTC)
+    )
+    assert picture._ticks(over_new_year) == month_starts("2026-12-01", "2027-01-01", "2027-02-01")
+
+
+@pytest.mark.now(AS_OF)
+def test_the_axis_is_at_the_offset_of_the_latest_level() -> None:
+    story = story_of(example())
+    latest = dataclasses.replace(story.points[-1], when=datetime(2026, 11, 27, 8, 0, tzinfo=PLUS_TEN))
+    ticks = picture._ticks(dataclasses.replace(story, points=(*story.points[:-1], latest)))
+    # 2026-06-02T00:00Z is 10:00 at +10:00, 2026-12-01T09:00Z is 19:00: the same six months
+    assert ticks == month_starts(
+        "2026-07-01", "2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01", "2026-12-01", zone=PLUS_TEN
+    )
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        # under 60 days: a tick each week from the day after the start
+        (59, ["2026-10-04", "2026-10-11", "2026-10-18", "2026-10-25", "2026-11-01", "2026-11-08"]),
+        (60, ["2026-11-01", "2026-12-01"]),  # 60 days: the first of each month in the window
+    ],
+)
+def test_a_short_window_is_marked_weekly(days: int, expected: list[str]) -> None:
+    end = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    short = dataclasses.replace(story_of(example()), start=end - timedelta(days=days), end=end)
+    ticks = picture._ticks(short)
+    if days == 59:  # and on to the end: ..., 2026-11-15, 2026-11-22, 2026-11-29
+        expected = [*expected, "2026-11-15", "2026-11-22", "2026-11-29"]
+    assert ticks == month_starts(*expected)
+
+
+def test_instants_and_values_are_placed_on_the_drawing() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    scale = picture.Scale(start, start + timedelta(days=10))
+    # the plot runs from x = 78 to x = 900 - 20 = 880: 802 wide
+    assert scale.x(start) == 78.0
+    assert scale.x(start + timedelta(days=5)) == 479.0
+    assert scale.x(start + timedelta(days=10)) == 880.0
+    assert scale.x(start - timedelta(days=3)) == 78.0  # before the window: at its edge, not off it
+    assert scale.x(start + timedelta(days=30)) == 880.0
+    one_instant = picture.Scale(start, start)  # a window of no length spans one day
+    assert one_instant.x(start + timedelta(hours=12)) == 479.0
+    # values: 5 of at most 20 in a panel 230 high from y = 44 is 57.5 above its foot at 274
+    assert picture._y(5, 44, 230, 20) == 216.5
+    assert picture._y(0, 44, 230, 20) == 274.0
+    assert picture._y(30, 44, 230, 20) == 44.0  # above the axis's top: at the top
+    # the axis's top: the next multiple of the step at or above the value, never below one step
+    assert picture._nice(12.1, 5) == 15
+    assert picture._nice(15, 5) == 15
+    assert picture._nice(0.4, 5) == 5
+
+
+def test_a_label_never_runs_off_the_right_edge() -> None:
+    # ten characters are about 56 wide; the edge is at 900 - 4 = 896
+    assert picture._label(840, 10, "abcdefghij") == (
+        '<text class="small" x="840" y="10" text-anchor="start">abcdefghij</text>'
+    )
+    assert picture._label(841, 10, "abcdefghij") == (
+        '<text class="small" x="841" y="10" text-anchor="end">abcdefghij</text>'
+    )
+    assert picture._label(899, 10, "abcdefghij") == (
+        '<text class="small" x="896" y="10" text-anchor="end">abcdefghij</text>'
+    )
+    assert picture._label(868, 10, "abcdefghij", "middle") == (
+        '<text class="small" x="868" y="10" text-anchor="middle">abcdefghij</text>'
+    )
+    assert picture._label(869, 10, "a<b&cdefgh", "middle") == (
+        '<text class="small" x="896" y="10" text-anchor="end">a&lt;b&amp;cdefgh</text>'
+    )
