@@ -9,8 +9,10 @@ a bound, targets 7 to 20 then 5 to 15 ng/mL (Prograf US label, kidney, with azat
 2026-10-10 to 2026-10-17. The window is the 182 days before the example's instant, 2026-12-01T09:00Z."""
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 import pytest
 
@@ -345,3 +347,145 @@ def test_a_label_never_runs_off_the_right_edge() -> None:
     assert picture._label(869, 10, "a<b&cdefgh", "middle") == (
         '<text class="small" x="896" y="10" text-anchor="end">a&lt;b&amp;cdefgh</text>'
     )
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def drawing() -> ElementTree.Element:
+    return ElementTree.fromstring(picture.svg(story_of(example())))  # noqa: S314 (our own drawing)
+
+
+def shapes(root: ElementTree.Element, tag: str, look: str | None = None) -> list[ElementTree.Element]:
+    return [e for e in root.iter(SVG + tag) if look is None or e.get("class") == look]
+
+
+def title(element: ElementTree.Element) -> str:
+    found = element.find(SVG + "title")
+    assert found is not None
+    assert found.text is not None
+    return found.text
+
+
+def level_y(value: float) -> float:
+    """The level axis of the example runs to 25 ng/mL (its highest band, 20, and the monograph's ceiling of
+    20, plus a tenth, to the next multiple of 5) over 230 from y = 44: value v is at 274 - 9.2 v."""
+    return round(274 - 9.2 * value, 1)
+
+
+@pytest.mark.now(AS_OF)
+def test_each_trough_is_drawn_at_its_value_and_marked_when_outside_its_target() -> None:
+    root = drawing()
+    troughs = [c for c in shapes(root, "circle") if title_or_none(c)]
+    assert [(title(c), c.get("class"), float(c.get("cy", ""))) for c in troughs] == [
+        ("2026-07-01: 12 ng/mL, trough", "trough", level_y(12)),
+        ("2026-08-31: 6 ng/mL, trough", "trough outside", level_y(6)),  # below 7 to 20
+        ("2026-09-01: 6 ng/mL, trough", "trough", level_y(6)),
+        ("2026-10-20: 6 ng/mL, trough", "trough", level_y(6)),
+        ("2026-11-10: 10 nmol/L = 8 ng/mL, trough", "trough", level_y(8)),
+        ("2026-11-17: 7 ng/mL, trough", "trough", level_y(7)),
+    ]
+    xs = [float(c.get("cx", "")) for c in troughs]
+    assert xs == sorted(xs)  # in date order along the axis
+    # the "<2" as a triangle at 2 pointing down, outside 5 to 15, labelled with what the record says
+    [bound] = [p for p in shapes(root, "path", "trough outside")]
+    assert title(bound).startswith("2026-11-15: <2 ng/mL, trough (note: Sample drawn from the line")
+    tip = level_y(2)
+    assert bound.get("d", "").endswith(f" {round(tip + 7, 1)}Z")
+    assert f" {round(tip - 7, 1)}L" in bound.get("d", "")
+    assert "<2 ng/mL" in [t.text for t in shapes(root, "text")]
+
+
+def title_or_none(element: ElementTree.Element) -> str | None:
+    found = element.find(SVG + "title")
+    return found.text if found is not None else None
+
+
+@pytest.mark.now(AS_OF)
+def test_the_target_bands_the_ceiling_and_the_level_axis() -> None:
+    root = drawing()
+    bands = shapes(root, "rect", "band")
+    assert [(float(b.get("y", "")), float(b.get("height", ""))) for b in bands] == [
+        (level_y(20), round(level_y(7) - level_y(20), 1)),
+        (level_y(15), round(level_y(5) - level_y(15), 1)),
+        (level_y(15), round(level_y(5) - level_y(15), 1)),
+    ]
+    assert title(bands[0]).startswith("7 to 20 ng/mL from 2026-06-02 to 2026-09-01 (US label, adult kidney")
+    # from the window's start (x = 78) to its end (x = 880), each band beginning where the one before ends
+    edges = [(float(b.get("x", "")), float(b.get("x", "")) + float(b.get("width", ""))) for b in bands]
+    assert edges[0][0] == 78.0
+    assert edges[-1][1] == pytest.approx(880.0)
+    assert all(a[1] == pytest.approx(b[0], abs=0.1) for a, b in itertools.pairwise(edges))
+    [ceiling] = shapes(root, "line", "ceiling")
+    assert float(ceiling.get("y1", "")) == float(ceiling.get("y2", "")) == level_y(20)
+    assert title(ceiling) == "20 ng/mL: most patients can be managed below it (monograph)"
+    axis = [t for t in shapes(root, "text") if t.get("x") == "72" and float(t.get("y", "")) < 280]
+    assert [(t.text, float(t.get("y", ""))) for t in axis] == [
+        (f"{v}", level_y(v) + 3) for v in (0, 5, 10, 15, 20, 25)
+    ]
+    assert root.get("height") == "580"  # the drug lanes: 502 + 2 rows of 24 + 30
+
+
+@pytest.mark.now(AS_OF)
+def test_results_that_are_not_troughs_are_in_their_own_lane() -> None:
+    root = drawing()
+    others = [p for p in shapes(root, "path", "other") if title_or_none(p)]
+    assert [title(p) for p in others] == [
+        "2026-11-20: 25 ng/mL, 2 hour: not a trough, not judged",
+        "2026-11-25: 7 ng/mL (preliminary), preliminary result, not judged",
+    ]  # the haemolysed sample has no value: listed in the table, not drawn
+    assert all(" 300L" in p.get("d", "") for p in others)  # the lane at y = 306, under the axis at 274
+    words = [t.text for t in shapes(root, "text")]
+    assert "25 ng/mL 2 hour" in words
+    assert "7 ng/mL preliminary" in words
+
+
+IMMEDIATE = "immediate-release tacrolimus, every 12 hours"
+
+
+def dose_y(mg: float) -> float:
+    """The dose axis runs to 10 mg/day (8, the highest, plus a quarter) over 90 from y = 362."""
+    return round(452 - 9 * mg, 1)
+
+
+@pytest.mark.now(AS_OF)
+def test_the_daily_dose_as_steps_with_the_formulation_switch() -> None:
+    root = drawing()
+    [path] = shapes(root, "path", "dose")
+    d = path.get("d", "")
+    heights = [float(v) for v in d.replace("M", " ").replace("L", " ").split()[1::2]]
+    assert heights == [dose_y(8), dose_y(8), dose_y(6), dose_y(6), dose_y(5), dose_y(5)]
+    steps = [line for line in shapes(root, "line") if line.get("stroke") == "transparent"]
+    assert [title(s) for s in steps] == [
+        f"2026-06-02 to 2026-08-01: 4 mg every 12 hours = 8 mg/day ({IMMEDIATE})",
+        f"2026-08-01 to 2026-10-05: 3 mg every 12 hours = 6 mg/day ({IMMEDIATE})",
+        "2026-10-05 to 2026-12-01: 5 mg once daily = 5 mg/day (Advagraf / Astagraf XL prolonged-release"
+        " capsules, once daily)",
+    ]
+    [switch] = shapes(root, "line", "switch")
+    assert switch.get("x1") == steps[2].get("x1")
+    assert title(switch) == (
+        "2026-10-05: formulation changed to Advagraf / Astagraf XL prolonged-release capsules, once daily"
+    )
+    words = [t.text for t in shapes(root, "text")]
+    assert [w for w in words if w and w.endswith(" mg/day")] == ["8 mg/day", "6 mg/day", "5 mg/day"]
+    assert "10" in words  # the dose axis's top
+
+
+@pytest.mark.now(AS_OF)
+def test_the_drugs_that_raise_the_level_as_bars_hatched_when_their_end_is_not_known() -> None:
+    root = drawing()
+    bars = [r for r in shapes(root, "rect") if r.get("class") in ("raises", "open-raises")]
+    assert [(r.get("class"), title(r)) for r in bars] == [
+        (
+            "open-raises",
+            "Fluconazole 50 MG Oral Capsule (raises tacrolimus levels): 2026-07-10 to an end not recorded"
+            " (hatched: when it stopped is not known)",
+        ),
+        ("raises", "Clarithromycin 500 MG Oral Tablet (raises tacrolimus levels): 2026-10-10 to 2026-10-17"),
+    ]
+    assert [r.get("y") for r in bars] == ["502", "526"]  # a row each
+    words = [t.text for t in shapes(root, "text")]
+    assert "Drugs that raise or lower the tacrolimus level (hatched: stopped, end not recorded)" in words
+    assert "Fluconazole 50 MG Oral Capsule (raises, end not recorded)" in words
+    assert "Clarithromycin 500 MG Oral Tablet (raises)" in words
