@@ -308,3 +308,52 @@ def test_the_callers_fhir_version_is_learnt_from_the_resources_it_sends() -> Non
     assert build(tacrolimus(), drafts=[r4]).fhir_version == "R4"
     assert build({"resourceType": "Patient", "id": PATIENT_ID}).fhir_version == "R4"  # no evidence: R4
     assert build(dstu2, r4).fhir_version == "R4"  # contradictory evidence: the spec's version
+
+
+def version(
+    value: float, *, status: str = "final", updated: str | None = None, on: str = "2026-11-20"
+) -> object:
+    """One version of the creatinine result o1 (the same id twice in a payload: an EHR sending both)."""
+    found: dict[str, Any] = {
+        **observation("o1", "2160-0", value, "mg/dL", f"{on}T08:00:00Z"),
+        "status": status,
+    }
+    if updated is not None:
+        found["meta"] = {"lastUpdated": updated}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kept"),
+    [
+        # a correction or an amendment replaces the result, whatever its dates say
+        (version(1.0), version(1.4, status="corrected"), 1.4),
+        (version(1.0, updated="2026-11-21T00:00:00Z"), version(1.4, status="amended"), 1.4),
+        # otherwise the later update wins; an equal or earlier one, or none, changes nothing
+        (version(1.0, updated="2026-11-20T09:00:00Z"), version(1.4, updated="2026-11-20T09:00:01Z"), 1.4),
+        (version(1.0, updated="2026-11-20T09:00:00Z"), version(1.4, updated="2026-11-20T09:00:00Z"), 1.0),
+        (version(1.0, updated="2026-11-20T09:00:00Z"), version(1.4, updated="2026-11-20T08:59:59Z"), 1.0),
+        (version(1.0), version(1.4, updated="2026-11-20T09:00:00Z"), 1.4),  # the first was never updated
+        (version(1.0, updated="2026-11-20T09:00:00Z"), version(1.4), 1.0),
+        (version(1.0), version(1.4), 1.0),
+    ],
+)
+def test_a_second_version_of_a_result(first: object, second: object, kept: float) -> None:
+    [found] = build(first, second).observations_coded(LOINC, ["2160-0"])
+    assert found.quantity is not None
+    assert found.quantity.value == kept
+
+
+def test_a_replacing_version_brings_its_own_date() -> None:
+    record = build(version(1.0, on="2026-11-20"), version(1.4, status="corrected", on="2026-11-19"))
+    [found] = record.observations_coded(LOINC, ["2160-0"])
+    assert found.effective == datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+
+
+def test_a_lookup_can_be_sliced_and_read_later() -> None:
+    record = build(
+        *(observation(f"o{d}", "2160-0", d / 10, "mg/dL", f"2026-11-{d:02d}T08:00:00Z") for d in (1, 2, 3))
+    )
+    found = record.observations_coded(LOINC, ["2160-0"])  # newest first
+    assert [o.quantity.value for o in found[1:] if o.quantity] == [0.2, 0.1]
+    assert [o.ref for o in found[:1]] == ["Observation/o3"]
