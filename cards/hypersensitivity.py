@@ -68,11 +68,6 @@ class HypersensitivityFamily(Family):
             ident = self._drugs.identify_concept(concept)
             if ident.ingredients & self._macrolides or ident.classes & self._macrolide_classes:
                 return True
-            if any(
-                c.system == "http://www.whocc.no/atc" and c.code.upper().startswith("J01FA")
-                for c in concept.codings
-            ):
-                return True
             if self._macrolide_words.search(" ".join(concept.names).lower()):
                 return True
         return False

@@ -224,3 +224,113 @@ def test_a_tacrolimus_draft_without_an_id_is_announced_but_offers_no_removal(cli
     [card] = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "hypersensitivity"]
     assert card["indicator"] == "critical"
     assert "suggestions" not in card
+
+
+LOCAL = "urn:oid:2.16.840.1.113883.3.9999.1"  # an EHR's local allergen list (no standard code)
+ATC = "http://www.whocc.no/atc"
+OVERRIDES = [
+    {"system": "urn:tacrolimus-cds:override-reason", "code": "specialist-approved",
+     "display": "Approved by the treating specialist"},
+    {"system": "urn:tacrolimus-cds:override-reason", "code": "assessed",
+     "display": "Assessed: does not apply to this patient"},
+]  # fmt: skip
+
+
+def test_a_substance_coded_only_by_class_is_named_as_a_macrolide(client: TestClient) -> None:
+    [card] = cards_for(
+        client, tacrolimus("d1", status="draft"), [allergy({"coding": [{"system": ATC, "code": "j01fa"}]})]
+    )
+    assert (
+        card["summary"] == "Allergy to a macrolide recorded: tacrolimus is a macrolide and should be avoided"
+    )
+    # no name anywhere in the record: the allergy is named by its id
+    assert "Recorded allergy: AllergyIntolerance/a1 (type not recorded; confirmed)." in card["detail"]
+    assert card["overrideReasons"] == OVERRIDES
+    [suggestion] = card["suggestions"]
+    assert suggestion["label"] == "Remove the tacrolimus order"
+
+
+def test_the_summary_names_the_substance_clipped_to_forty_characters(client: TestClient) -> None:
+    forty = "Erythromycin ethylsuccinate oral granule"  # 40 characters
+    assert len(forty) == 40
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [allergy({"text": forty})])
+    assert card["summary"].startswith(f"Allergy to {forty} recorded: ")
+    longer = f"{forty}s"
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [allergy({"text": longer})])
+    assert card["summary"].startswith("Allergy to Erythromycin ethylsuccinate oral… recorded: ")
+
+
+def test_a_substance_named_only_in_the_reaction(client: TestClient) -> None:
+    record = allergy({"coding": [{"system": ATC, "code": "J01FA"}]})
+    record["reaction"] = [{"substance": {"text": "Clarithromycin"}, "manifestation": [{"text": "Hives"}]}]
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [record])
+    assert card["summary"].startswith("Allergy to Clarithromycin recorded: ")
+
+
+@pytest.mark.parametrize(
+    "substance",
+    [
+        # each name the record gives is read as a whole: the class word is in the second
+        {
+            "coding": [{"system": LOCAL, "code": "ALG-12", "display": "Macrolides"}],
+            "text": "Antibiotic allergy",
+        },
+        {
+            "coding": [{"system": LOCAL, "code": "ALG-12", "display": "Antibiotic allergy"}],
+            "text": "Macrolides",
+        },
+    ],
+)
+def test_a_macrolide_named_in_any_of_the_records_names(client: TestClient, substance: dict[str, Any]) -> None:
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [allergy(substance)])
+    assert card["indicator"] == "critical"
+
+
+def test_the_vehicle_named_in_any_of_the_records_names(client: TestClient) -> None:
+    substance = {
+        "coding": [{"system": LOCAL, "code": "EXC-3", "display": "Polyoxyl castor oil"}],
+        "text": "Excipient",
+    }
+    [card] = cards_for(client, IV, [allergy(substance)])
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Allergy to Excipient")
+    assert card["overrideReasons"] == OVERRIDES
+
+
+def test_the_vehicle_card_offers_the_same_override_reasons(client: TestClient) -> None:
+    [card] = cards_for(client, IV, [], current=[tacrolimus()])
+    assert card["overrideReasons"] == OVERRIDES
+
+
+def test_an_intolerance_whose_reaction_is_hypersensitivity_in_any_of_its_names(client: TestClient) -> None:
+    record = typed("intolerance")
+    record["reaction"] = [
+        {
+            "manifestation": [
+                {"coding": [{"system": LOCAL, "code": "R-9", "display": "Urticaria"}], "text": "Skin"}
+            ]
+        }
+    ]
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [record])
+    assert card["indicator"] == "critical"
+
+
+def test_each_reaction_is_listed_once(client: TestClient) -> None:
+    record = typed("allergy")
+    record["reaction"] = [
+        {"manifestation": [{"text": "Urticaria"}, {"text": "Angioedema"}]},
+        {"manifestation": [{"text": "Urticaria"}]},
+    ]
+    [card] = cards_for(client, tacrolimus("d1", status="draft"), [record])
+    assert "(reaction: Urticaria, Angioedema; type: allergy; confirmed)" in card["detail"]
+
+
+def test_one_removal_is_offered_when_two_tacrolimus_orders_are_signed(client: TestClient) -> None:
+    prefetch = full_prefetch()
+    prefetch["allergies"] = bundle([allergy({"text": "Erythromycin"})])
+    drafts = [tacrolimus("d1", status="draft"), tacrolimus("d2", status="draft")]
+    body = hook_request("order-sign", prefetch, drafts=drafts)
+    response = client.post("/cds-services/tacrolimus-order-sign", content=orjson.dumps(body))
+    [card] = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "hypersensitivity"]
+    [suggestion] = card["suggestions"]
+    assert [a["resourceId"] for a in suggestion["actions"]] == ["MedicationRequest/d1"]
