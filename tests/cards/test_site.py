@@ -216,3 +216,93 @@ def test_with_the_level_family_off_an_unjudged_trough_is_not_announced(tmp_path:
     with client_for(write(off, "families: {levels: false}\n"), off) as client:
         cards = client.post(PV, content=orjson.dumps(body)).json()["cards"]
     assert of_topic(cards, "data-incomplete") == []  # the site does not want levels judged
+
+
+# The topics whose cards can be critical, from the README's card table (the sources' "avoid", "should not
+# be used", "contraindicated"): a site lowers them only with a reason. The others it may change freely.
+CRITICAL_TOPICS = [
+    "interaction-raises-level",
+    "interaction-toxicity",
+    "live-vaccine",
+    "hypersensitivity",
+    "topical-use",
+]
+NEVER_CRITICAL = ["interaction-lowers-level", "trough-target", "dosing", "treatment-duration", "pregnancy"]
+
+
+@pytest.mark.parametrize("topic", CRITICAL_TOPICS)
+def test_lowering_a_topic_that_can_be_critical_needs_a_reason(tmp_path: Path, topic: str) -> None:
+    with pytest.raises(ConfigError, match=f"indicators.{topic}: its cards can be critical"):
+        load_site(write(tmp_path, f"indicators: {{{topic}: warning}}\n"))
+    assert load_site(write(tmp_path, f"indicators: {{{topic}: critical}}\n")).indicator(topic) is not None
+    reason = "acknowledge_lowering_critical: our pharmacists review each"
+    text = f"indicators:\n  {topic}:\n    indicator: info\n    {reason}\n"
+    assert load_site(write(tmp_path, text)).indicator(topic) is not None
+
+
+@pytest.mark.parametrize("topic", NEVER_CRITICAL)
+def test_a_topic_that_is_never_critical_is_changed_freely(tmp_path: Path, topic: str) -> None:
+    change = load_site(write(tmp_path, f"indicators: {{{topic}: info}}\n")).indicator(topic)
+    assert change is not None
+    assert change.indicator == "info"
+
+
+def test_the_error_says_what_the_acknowledgement_is(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_site(write(tmp_path, "indicators: {hypersensitivity: info}\n"))
+    assert str(raised.value).endswith(
+        "indicators.hypersensitivity: its cards can be critical (the source says avoid); lowering them to"
+        " 'info' needs acknowledge_lowering_critical: the reason"
+    )
+
+
+def test_site_targets_are_for_transplants_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"targets\[0\].organ: 'ulcerative-colitis' is not one of"):
+        load_site(
+            write(tmp_path, "targets: [{organ: ulcerative-colitis, from_month: 0, low: 10, high: 15}]\n")
+        )
+
+
+def test_what_the_site_file_sets_is_described(tmp_path: Path) -> None:
+    text = (
+        "name: Renal unit\nrepeat_hold_days: 3\nlevel_stale_after_days: 60\nfamilies: {topical: false}\n"
+        "targets:\n  - {organ: kidney, from_month: 0, to_month: 3, low: 8, high: 12}\n"
+        "  - {organ: kidney, from_month: 3, low: 5, high: 10}\n"
+        "indicators: {trough-target: warning}\n"
+    )
+    assert load_site(write(tmp_path, text)).describe() == {
+        "name": "Renal unit",
+        "families off": ["topical"],
+        "site trough targets": [
+            "kidney any: months 0 to 3: 8 to 12 ng/mL",
+            "kidney any: months 3 to onwards: 5 to 10 ng/mL",
+        ],
+        "indicator changes": {"trough-target": "warning"},
+        "repeat hold": "3 days",
+        "level due after": "60 days (site)",
+    }
+    assert load_site(write(tmp_path, "repeat_hold_days: 0\n")).describe() == {
+        "name": "(none)",
+        "families off": "none",
+        "site trough targets": "none (the label's and the monograph's)",
+        "indicator changes": "none",
+        "repeat hold": "off",
+        "level due after": "the project's default",
+    }
+
+
+def test_a_json_site_file_by_its_suffix_in_any_case(tmp_path: Path) -> None:
+    assert (
+        load_site(write(tmp_path, '{"name": "Unit\u00e9 r\u00e9nale"}', "SITE.JSON")).name
+        == "Unit\u00e9 r\u00e9nale"
+    )
+
+
+def test_up_to_five_problems_are_named_at_once(tmp_path: Path) -> None:
+    text = "a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\n"
+    with pytest.raises(ConfigError) as raised:
+        load_site(write(tmp_path, text))
+    message = str(raised.value)
+    assert "a: Extra inputs are not permitted; b: Extra inputs" in message
+    assert "e: Extra inputs are not permitted" in message
+    assert "f: Extra" not in message
