@@ -8,6 +8,7 @@ killed by a test whose expected value comes from a source, or explained in tests
 committed report names a survivor that is neither.
 
     python -m tests.mutants [PATTERN ...]     e.g. "cards.vaccines*" (default: everything configured)
+    python -m tests.mutants --survivors       test only the last run's survivors again (after new tests)
     python -m tests.mutants --report-only     rewrite the report from the last run's results
 
 mutmut keeps its results in mutants/ (ignored by git) and re-tests only what changed since, so a second run
@@ -67,6 +68,14 @@ def _last_run_line() -> str:
     return found[0] if found else f"- Rewritten on {_results_date():%Y-%m-%d} from the results in mutants/"
 
 
+def _what_ran(patterns: list[str]) -> str:
+    if not patterns:
+        return "all configured"
+    if all("*" not in p for p in patterns) and len(patterns) > 5:
+        return f"the {len(patterns)} survivors of the run before"
+    return f"patterns: {', '.join(patterns)}"
+
+
 def write_report(patterns: list[str], seconds: float | None) -> int:
     """Writes docs/mutants-report.md; returns the number of survivors that are not explained."""
     explained: dict[str, str] = json.loads(EXPLAINED.read_text())
@@ -78,13 +87,14 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
     waiting = sum(len(s) for module, s in found.items() if module not in checked)
     survivors = [n for s in checked.values() for n, v in sorted(s.items()) if v == "survived"]
     unexplained = [n for n in survivors if n not in explained]
+    waiting_by_module = Counter(n.split(".x")[0] for n in unexplained)
     lines = [
         "# Mutation testing: the last run's survivors",
         "",
         "Written by `make mutants` (tests/mutants.py); docs/mutants.md says how to read it.",
         "",
         (
-            f"- Run on {_results_date():%Y-%m-%d}, patterns: {', '.join(patterns) or 'all configured'}, "
+            f"- Run on {_results_date():%Y-%m-%d}, {_what_ran(patterns)}, "
             f"in {seconds / 60:.1f} min; modules below not run then keep their earlier results"
             if seconds is not None
             else _last_run_line()
@@ -104,10 +114,22 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
             f"| {module} | {counts['killed'] + counts['survived'] + counts['timeout']} | "
             f"{counts['killed'] + counts['timeout']} | {counts['survived']} | {counts['no tests']} |"
         )
-    lines += ["", "## Survivors", ""]
+    lines += ["", "## Survivors explained", ""]
     for name in survivors:
-        reason = explained.get(name, "**Not explained.**")
-        lines += [f"### {name}", "", reason, "", "```diff", diff(name), "```", ""]
+        if name in explained:
+            lines += [f"### {name}", "", explained[name], "", "```diff", diff(name), "```", ""]
+    if unexplained:
+        lines += [
+            "## Survivors not yet killed or explained",
+            "",
+            "Each needs a test whose expected value comes from a source, or an explanation of why it is",
+            "equivalent. `.venv/bin/mutmut show NAME` shows the change.",
+            "",
+        ]
+        for module, count in sorted(waiting_by_module.items()):
+            names = [n for n in unexplained if n.split(".x")[0] == module]
+            lines += [f"<details><summary>{module}: {count}</summary>", "", *(f"- `{n}`" for n in names), "",
+                      "</details>", ""]  # fmt: skip
     REPORT.write_text("\n".join(lines).rstrip() + "\n")
     print(f"{tested} tested, score {score}, {len(survivors)} survived, {len(unexplained)} not explained")
     print(f"report: {REPORT.relative_to(ROOT)}")
@@ -121,8 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("patterns", nargs="*", help="mutant name patterns, as mutmut run takes them")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
     parser.add_argument("--fresh", action="store_true", help="forget the last run's results first")
+    parser.add_argument(
+        "--survivors", action="store_true", help="test the last run's survivors again (after new tests)"
+    )
     args = parser.parse_args(argv)
     seconds = None
+    if args.survivors:
+        args.patterns = [n for s in results().values() for n, v in sorted(s.items()) if v == "survived"]
+        if not args.patterns:
+            print("no survivors to test again")
+            return 0
     if not args.report_only:
         if args.fresh:
             shutil.rmtree(MUTANTS, ignore_errors=True)
