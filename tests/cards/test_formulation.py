@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from cards.formulation import Formulations, orderable_range
+from cards.formulation import Formulations, every, mg, orderable_range, strengths_text
 from cards.knowledge import load
 from cds.record import MedicationUse, RecordBuilder
 
@@ -92,9 +92,35 @@ def test_daily_dose_from_the_timing(timing: dict[str, Any], per_day: float) -> N
         (7.0, 7.0, [0.5, 1, 5], 2, (7.0, 7.0)),  # 3.5 each: exact
         (9.8, 9.8, [0.75, 1, 4], 1, (9.75, 10.0)),  # Envarsus
         (2.1, 3.5, [], None, (2.1, 3.5)),  # an infusion: as computed
+        (2.1, 3.5, [0.5, 1, 5], None, (2.1, 3.5)),  # by rate: as computed, whatever the strengths
+        (2.1, 3.5, [], 2, (2.1, 3.5)),  # no strengths known: as computed
+        (0.2, 1.0, [0.5], 2, (0.0, 1.0)),  # 0.1 each is below the smallest dose: from nothing
+        (150, 250, [0.5, 1, 5], 1, (100.0, 250.0)),  # past the doses listed (100 mg each): as computed
     ],
 )
 def test_orderable_range(
     low: float, high: float, strengths: list[float], per_day: int | None, expected: tuple[float, float]
 ) -> None:
     assert orderable_range(low, high, strengths, per_day) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("per_day", "said"),
+    [(1, "once daily"), (2, "every 12 hours"), (3, "every 8 hours"), (5, "5 times a day")],  # 24/5 = 4.8 h
+)
+def test_how_often(per_day: int, said: str) -> None:
+    assert every(per_day) == said
+
+
+def test_amounts_to_a_hundredth_of_a_mg() -> None:
+    assert mg(1.234) == "1.23 mg"
+    assert mg(5.0) == "5 mg"
+
+
+@pytest.mark.parametrize(
+    ("strengths", "said"), [([0.5, 1, 5], "0.5, 1 and 5 mg"), ([1, 5], "1 and 5 mg"), ([5], "5 mg"), ([], "")]
+)
+def test_the_strengths_a_product_comes_in(strengths: list[float], said: str) -> None:
+    entry = FORMULATIONS.entry("immediate-release")
+    assert entry is not None
+    assert strengths_text(entry.model_copy(update={"strengths_mg": strengths})) == said

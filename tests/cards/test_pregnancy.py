@@ -224,3 +224,13 @@ def test_a_status_that_says_active_wins_over_an_abatement(client: TestClient) ->
     prefetch["conditions"] = bundle([found])
     response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
     assert of_topic(response.json()["cards"], "pregnancy")
+
+
+def test_a_pregnancy_recorded_without_a_date_says_so(client: TestClient) -> None:
+    undated = condition(SNOMED, "77386006")
+    del undated["recordedDate"]
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle([undated])
+    cards = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch))).json()["cards"]
+    [card] = of_topic(cards, "pregnancy")
+    assert "Recorded without a date." in card["detail"]
