@@ -442,7 +442,10 @@ class Dosing(_Entry):
     cards: dict[
         Literal["level", "due", "start", "switch", "concurrent", "concurrent_ordered", "duration"], CardText
     ]
-    citations: dict[Literal["targets", "uc", "cpic", "switch", "envarsus", "intravenous"], list[Citation]]
+    citations: dict[
+        Literal["targets", "envarsus-targets", "uc", "cpic", "switch", "envarsus", "intravenous"],
+        list[Citation],
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,11 @@ class LevelFamily(Family):
             product = next((self._products.kind(m) for m in therapy.systemic if m.origin != "draft"), "any")
             chosen = target(applies, dosing, record, therapy, product) if applies else None
             source = chosen.source if chosen else "monograph"
+            if source == "envarsus-summary":  # its rows are not the Prograf label's: cite where they are from
+                citations = [
+                    *dosing.citations["envarsus-targets"],
+                    *(c for c in citations if c.source != "prograf-uspi"),
+                ]
             judgement, warn, explained = self._judge(latest.value, chosen, applies)
             value = f"{latest.value:g} ng/mL"
             lines.append(explained)

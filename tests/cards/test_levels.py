@@ -533,3 +533,28 @@ def test_years_out_the_cadence_is_periodic_and_the_monograph_is_cited_first(clie
 def test_early_after_transplant_the_cadence_is_twice_weekly(client: TestClient) -> None:
     card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.4", 30)]))
     assert "About twice weekly early after transplant" in card["detail"]
+
+
+# The reference (section 10, status P: one secondary source, renalandurologynews.com's Envarsus XR page):
+# "Envarsus XR ... trough M1 6-11 then 4-11 ng/mL". Month 1 ends at 30.44 days.
+ENVARSUS = medication_request("m1", "Envarsus XR 4 MG Extended Release Oral Tablet")
+
+
+@pytest.mark.parametrize(
+    ("days", "target"), [(20, "6 to 11"), (30, "6 to 11"), (31, "4 to 11"), (200, "4 to 11")]
+)
+def test_envarsus_targets_cite_the_summary_they_come_from(client: TestClient, days: int, target: str) -> None:
+    card = level_card(cards(client, [level(9.5, 0)], [transplant("Z94.0", days)], [ENVARSUS]))
+    assert f"within target {target} ng/mL" in card["summary"]
+    assert "figure from a secondary source, not verified" in card["detail"]
+    assert card["source"]["label"] == "Envarsus XR dosing (Renal & Urology News drug summary)"
+    sources = card["detail"].split("**Sources**")[1]
+    assert "- Envarsus XR dosing (Renal & Urology News drug summary): " in sources
+    assert "Prograf US prescribing information" not in sources  # not the Prograf label's figures
+
+
+def test_prograf_targets_cite_the_prograf_label(client: TestClient) -> None:
+    card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.4", 100)]))
+    sources = card["detail"].split("**Sources**")[1]
+    assert "- Prograf US prescribing information: 2 Dosage and administration" in sources
+    assert "Envarsus" not in sources
