@@ -543,3 +543,60 @@ def test_an_infusion_for_a_patient_on_oral_tacrolimus_without_a_weight_is_still_
     )
     assert "by mouth to an infusion" in card["summary"]
     assert "record a weight" not in card["detail"]
+
+
+# -- the arithmetic, to a hundredth of a mg, for a weight that does not round evenly: 72.3 kg
+def detail_lines(card: dict[str, Any]) -> list[str]:
+    return [line[2:] for line in card["detail"].split("**Sources**")[0].splitlines() if line.startswith("- ")]
+
+
+def test_envarsus_once_daily_arithmetic_and_orderable_range(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(10, 1, ENVARSUS), weight=(72.3, "kg"))
+    # 0.14 x 72.3 = 10.122; whole tablets of 0.75, 1 and 4 mg make 10 and 10.25 on either side, once daily
+    assert card["summary"] == (
+        "Starting Envarsus prolonged-release for kidney transplant: Envarsus label dose 10.12 mg/day for"
+        " 72.3 kg; ordered 10 mg/day"
+    )
+    assert detail_lines(card)[1:4] == [
+        "Weight 72.3 kg (2026-11-20): 72.3 kg x 0.14 mg/kg/day = 10.12 mg/day.",
+        "Orderable with 0.75, 1 and 4 mg tablets: 10 to 10.25 mg/day, the range the order is judged against.",
+        "Ordered: 10 mg once daily = 10 mg/day (0.138 mg/kg/day): within the range.",  # 10 / 72.3
+    ]
+
+
+@pytest.mark.parametrize(
+    ("each", "where"),
+    [(3, "below"), (3.5, "within"), (4, "within"), (5, "above")],  # the orderable 7 to 8 mg/day, edges in
+)
+def test_immediate_release_twice_daily_arithmetic(client: TestClient, each: float, where: str) -> None:
+    [card] = dosing_cards(client, order(each, 2), weight=(72.3, "kg"), medications=[MMF])
+    # 0.1 x 72.3 = 7.23 mg/day, 3.615 each; capsules of 0.5, 1 and 5 mg make 3.5 and 4 on either side
+    daily = each * 2
+    assert detail_lines(card)[1:4] == [
+        "Weight 72.3 kg (2026-11-20): 72.3 kg x 0.1 mg/kg/day = 7.23 mg/day, 3.62 mg every 12 hours.",
+        "Orderable with 0.5, 1 and 5 mg capsules: 3.5 to 4 mg every 12 hours, 7 to 8 mg/day, the range the"
+        " order is judged against.",
+        f"Ordered: {each:g} mg every 12 hours = {daily:g} mg/day ({round(daily / 72.3, 3):g} mg/kg/day):"
+        f" {where} the range.",
+    ]
+    start = "Starting immediate-release tacrolimus for kidney transplant: "
+    if where == "above":
+        assert card["indicator"] == "warning"
+        assert card["summary"] == f"{start}10 mg/day ordered, above the US label dose 7.23 mg/day for 72.3 kg"
+    else:
+        assert card["indicator"] == "info"
+        assert card["summary"] == f"{start}US label dose 7.23 mg/day for 72.3 kg; ordered {daily:g} mg/day"
+
+
+def test_an_infusion_is_a_daily_range_by_continuous_infusion(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(text=IV), weight=(72.3, "kg"))
+    # 0.03 to 0.05 x 72.3 = 2.169 to 3.615 mg/day; no strengths to round to
+    assert card["summary"] == (
+        "Starting intravenous tacrolimus for kidney transplant: older US label dose 2.17 to 3.62 mg/day for"
+        " 72.3 kg"
+    )
+    assert detail_lines(card)[1:3] == [
+        "Weight 72.3 kg (2026-11-20): 72.3 kg x 0.03 to 0.05 mg/kg/day = 2.17 to 3.62 mg/day by continuous"
+        " infusion.",
+        "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
+    ]
