@@ -233,7 +233,6 @@ class Allergy:
     verification_status: str
     criticality: str
     kind: str = ""  # `type`: allergy or intolerance ('' when not said)
-    category: tuple[str, ...] = ()  # medication, food, environment, biologic
     manifestations: tuple[Concept, ...] = ()  # every reaction's manifestations
 
     @property
@@ -731,7 +730,6 @@ def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:
         verification_status=status_code(raw.get("verificationStatus")),
         criticality=text(raw.get("criticality")).lower(),
         kind=status_code(raw.get("type")),
-        category=tuple(c.lower() for c in _strings(raw.get("category"))),
         manifestations=tuple(
             concept(m) for r in objs(raw.get("reaction")) for m in objs(r.get("manifestation"))
         ),
@@ -739,7 +737,7 @@ def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:
 
 
 def _strings(value: object) -> list[str]:
-    """A code or a list of codes (R4 `category` is a list; some senders send one string)."""
+    """A string or a list of strings (a HumanName's given names; DSTU2's family is a list)."""
     items = value if isinstance(value, list) else [value]
     return [v.strip() for v in items if isinstance(v, str) and v.strip()]
 

@@ -357,3 +357,29 @@ def test_a_lookup_can_be_sliced_and_read_later() -> None:
     found = record.observations_coded(LOINC, ["2160-0"])  # newest first
     assert [o.quantity.value for o in found[1:] if o.quantity] == [0.2, 0.1]
     assert [o.ref for o in found[:1]] == ["Observation/o3"]
+
+
+def allergy_record(**fields: object) -> dict[str, object]:
+    return {"resourceType": "AllergyIntolerance", "id": "a1", **fields}
+
+
+def test_an_allergy_named_only_by_its_reactions_substance_is_read() -> None:
+    record = build(
+        allergy_record(reaction=[{"substance": {"text": "Clarithromycin"}}, {"manifestation": []}])
+    )
+    [allergy] = record.allergies
+    assert [c.text for c in allergy.reactions] == ["Clarithromycin"]  # the reaction without one adds none
+    assert allergy.ref == "AllergyIntolerance/a1"
+
+
+def test_an_allergy_that_names_no_substance_is_skipped_and_said() -> None:
+    record = build(allergy_record(reaction=[{"manifestation": [{"text": "Rash"}]}]))
+    assert record.allergies == ()
+    assert record.skipped == ("AllergyIntolerance/a1: names no substance",)
+
+
+@pytest.mark.parametrize(("status", "active"), [("active", True), ("resolved", False), ("inactive", False)])
+def test_a_dstu2_allergy_status_is_its_clinical_status(status: str, active: bool) -> None:
+    [allergy] = build(allergy_record(substance={"text": "Erythromycin"}, status=status)).allergies
+    assert allergy.clinical_status == status
+    assert allergy.active is active
