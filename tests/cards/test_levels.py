@@ -558,3 +558,84 @@ def test_prograf_targets_cite_the_prograf_label(client: TestClient) -> None:
     sources = card["detail"].split("**Sources**")[1]
     assert "- Prograf US prescribing information: 2 Dosage and administration" in sources
     assert "Envarsus" not in sources
+
+
+# The colitis summary: "10-15 ng/mL during the initial acute phase, then reduced to 5-10 ng/mL for
+# maintenance"; edges within. Day 5 is in the project's 14-day initial phase, day 100 in maintenance.
+@pytest.mark.parametrize(
+    ("days_on", "value", "expected", "indicator"),
+    [
+        (5, 9.9, "below the colitis initial target 10 to 15 ng/mL", "warning"),
+        (5, 10.0, "within the colitis initial target 10 to 15 ng/mL", "info"),
+        (5, 15.0, "within the colitis initial target 10 to 15 ng/mL", "info"),
+        (5, 15.1, "above the colitis initial target 10 to 15 ng/mL", "warning"),
+        (100, 4.9, "below the colitis maintenance target 5 to 10 ng/mL", "warning"),
+        (100, 5.0, "within the colitis maintenance target 5 to 10 ng/mL", "info"),
+        (100, 10.0, "within the colitis maintenance target 5 to 10 ng/mL", "info"),
+        (100, 10.1, "above the colitis maintenance target 5 to 10 ng/mL", "warning"),
+    ],
+)
+def test_colitis_targets_at_their_edges(
+    client: TestClient, days_on: float, value: float, expected: str, indicator: str
+) -> None:
+    found = cards(client, [level(value, 0)], [transplant("K51.90", None)], colitis_on_tacrolimus(days_on))
+    card = level_card(found)
+    assert card["summary"].endswith(expected)
+    assert card["indicator"] == indicator
+
+
+def test_the_colitis_phase_is_explained(client: TestClient) -> None:
+    found = cards(client, [level(12.0, 0)], [transplant("K51.90", None)], colitis_on_tacrolimus(10))
+    assert (
+        "Day 10 on tacrolimus: the initial target 10 to 15 ng/mL applies (initial target for the first 14"
+        " days, then maintenance: project policy from the summary's response window of 1 to 2 weeks)."
+    ) in level_card(found)["detail"]
+
+
+# With no start on record both targets are said, and only a level outside both (below 5, above 15) warns.
+@pytest.mark.parametrize(
+    ("value", "initial", "maintenance", "indicator"),
+    [
+        (4.9, "below", "below", "warning"),
+        (5.0, "below", "within", "info"),
+        (10.0, "within", "within", "info"),
+        (10.1, "within", "above", "info"),
+        (15.0, "within", "above", "info"),
+        (15.1, "above", "above", "warning"),
+    ],
+)
+def test_colitis_without_a_start_is_judged_against_both(
+    client: TestClient, value: float, initial: str, maintenance: str, indicator: str
+) -> None:
+    card = level_card(cards(client, [level(value, 1)], [transplant("K51.90", None)]))
+    assert card["summary"].endswith(f"{initial} the colitis initial target 10 to 15 ng/mL")
+    assert (
+        f"No start date on record: the level is {initial} the initial and {maintenance} the maintenance"
+        " target."
+    ) in card["detail"]
+    assert card["indicator"] == indicator
+
+
+@pytest.mark.parametrize("earliest", [13, 14])
+def test_at_least_two_weeks_on_tacrolimus_is_maintenance(
+    client: TestClient, earliest: int, phase: str
+) -> None:
+    # an order 6 days ago, but a trough `earliest` days ago: at least that many days on tacrolimus; under 14
+    # the phase is not known (both targets said), from 14 it is maintenance
+    order = tacrolimus(authoredOn=ago(6))
+    found = cards(
+        client,
+        [level(12.0, 0, rid="l1"), level(12.0, earliest, rid="l2")],
+        [transplant("K51.90", None)],
+        [order],
+    )
+    card = level_card(found)
+    if earliest == 14:
+        assert card["summary"].endswith("above the colitis maintenance target 5 to 10 ng/mL")
+        assert "At least 14 days on tacrolimus: the maintenance target" in card["detail"]
+    else:
+        assert card["summary"].endswith("within the colitis initial target 10 to 15 ng/mL")
+        assert (
+            "No start date on record: the level is within the initial and above the maintenance"
+            in card["detail"]
+        )
