@@ -617,9 +617,7 @@ def test_colitis_without_a_start_is_judged_against_both(
 
 
 @pytest.mark.parametrize("earliest", [13, 14])
-def test_at_least_two_weeks_on_tacrolimus_is_maintenance(
-    client: TestClient, earliest: int, phase: str
-) -> None:
+def test_at_least_two_weeks_on_tacrolimus_is_maintenance(client: TestClient, earliest: int) -> None:
     # an order 6 days ago, but a trough `earliest` days ago: at least that many days on tacrolimus; under 14
     # the phase is not known (both targets said), from 14 it is maintenance
     order = tacrolimus(authoredOn=ago(6))
