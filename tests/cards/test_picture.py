@@ -6,7 +6,8 @@ The fixture is the bundled example "Six months of levels" (cards/examples/level-
 tests/cards/test_story.py derives by hand: troughs 12, 6, 6, 6, 8 (10 nmol/L) and 7 ng/mL, a "<2" given as
 a bound, targets 7 to 20 then 5 to 15 ng/mL (Prograf US label, kidney, with azathioprine), Prograf 8 then
 6 mg/day, then Advagraf 5 mg once daily, fluconazole from 2026-07-10 with no end and clarithromycin
-2026-10-10 to 2026-10-17. The window is the 182 days before the example's instant, 2026-12-01T09:00Z."""
+2026-10-10 to 2026-10-17. The window runs from the first tacrolimus on record, 2026-06-02, to the example's
+instant, 2026-12-01T09:00Z."""
 
 import dataclasses
 import itertools

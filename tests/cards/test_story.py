@@ -441,3 +441,66 @@ def test_no_cv_when_a_level_altering_drug_was_taken_between_its_troughs(
     if figure is None:
         assert cv.note.startswith("Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises")
         assert cv.note.endswith("as with a dose change: no figure.")
+
+
+def observation_entry(rid: str, moment: str, **value: Any) -> dict[str, Any]:
+    found = level(rid, moment, 1.0)
+    del found["resource"]["valueQuantity"]
+    found["resource"].update(value)
+    return found
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("moments", "shown", "note"),
+    [
+        # the window runs from the first tacrolimus on record (an order or a level) to now, edges included,
+        # and over the last 12 months at most (365 days: from 2025-12-01T09:00Z)
+        (["2026-06-02T00:00:00Z", "2026-12-01T09:00:00Z"], 2, None),
+        (["2025-12-01T09:00:00Z"], 1, None),
+        (["2025-12-01T08:59:59Z"], 0, "1 older tacrolimus level before 2025-12-01: not shown."),
+        (
+            ["2025-11-01T08:00:00Z", "2025-10-01T08:00:00Z"],
+            0,
+            "2 older tacrolimus levels before 2025-12-01: not shown.",
+        ),
+        (["2026-12-01T09:00:01Z"], 0, None),  # after now: neither shown nor older
+    ],
+)
+def test_only_levels_in_the_window_are_shown_and_older_ones_counted(
+    moments: list[str], shown: int, note: str | None
+) -> None:
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [level(f"o{n}", m, 9.0) for n, m in enumerate(moments)]
+    story = story_of(request)
+    assert len(story.points) == shown
+    older = [n for n in story.notes if "older tacrolimus level" in n]
+    assert older == ([note] if note else [])
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (
+            {
+                "valueCodeableConcept": {
+                    "coding": [{"system": "urn:lab", "code": "HAEM", "display": "Haemolysed"}]
+                }
+            },
+            "Haemolysed",
+        ),
+        ({}, "no value"),
+    ],
+)
+def test_a_result_without_a_number_is_listed_with_what_it_says(value: dict[str, Any], shown: str) -> None:
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [observation_entry("o1", "2026-11-27T08:00:00Z", **value)]
+    [point] = story_of(request).points
+    assert (point.shown, point.value, point.kind, point.listed_why) == (
+        shown,
+        None,
+        "unknown",
+        "no numeric value",
+    )
+    assert day(point.when) == "2026-11-27"
