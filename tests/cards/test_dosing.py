@@ -600,3 +600,42 @@ def test_an_infusion_is_a_daily_range_by_continuous_infusion(client: TestClient)
         " infusion.",
         "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
     ]
+
+
+# -- the body weight, in the units EHRs write it (1 lb = 0.45359237 kg, to a tenth of a kg)
+@pytest.mark.parametrize(
+    ("value", "unit", "shown", "dose"),
+    [
+        (70, "kg", "70 kg (2026-11-20)", "7 mg/day for 70 kg"),
+        (70, "Kilogram", "70 kg (2026-11-20)", "7 mg/day for 70 kg"),
+        (70, "kilograms", "70 kg (2026-11-20)", "7 mg/day for 70 kg"),
+        (154, "lb", "154 lb = 69.9 kg (2026-11-20)", "6.99 mg/day for 69.9 kg"),
+        (154, "lbs", "154 lb = 69.9 kg (2026-11-20)", "6.99 mg/day for 69.9 kg"),
+        (154, "[lb_av]", "154 lb = 69.9 kg (2026-11-20)", "6.99 mg/day for 69.9 kg"),
+        (154, "pound", "154 lb = 69.9 kg (2026-11-20)", "6.99 mg/day for 69.9 kg"),
+        (154, "Pounds", "154 lb = 69.9 kg (2026-11-20)", "6.99 mg/day for 69.9 kg"),
+    ],
+)
+def test_the_weight_in_each_unit_written(
+    client: TestClient, value: float, unit: str, shown: str, dose: str
+) -> None:
+    [card] = dosing_cards(client, order(), weight=(value, unit), medications=[MMF])
+    assert f"Weight {shown}: " in card["detail"]
+    assert card["summary"].endswith(f"US label dose {dose}")
+
+
+def test_the_latest_weight_with_a_number_is_used_and_an_undated_one_said_so(client: TestClient) -> None:
+    refused = {
+        "resourceType": "Observation",
+        "id": "w0",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "effectiveDateTime": "2026-11-21",
+        "valueString": "patient declined",
+    }
+    undated = observation("w2", "29463-7", 70, "kg", "2026-11-20")
+    del undated["effectiveDateTime"]
+    [card] = dosing_cards(
+        client, order(), weight=None, medications=[MMF], extra_observations=[refused, undated]
+    )
+    assert "Weight 70 kg (undated): " in card["detail"]
