@@ -639,3 +639,60 @@ def test_the_latest_weight_with_a_number_is_used_and_an_undated_one_said_so(clie
         client, order(), weight=None, medications=[MMF], extra_observations=[refused, undated]
     )
     assert "Weight 70 kg (undated): " in card["detail"]
+
+
+# -- switching products: the conversion, from the reference (section 10): Envarsus at about 80% of the
+# immediate-release total daily dose (P, one secondary source), Advagraf/Astagraf 1:1 (P)
+ON_IR = order(3, 2, rid="m1", status="active")  # 3 mg every 12 hours = 6 mg/day
+
+
+def switch_card(client: TestClient, draft: dict[str, Any], current: dict[str, Any] = ON_IR) -> dict[str, Any]:
+    [card] = of_topic(order_cards(client, draft, medications=[current]), "formulation-switch")
+    found: dict[str, Any] = card
+    return found
+
+
+def test_switching_to_envarsus_converts_the_daily_dose(client: TestClient) -> None:
+    card = switch_card(client, order(5, 1, ENVARSUS))
+    assert card["summary"] == (
+        "Switching from immediate-release tacrolimus to Envarsus prolonged-release: not interchangeable,"
+        " recheck the trough"
+    )
+    lines = detail_lines(card)
+    assert lines[0] == f"Current: {IR}; ordered: {ENVARSUS}."
+    # 6 mg/day x 0.8 = 4.8 mg; whole tablets of 0.75, 1 and 4 mg make 4.75 and 5 on either side
+    assert lines[1] == (
+        "Conversion from immediate-release to Envarsus prolonged-release: about 80% of the immediate-release"
+        " total daily dose, once daily (the Envarsus XR US label, as summarised by a secondary source; not"
+        " verified against the label). Current 3 mg every 12 hours = 6 mg/day: about 4.8 mg once daily"
+        " (orderable: 4.75 mg or 5 mg). Ordered: 5 mg once daily = 5 mg/day."
+    )
+    sources = card["detail"].split("**Sources**")[1]
+    assert "- Envarsus XR dosing (Renal & Urology News drug summary): Dosage: de novo kidney" in sources
+
+
+def test_switching_to_advagraf_is_one_to_one(client: TestClient) -> None:
+    card = switch_card(client, order(6, 1, ADVAGRAF))
+    # 6 mg/day 1:1 is 6 mg once daily, which the capsules make exactly: no orderable pair to offer
+    assert detail_lines(card)[1].endswith(
+        "Current 3 mg every 12 hours = 6 mg/day: about 6 mg once daily. Ordered: 6 mg once daily = 6 mg/day."
+    )
+    assert "Envarsus" not in card["detail"]
+
+
+def test_switching_back_to_immediate_release_gives_no_conversion(client: TestClient) -> None:
+    on_envarsus = order(5, 1, ENVARSUS, rid="m1", status="active")
+    card = switch_card(client, order(3, 2), on_envarsus)
+    assert card["summary"].startswith(
+        "Switching from Envarsus prolonged-release to immediate-release tacrolimus"
+    )
+    assert detail_lines(card)[0] == f"Current: {ENVARSUS}; ordered: {IR}."
+    assert "Conversion" not in card["detail"]  # the sources give none from prolonged-release
+
+
+def test_a_switch_with_an_unreadable_current_dose_still_gives_the_conversion(client: TestClient) -> None:
+    card = switch_card(client, order(5, 1, ENVARSUS), order(rid="m1", status="active"))
+    line = detail_lines(card)[1]
+    assert line.startswith("Conversion from immediate-release to Envarsus prolonged-release: about 80%")
+    assert "Current" not in line
+    assert line.endswith("Ordered: 5 mg once daily = 5 mg/day.")
