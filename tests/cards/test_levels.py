@@ -21,8 +21,8 @@ from tests.builders import (
     of_topic,
     tacrolimus,
 )
+from tests.clock import ago_date, now
 from tests.clock import ago_iso as ago
-from tests.clock import now
 
 PV = "/cds-services/tacrolimus-patient-view"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -637,3 +637,35 @@ def test_at_least_two_weeks_on_tacrolimus_is_maintenance(client: TestClient, ear
             "No start date on record: the level is within the initial and above the maintenance"
             in card["detail"]
         )
+
+
+def target_line(card: dict[str, Any]) -> str:
+    detail: str = card["detail"]
+    [line] = [line for line in detail.splitlines() if line.startswith(("- Target ", "- The usual range "))]
+    return line[2:]
+
+
+def test_the_target_says_where_it_comes_from(client: TestClient) -> None:
+    found = cards(client, [level(9.5, 0)], [transplant("Z94.0", 30)], [tacrolimus(), AZA])
+    assert target_line(level_card(found)) == (
+        "Target 7 to 20 ng/mL (US label, adult kidney transplant with azathioprine, months 1 to 3 after"
+        f" transplant; transplant on {ago_date(30)})."
+    )
+
+
+# The monograph's ranges "generally" seen, where no label row applies (regimen not recorded): 10 to 20
+# ng/mL early, 5 to 15 in maintenance; early is the first 3 months (91.32 days).
+@pytest.mark.parametrize(
+    ("days", "phase", "shown"),
+    [(91, "early after transplant", "10 to 20"), (92, "during maintenance", "5 to 15")],
+)
+def test_the_monograph_range_early_and_in_maintenance(
+    client: TestClient, days: int, phase: str, shown: str
+) -> None:
+    card = level_card(cards(client, [level(9.5, 0)], [transplant("Z94.0", days)]))
+    assert target_line(card) == (
+        f"The usual range {shown} ng/mL (the range the monograph says troughs have generally been in {phase}"
+        f" for kidney transplant: what is usually seen, not a label target; transplant on {ago_date(days)})."
+    )
+    sources = card["detail"].split("**Sources**")[1].strip().splitlines()
+    assert sources[0].startswith("- Tacrolimus monograph (Martindale-style text): ")  # its source first
