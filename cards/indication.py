@@ -153,8 +153,12 @@ def target(
     dated = f"transplant on {indication.since.date().isoformat()}" if indication.since else ""
     for row in dosing.site_targets:
         if row.organ == indication.key and row.population in (group, "any") and _within(row, months):
-            beside = f"{label.basis}: {label.low:g} to {label.high:g} ng/mL" if label else "no label range"
-            basis = f"site protocol, {_window(row)}, {dated}; beside it the {beside}"
+            beside = (
+                f"beside it the {label.basis}: {label.low:g} to {label.high:g} ng/mL"
+                if label
+                else "neither the label nor the monograph gives a range here"
+            )
+            basis = f"site protocol, {_window(row)}, {dated}; {beside}"
             return Target(row.low, row.high, basis, label.source if label else "monograph")
     if label is None:
         return None

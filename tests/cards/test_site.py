@@ -306,3 +306,33 @@ def test_up_to_five_problems_are_named_at_once(tmp_path: Path) -> None:
     assert "a: Extra inputs are not permitted; b: Extra inputs" in message
     assert "e: Extra inputs are not permitted" in message
     assert "f: Extra" not in message
+
+
+def site_target_line(client: TestClient, body: dict[str, Any]) -> str:
+    response = client.post(PV, content=orjson.dumps(body))
+    [card] = [c for c in of_topic(response.json()["cards"], "trough-target") if "target" in c["summary"]]
+    detail: str = card["detail"]
+    return detail.splitlines()[1][2:]
+
+
+def test_a_site_target_says_what_the_label_says_beside_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "targets: [{organ: kidney, from_month: 0, to_month: 3, low: 8, high: 12},"
+        " {organ: lung, from_month: 12, low: 6, high: 10}]\n",
+    )
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
+    lung = kidney_patient(5.0, 400)
+    lung["prefetch"]["conditions"]["entry"][0]["resource"]["code"]["coding"][0]["code"] = "Z94.2"
+    with client_for(path, tmp_path) as client:
+        kidney = site_target_line(client, kidney_patient(7.0, 60, [mmf]))
+        after_the_label = site_target_line(client, lung)
+    transplanted = (suite_now() - timedelta(days=60)).date().isoformat()
+    assert kidney == (
+        f"Target 8 to 12 ng/mL (site protocol, months 1 to 3 after transplant, transplant on {transplanted};"
+        " beside it the US label, adult kidney transplant with mycophenolate mofetil or an IL-2 receptor"
+        " antagonist (the label's MMF/IL-2RA row), months 1 to 12 after transplant: 4 to 11 ng/mL)."
+    )
+    # lung after month 12: the label's table ends, and the monograph gives no lung range
+    assert after_the_label.startswith("Target 6 to 10 ng/mL (site protocol, from month 13 after transplant,")
+    assert after_the_label.endswith("; neither the label nor the monograph gives a range here).")
