@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from cds.fhirjson import concept, objs, when
-from cds.record import PatientRecord, RecordBuilder
+from cds.record import PatientRecord, RecordBuilder, medication_key, unresolved
 from tests.builders import LOINC, PATIENT_ID, RXNORM, medication_request, observation, tacrolimus
 from tests.conftest import NOW
 
@@ -383,3 +383,95 @@ def test_a_dstu2_allergy_status_is_its_clinical_status(status: str, active: bool
     [allergy] = build(allergy_record(substance={"text": "Erythromycin"}, status=status)).allergies
     assert allergy.clinical_status == status
     assert allergy.active is active
+
+
+@pytest.mark.parametrize(
+    ("ref", "key"),
+    [
+        ("Medication/abc", "Medication/abc"),
+        ("Medication/abc/", "Medication/abc"),  # a trailing slash
+        ("https://ehr.example.org/fhir/Medication/abc", "Medication/abc"),  # absolute
+        ("Medication", "Medication"),  # no id: left as written
+        ("#med1", "#med1"),
+        ("abc", "abc"),
+    ],
+)
+def test_a_medication_reference_is_keyed_by_type_and_id(ref: str, key: str) -> None:
+    assert medication_key(ref) == key
+
+
+ORDER = {"resourceType": "MedicationRequest", "id": "m1", "status": "active"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "index", "expected"),
+    [
+        ({}, {}, False),  # no reference at all: not this rule's concern
+        ({"medicationReference": {"reference": "Medication/x"}}, {}, True),
+        (
+            {"medicationReference": {"reference": "Medication/x"}},
+            {"Medication/x": {"code": {"text": "Prograf"}}},
+            False,
+        ),
+        (
+            {
+                "medicationReference": {"reference": "Medication/x"},
+                "medicationCodeableConcept": {"text": "Prograf"},
+            },
+            {},
+            False,
+        ),
+        (
+            {
+                "medicationReference": {"reference": "Medication/x"},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "42316"}]},
+            },
+            {},
+            False,
+        ),
+        (
+            {
+                "medicationReference": {"reference": "#m"},
+                "contained": [{"resourceType": "Medication", "id": "m"}],
+            },
+            {},
+            False,
+        ),
+        (
+            {
+                "medicationReference": {"reference": "#m"},
+                "contained": [{"resourceType": "Substance", "id": "m"}],
+            },
+            {},
+            True,
+        ),
+    ],
+)
+def test_a_medication_the_service_cannot_resolve(
+    fields: dict[str, Any], index: dict[str, dict[str, Any]], expected: bool
+) -> None:
+    assert unresolved({**ORDER, **fields}, index) is expected
+
+
+def dose_of(dosage: dict[str, Any]) -> Any:
+    [medication] = build({**tacrolimus(), "dosageInstruction": [dosage]}).medications
+    return medication.dose
+
+
+def test_a_dstu2_dose_quantity_and_the_dosage_text() -> None:
+    dose = dose_of(
+        {
+            "text": "2 mg twice a day",
+            "quantityQuantity": {"value": 2, "unit": "mg"},
+            "timing": {"code": {"coding": [{"code": "bid"}]}},
+        }
+    )
+    assert dose.quantity.value == 2
+    assert dose.text == "2 mg twice a day"
+    assert dose.per_day == 2
+
+
+def test_a_dose_without_a_timing_has_no_frequency() -> None:
+    dose = dose_of({"doseQuantity": {"value": 2, "unit": "mg"}})
+    assert dose.per_day is None
+    assert dose.text == ""
