@@ -125,3 +125,46 @@ def test_when_tacrolimus_is_ordered(client: TestClient) -> None:
 def test_nothing_for_a_patient_not_on_tacrolimus(client: TestClient) -> None:
     other = [medication_request("m1", "Amlodipine 5 MG Oral Tablet")]
     assert result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", "H")], medications=other) == []
+
+
+# The laboratory's own reference range, edges within (no threshold of the project's own)
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (
+            59,
+            "eGFR 59 mL/min/1.73m2 on 2026-11-20: low (below the laboratory's reference range 60 to 120"
+            " mL/min/1.73m2).",
+        ),
+        (60, None),
+    ],
+)
+def test_below_the_laboratorys_range_at_its_edge(client: TestClient, value: float, said: str | None) -> None:
+    found = result_cards(client, [result("e", EGFR, value, "mL/min/1.73m2", low=60, high=120)])
+    if said is None:
+        assert found == []
+    else:
+        [card] = found
+        assert said in card["detail"]
+        assert card["summary"].startswith(
+            "On tacrolimus: eGFR 59 mL/min/1.73m2 low"
+        )  # an acronym kept as written
+
+
+def test_a_range_with_only_its_top_and_a_value_without_a_unit(client: TestClient) -> None:
+    [card] = result_cards(client, [result("k", POTASSIUM, 5.6, "", high=5.1)])
+    assert "Potassium 5.6 on 2026-11-20: high (above the laboratory's reference range 5.1)." in card["detail"]
+    assert card["summary"].startswith("On tacrolimus: potassium 5.6 high")
+
+
+def test_a_flag_in_any_of_its_names(client: TestClient) -> None:
+    # each name is read whole: 'High' begins the second
+    observation = result("k", POTASSIUM, 5.9, "mmol/L")
+    observation["interpretation"] = [
+        {
+            "coding": [{"system": "urn:lab:flags", "code": "X7", "display": "Above high normal"}],
+            "text": "Abnormal",
+        }
+    ]
+    [card] = result_cards(client, [observation])
+    assert "high (laboratory flag 'Abnormal')" in card["detail"]
