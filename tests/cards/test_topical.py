@@ -6,7 +6,15 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.builders import PATIENT_ID, bundle, full_prefetch, hook_request, medication_request, tacrolimus
+from tests.builders import (
+    PATIENT_ID,
+    RXNORM,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    tacrolimus,
+)
 from tests.clock import years_ago
 
 OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
@@ -277,3 +285,40 @@ def test_a_negative_test_or_family_history_is_not_immunosuppression(client: Test
 def test_methotrexate_cream_is_not_systemic(client: TestClient) -> None:
     cream = medication_request("m1", "Methotrexate 1% topical cream")
     assert summaries(client, medications=[cream]) == [COUNSEL]
+
+
+def topical_details(client: TestClient, body: dict[str, Any], path: str) -> list[str]:
+    response = client.post(path, content=orjson.dumps(body))
+    return [c["detail"] for c in response.json()["cards"] if c["source"]["topic"]["code"] == "topical-use"]
+
+
+def test_what_makes_the_patient_immunocompromised_is_named_even_when_only_coded(client: TestClient) -> None:
+    # mycophenolate mofetil by its RxNorm code alone (68149, the reference's section 2, verified): no name
+    # to show, so the record is named by its id
+    coded = {
+        "resourceType": "MedicationRequest",
+        "id": "m9",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "68149"}]},
+    }
+    prefetch = full_prefetch([coded])
+    body = hook_request("order-select", prefetch, drafts=[medication_request("d1", PROTOPIC, status="draft")])
+    [detail, _] = topical_details(client, body, OSEL)
+    assert detail.startswith("- Recorded: MedicationRequest/m9.\n")
+
+
+def test_on_patient_view_the_card_says_why_it_is_quieter(client: TestClient) -> None:
+    transplant = {
+        "resourceType": "Condition",
+        "id": "c9",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z94.0"}]},
+    }
+    prefetch = full_prefetch([medication_request("t1", PROTOPIC)])
+    prefetch["conditions"] = bundle([transplant])
+    [detail] = topical_details(client, hook_request(prefetch=prefetch), PV)
+    assert detail.startswith(
+        "- Recorded: Condition/c9.\n- Already in use: shown one step quieter than at the order.\n"
+    )
