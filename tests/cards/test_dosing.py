@@ -696,3 +696,101 @@ def test_a_switch_with_an_unreadable_current_dose_still_gives_the_conversion(cli
     assert line.startswith("Conversion from immediate-release to Envarsus prolonged-release: about 80%")
     assert "Current" not in line
     assert line.endswith("Ordered: 5 mg once daily = 5 mg/day.")
+
+
+# -- each kind of dose card as a whole: every line, worked out by hand from the sources named
+def sources_of(card: dict[str, Any]) -> list[str]:
+    return [line[2:] for line in card["detail"].split("**Sources**")[1].splitlines() if line.startswith("- ")]
+
+
+US_LABEL = (
+    "Prograf US prescribing information: 2 Dosage and administration: initial oral dosage and whole-blood"
+    " trough ranges"
+)
+MONOGRAPH_TDM = "Tacrolimus monograph (Martindale-style text): Pharmacokinetics: Therapeutic drug monitoring"
+
+
+def test_a_cpic_adjusted_start_as_a_whole(client: TestClient) -> None:
+    [card] = dosing_cards(
+        client, order(), "Z94.0", medications=[AZA], extra_observations=[genotype("CYP3A5 *1/*1")]
+    )
+    # kidney with azathioprine 0.2 mg/kg/day; CPIC 1.5 to 2 times (0.3 to 0.4) capped at 0.3: 21 mg/day
+    assert detail_lines(card) == [
+        "US label, adult kidney transplant (immediate-release tacrolimus): 0.2 mg/kg/day.",
+        "CYP3A5 *1/*1: CYP3A5 normal metabolizer (expresser): CPIC recommends a starting dose 1.5 to 2 times"
+        " the usual, not above 0.3 mg/kg/day, then dosing by levels.",
+        "Weight 70 kg (2026-11-20): 70 kg x 0.3 mg/kg/day = 21 mg/day, 10.5 mg every 12 hours.",
+        "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
+        "Then adjust the dose to trough levels.",
+    ]
+    assert sources_of(card) == [
+        US_LABEL,
+        MONOGRAPH_TDM,
+        "CPIC guideline: CYP3A5 and tacrolimus: CYP3A5 genotype and tacrolimus dosing",
+    ]
+
+
+def test_a_colitis_start_as_a_whole(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=1.75), "K51.90")
+    # the summary: 0.05 mg/kg/day in two doses; 70 kg: 3.5 mg/day, 1.75 each; capsules make 1.5 and 2
+    assert detail_lines(card) == [
+        "UC summary, ulcerative colitis (immediate-release tacrolimus): 0.05 mg/kg/day, in two divided"
+        " doses.",
+        "Weight 70 kg (2026-11-20): 70 kg x 0.05 mg/kg/day = 3.5 mg/day, 1.75 mg every 12 hours.",
+        "Orderable with 0.5, 1 and 5 mg capsules: 1.5 to 2 mg every 12 hours, 3 to 4 mg/day, the range the"
+        " order is judged against.",
+        "Ordered: 1.75 mg every 12 hours = 3.5 mg/day (0.05 mg/kg/day): within the range.",
+        "Then adjust the dose to trough levels.",
+    ]
+    assert sources_of(card) == [
+        "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO): Key points: starting dose, target"
+        " trough levels, treatment duration"
+    ]
+
+
+def test_an_envarsus_start_cites_the_envarsus_summary(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(10, 1, ENVARSUS))
+    assert detail_lines(card)[0] == (
+        "Envarsus label, adult kidney transplant (Envarsus prolonged-release): 0.14 mg/kg/day, de novo, once"
+        " daily (figure from a secondary source, not verified against the label)."
+    )
+    assert sources_of(card) == [
+        "Envarsus XR dosing (Renal & Urology News drug summary): Dosage: de novo kidney transplant and"
+        " conversion from immediate-release"
+    ]
+
+
+def test_an_order_that_does_not_say_which_product(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(4, 2, text="Tacrolimus"), "Z94.0", medications=[MMF])
+    assert (
+        card["summary"] == "Starting tacrolimus for kidney transplant: product not stated, dose not checked"
+    )
+    assert detail_lines(card) == [
+        "The order does not say which product (immediate-release every 12 hours, a once-daily"
+        " prolonged-release product, or an infusion): their doses differ, so none is applied.",
+        "Ordered: 4 mg every 12 hours = 8 mg/day.",
+        "Then adjust the dose to trough levels.",
+    ]
+
+
+def test_an_infusion_for_a_patient_on_oral_tacrolimus_is_not_judged(client: TestClient) -> None:
+    [card] = dosing_cards(
+        client, order(text=IV), "Z94.0", medications=[order(3, 2, rid="m1", status="active")]
+    )
+    assert card["summary"] == (
+        "Tacrolimus by mouth to an infusion for kidney transplant: no conversion in the sources, not judged"
+    )
+    assert detail_lines(card) == [
+        "The patient is on tacrolimus by mouth now.",
+        "Older US label, adult kidney transplant (intravenous tacrolimus): 0.03 to 0.05 mg/kg/day, continuous"
+        " infusion, only if oral dosing is not tolerated; switch to oral as soon as tolerated (figure from a"
+        " secondary source, not verified against the label).",
+        "The sources' infusion dose is for starting tacrolimus, not for a patient converted from oral"
+        " tacrolimus: shown for reference, the order is not judged against it.",
+        "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
+        "Then adjust the dose to trough levels.",
+    ]
+    assert sources_of(card) == [
+        "Prograf US prescribing information: 2 Dosage and administration (older edition): intravenous"
+        " infusion"
+    ]
