@@ -1,0 +1,50 @@
+"""When a drug's use began, as the record shows it (cards/therapy.py Start): each comparison at its edge,
+an instant exactly at the moment being neither after nor before it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cards.therapy import Start
+
+MOMENT = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # e.g. the last level's date
+SECOND = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("when", "asserted", "after"),
+    [
+        (MOMENT + SECOND, None, True),
+        (MOMENT, None, False),  # at the moment: not after it
+        (MOMENT - SECOND, None, False),
+        (MOMENT + SECOND, MOMENT + SECOND, True),
+        (MOMENT + SECOND, MOMENT, False),  # an undated record asserted by then: it may have begun before
+    ],
+)
+def test_started_after(when: datetime, asserted: datetime | None, after: bool) -> None:
+    assert Start(when, exact=True, new=False, asserted=asserted).after(MOMENT) is after
+    assert Start(when, exact=False, new=False, asserted=asserted).after(MOMENT) is False  # a renewal's date
+
+
+@pytest.mark.parametrize(
+    ("when", "asserted", "before"),
+    [
+        (MOMENT - SECOND, None, True),
+        (MOMENT, None, False),  # at the moment: not before it
+        (None, MOMENT - SECOND, True),  # asserted before it: started by then
+        (None, MOMENT, False),
+        (None, None, False),
+    ],
+)
+def test_started_before(when: datetime | None, asserted: datetime | None, before: bool) -> None:
+    assert Start(when, exact=True, new=False, asserted=asserted).before(MOMENT) is before
+
+
+@pytest.mark.parametrize(
+    ("asserted", "recorded_after"),
+    [(MOMENT + SECOND, True), (MOMENT, False), (None, False)],
+)
+def test_first_recorded_after(asserted: datetime | None, recorded_after: bool) -> None:
+    assert Start(None, exact=False, new=False, asserted=asserted).recorded_after(MOMENT) is recorded_after
+    # known before the moment: not "recorded after" it, whatever was asserted later
+    assert Start(MOMENT - SECOND, exact=True, new=False, asserted=asserted).recorded_after(MOMENT) is False
