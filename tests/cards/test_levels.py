@@ -669,3 +669,14 @@ def test_the_monograph_range_early_and_in_maintenance(
     )
     sources = card["detail"].split("**Sources**")[1].strip().splitlines()
     assert sources[0].startswith("- Tacrolimus monograph (Martindale-style text): ")  # its source first
+
+
+def test_a_level_on_the_day_of_the_transplant_is_in_the_first_months(client: TestClient) -> None:
+    # day 0 is month 0 of the label's "months 1 to 3" row (from_month inclusive)
+    found = cards(client, [level(9.5, 0)], [transplant("Z94.0", 0)], [tacrolimus(), AZA])
+    assert "within target 7 to 20 ng/mL" in level_card(found)["summary"]
+
+
+def test_colitis_day_0_is_the_first_day_on_tacrolimus(client: TestClient) -> None:
+    found = cards(client, [level(12.0, 0)], [transplant("K51.90", None)], colitis_on_tacrolimus(0))
+    assert "Day 0 on tacrolimus: the initial target" in level_card(found)["detail"]

@@ -336,3 +336,18 @@ def test_a_site_target_says_what_the_label_says_beside_it(tmp_path: Path) -> Non
     # lung after month 12: the label's table ends, and the monograph gives no lung range
     assert after_the_label.startswith("Target 6 to 10 ng/mL (site protocol, from month 13 after transplant,")
     assert after_the_label.endswith("; neither the label nor the monograph gives a range here).")
+
+
+# months are days / 30.44: 761 days are exactly 25 months, where a site's second row begins (from_month
+# inclusive, to_month exclusive)
+@pytest.mark.parametrize(("days", "target"), [(760, "8 to 12"), (761, "5 to 10")])
+def test_a_site_row_ends_where_the_next_begins(tmp_path: Path, days: int, target: str) -> None:
+    path = write(
+        tmp_path,
+        "targets: [{organ: kidney, from_month: 0, to_month: 25, low: 8, high: 12},"
+        " {organ: kidney, from_month: 25, low: 5, high: 10}]\n",
+    )
+    with client_for(path, tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(kidney_patient(13.0, days)))  # above both
+    [card] = [c for c in of_topic(response.json()["cards"], "trough-target") if "target" in c["summary"]]
+    assert card["summary"].endswith(f"above target {target} ng/mL")
