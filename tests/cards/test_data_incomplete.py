@@ -6,7 +6,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cards.data_incomplete import summary
+from cards.data_incomplete import detail, summary
 from cds.app import build_app
 from cds.clock import fixed
 from cds.service import Gaps, Service
@@ -244,3 +244,76 @@ def test_no_gap_when_the_trough_is_judged_or_its_card_warns(
 def test_a_transplant_candidate_is_not_a_recipient(client: TestClient) -> None:
     [card] = unjudged(client, 8.0, [condition(None, "Candidate for liver transplant", onset_days=30)])
     assert "no transplant or colitis on record" in card["summary"]
+
+
+# -- the card's words, for each kind of gap
+@pytest.mark.parametrize(
+    ("gaps", "said"),
+    [
+        (Gaps(not_run=("levels",), failed=("dosing",)), "Not checked for lack of data: levels, dosing"),
+        (
+            Gaps(unavailable={"observations": "timed out"}),
+            "Some patient data could not be retrieved; tacrolimus checks may be incomplete",
+        ),
+        (
+            Gaps(incomplete={"observations": "cut at 500"}),
+            "Some patient data could not be retrieved; tacrolimus checks may be incomplete",
+        ),
+        (
+            Gaps(unidentified=("MedicationRequest/m1: could not identify: urn:x 1",)),
+            "Some medications could not be identified; tacrolimus checks may be incomplete",
+        ),
+        (
+            Gaps(
+                unidentified=("MedicationRequest/m1: could not identify: urn:x 1",),
+                skipped=("Observation/o1: has no code",),
+            ),
+            "Some patient records could not be read; tacrolimus checks may be incomplete",
+        ),
+        (
+            Gaps(skipped=("Observation/o1: has no code",)),
+            "Some patient records could not be read; tacrolimus checks may be incomplete",
+        ),
+    ],
+)
+def test_the_summary_for_each_kind_of_gap(gaps: Gaps, said: str) -> None:
+    assert summary(gaps) == said
+
+
+def test_a_summary_of_exactly_139_characters_is_kept_and_of_140_replaced() -> None:
+    prefix = "Not checked for lack of data: "  # 30 characters
+    kept = Gaps(not_run=("x" * (139 - len(prefix)),))
+    assert len(summary(kept)) == 139
+    replaced = Gaps(not_run=("x" * (140 - len(prefix)),))
+    assert summary(replaced) == "Several tacrolimus checks were not done: patient data was missing"
+
+
+UNNAMED = "MedicationRequest/m1: could not identify: urn:x 1"
+
+
+def test_the_detail_lists_each_kind_under_its_heading() -> None:
+    gaps = Gaps(
+        not_run=("levels",),
+        failed=("dosing",),
+        unavailable={"observations": "timed out"},
+        incomplete={"conditions": "cut at 500 entries"},
+        unidentified=(UNNAMED,),
+        skipped=("Observation/o1: has no code",),
+    )
+    assert detail(gaps).split("\n") == [
+        "**Not checked** (the data it needs could not be obtained):", "", "- levels", "",
+        "**Not checked** (the check failed; the error is in the service's log):", "", "- dosing", "",
+        "**Data not available:**", "", "- observations: timed out", "",
+        "**Data only partly received:**", "", "- conditions: cut at 500 entries", "",
+        "**Medications that could not be identified:**", "", f"- {UNNAMED}", "",
+        "**Records that could not be read and were left out:**", "", "- Observation/o1: has no code", "",
+        "The absence of a warning about anything above is not evidence that there is no problem.",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("count", "more"), [(8, None), (9, "- and 1 more")])
+def test_eight_entries_are_listed_then_a_count(count: int, more: str | None) -> None:
+    lines = detail(Gaps(skipped=tuple(f"Observation/o{i}: has no code" for i in range(count)))).split("\n")
+    listed = [line for line in lines if line.startswith("- Observation/")]
+    assert len(listed) == 8
+    assert [line for line in lines if line.startswith("- and ")] == ([more] if more else [])
