@@ -1,5 +1,7 @@
 """The HTTP face of the service: discovery, hook calls, feedback, health, CORS and error bodies."""
 
+import copy
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -534,6 +536,13 @@ def _authenticates(dependant: Any) -> bool:
 
 
 def _body_schema(model: Any) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template=REF)
-    schema.pop("$defs", None)
+    schema = copy.deepcopy(_model_schema(model))  # FastAPI may merge into it
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@functools.cache
+def _model_schema(model: Any) -> dict[str, Any]:
+    """A model's JSON schema, made once per process (each app built, in tests one per test, needs it)."""
+    schema: dict[str, Any] = model.model_json_schema(ref_template=REF)
+    schema.pop("$defs", None)
+    return schema

@@ -39,7 +39,7 @@ def write(tmp_path: Path, text: str, name: str = "site.yaml") -> Path:
 
 def client_for(path: Path, tmp_path: Path) -> TestClient:
     offered, policy = assemble(path)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", auth="off")
+    settings = Settings(database_url="sqlite://", auth="off")
     return TestClient(build_app(offered, settings, (), policy, clock=fixed(suite_now())))
 
 

@@ -1,0 +1,19 @@
+"""The card tests keep no feedback and share one assembly of the services: each test's app needs no database
+file (created and synced per test) and no fresh reading of the knowledge files, which is most of what a
+scenario test costs (and what mutation testing pays for every mutant)."""
+
+import pytest
+
+from cards import load_services
+from cds.service import Service
+from cds.settings import Settings
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(database_url="sqlite://", fhir_deadline=1.0, fhir_request_timeout=0.5, auth="off")
+
+
+@pytest.fixture(scope="session")
+def services() -> list[Service]:
+    return load_services()
