@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +137,34 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
     return len(unexplained)
 
 
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+SOURCES = tuple(CONFIG["source_paths"])  # mutmut writes their .py files itself
+ALSO = tuple(CONFIG["also_copy"])
+
+
+def sync_copies() -> int:
+    """Bring mutants/ up to date with the tree: mutmut regenerates the Python files it mutates, but copies
+    the rest (the knowledge files, bench, docs) only when it first makes the folder, so a changed knowledge
+    file would otherwise be tested in its old version. Returns how many files were copied."""
+    if not MUTANTS.exists():
+        return 0
+    copied = 0
+    wanted: list[Path] = []
+    for name in (*SOURCES, *ALSO):
+        top = ROOT / name
+        files = [top] if top.is_file() else [f for f in top.rglob("*") if f.is_file()]
+        wanted += [
+            f for f in files if "__pycache__" not in f.parts and not (name in SOURCES and f.suffix == ".py")
+        ]
+    for source in wanted:
+        target = MUTANTS / source.relative_to(ROOT)
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copied += 1
+    return copied
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         if args.fresh:
             shutil.rmtree(MUTANTS, ignore_errors=True)
+        if copied := sync_copies():
+            print(f"mutants/: {copied} files that mutmut does not regenerate brought up to date")
         started = time.monotonic()
         subprocess.run(  # noqa: S603 (our own interpreter and arguments)
             [sys.executable, "-m", "mutmut", "run", *args.patterns], cwd=ROOT, check=False
