@@ -42,9 +42,9 @@ def latest_results(record: PatientRecord, knowledge: Knowledge, groups: Iterable
         for result in record.observations_coded(knowledge.observation_system, codes):
             if result.quantity is None:
                 continue
-            code = next((c.code for c in result.code.codings if c.code in knowledge.observations), "")
-            entry = knowledge.observations[code] if code else None
-            name = (entry.short or entry.display) if entry else group
+            # it was found by a code of the group, so one of its codes names the test
+            entry = next(knowledge.observations[c.code] for c in result.code.codings if c.code in codes)
+            name = entry.short or entry.display
             when = result.effective.date().isoformat() if result.effective else "undated"
             lines.append(f"{name}: {result.quantity.value:g} {result.quantity.unit} ({when})")
             break

@@ -92,3 +92,42 @@ def test_liver_disease_before_a_liver_transplant_is_not_hepatic_impairment_now(c
     body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
     [card] = organ_cards(client, OSEL, body)
     assert card["indicator"] == "warning"
+
+
+def renewal_cards(
+    client: TestClient, conditions: list[dict[str, Any]], labs: list[dict[str, Any]] = LABS
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["conditions"] = bundle(conditions)
+    prefetch["observations"] = bundle(labs)
+    return organ_cards(
+        client, OSEL, hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    )
+
+
+LIVER_TRANSPLANT = {
+    "resourceType": "Condition",
+    "id": "c2",
+    "code": {"coding": [{"system": ICD, "code": "Z94.4"}]},
+}
+
+
+def test_liver_disease_the_day_of_the_transplant_still_counts(client: TestClient) -> None:
+    # "began before" the transplant is left out; the same day is not before it
+    transplant = {**LIVER_TRANSPLANT, "onsetDateTime": "2024-03-01"}
+    assert renewal_cards(client, [{**CIRRHOSIS, "onsetDateTime": "2024-03-01"}, transplant])
+
+
+def test_an_undated_liver_transplant_leaves_every_hepatic_condition_in(client: TestClient) -> None:
+    # when the transplant was is not known, no condition can be shown to have preceded it
+    assert renewal_cards(client, [{**CIRRHOSIS, "onsetDateTime": "2022-05-01"}, LIVER_TRANSPLANT])
+
+
+def test_the_latest_result_with_a_number_and_an_undated_one(client: TestClient) -> None:
+    unreadable = {**observation("o0", "2160-0", 0, "mg/dL", "2026-11-21"), "valueString": "haemolysed"}
+    del unreadable["valueQuantity"]
+    undated = observation("o5", "2823-3", 4.9, "mmol/L", "2026-11-01")
+    del undated["effectiveDateTime"]
+    [card] = renewal_cards(client, [CIRRHOSIS], [unreadable, *LABS[:2], undated])
+    assert "Creatinine: 1.4 mg/dL (2026-11-20)" in card["detail"]  # the newer one has no number
+    assert "Potassium: 4.9 mmol/L (undated)" in card["detail"]
