@@ -504,3 +504,71 @@ def test_a_result_without_a_number_is_listed_with_what_it_says(value: dict[str, 
         "no numeric value",
     )
     assert day(point.when) == "2026-11-27"
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("start", "end", "figure"),
+    [
+        ("2026-10-12T08:00:00Z", "2026-10-20T08:00:00Z", None),  # ended the instant of the run's first trough
+        ("2026-10-12T08:00:00Z", "2026-10-20T07:59:59Z", "14.3 %"),
+        ("2026-11-17T08:00:00Z", "2026-11-24T08:00:00Z", None),  # began the instant of its last
+        ("2026-11-17T08:00:01Z", "2026-11-24T08:00:00Z", "14.3 %"),
+    ],
+)
+def test_a_drug_at_the_instant_of_the_first_or_last_trough_was_taken_between_them(
+    start: str, end: str, figure: str | None
+) -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = start
+            resource["dispenseRequest"]["validityPeriod"] = {"start": start, "end": end}
+    cv = {f.name: f for f in story_of(request).figures}["Coefficient of variation (CV)"]
+    assert cv.value == figure
+
+
+@pytest.mark.now(AS_OF)
+def test_no_trough_no_figures() -> None:
+    request = example()
+    request["prefetch"]["observations"]["entry"] = []
+    figures = {f.name: f for f in story_of(request).figures}
+    ratio = figures["Concentration/dose ratio (C/D)"]
+    assert (ratio.value, ratio.rests_on, ratio.note) == (
+        None,
+        "0 of 0 troughs with a readable oral dose",
+        "No trough with a readable oral dose in force: no ratio.",
+    )
+    assert ratio.source == "gandolfini-2022-nonadherence"
+    cv, share = figures["Coefficient of variation (CV)"], figures["Troughs within the band"]
+    assert (cv.value, cv.rests_on, cv.note) == (
+        None,
+        "troughs from none, n = 0",
+        "Fewer than 3 troughs (0): no figure.",
+    )
+    assert cv.source == "gandolfini-2022-nonadherence"
+    assert (share.value, share.rests_on) == (None, "troughs from none, n = 0")
+
+
+@pytest.mark.now(AS_OF)
+def test_without_a_band_in_force_there_is_no_share() -> None:
+    request = example()
+    request["prefetch"]["conditions"]["entry"] = []  # no transplant: no target drawn
+    share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
+    assert share.value is None
+    assert share.note == "No band in force at any trough: no share."
+    assert share.rests_on == "troughs from 2026-07-01 to 2026-11-17, n = 6; 0 with a band in force"
+
+
+@pytest.mark.now(AS_OF)
+def test_a_bound_that_reaches_into_the_band_is_not_counted() -> None:
+    # "<6" on 2026-11-15 may be anything below 6, within 5 to 15 or not: not counted either way
+    request = example()
+    for entry in entries(request, "observations"):
+        quantity = entry["resource"].get("valueQuantity", {})
+        if quantity.get("comparator") == "<":
+            quantity["value"] = 6
+    share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
+    assert share.value == "5 of 6 (83 %)"  # the six measured troughs, one (6 on 2026-08-31) below 7 to 20
+    assert share.note == "1 given as a bound (<6 ng/mL on 2026-11-15) not counted: it reaches into the band."
