@@ -1159,3 +1159,34 @@ def test_an_ingredient_code_in_another_system_is_not_rxnorm(client: TestClient) 
         drafts=[by_code("http://snomed.info/sct", "21212", rid="d1", status="draft")],
     )
     assert interaction_cards(client, OSEL, body) == []
+
+
+def test_the_card_says_how_each_drug_is_recorded(client: TestClient) -> None:
+    clarithromycin = "Clarithromycin 500 MG Oral Tablet"
+    prefetch = full_prefetch([tacrolimus()])
+    body = hook_request("order-select", prefetch, drafts=[by_text(clarithromycin, rid="d1", status="draft")])
+    [card] = interaction_cards(client, OSEL, body)
+    prograf = "Tacrolimus 1 MG Oral Capsule [Prograf] (active order)"
+    assert card["detail"].splitlines()[0] == (
+        f"**Clarithromycin** ({clarithromycin} (order being written, selected)) with tacrolimus ({prograf}):"
+        " raises tacrolimus levels."
+    )
+    # an order and the patient's own report of the same drug: both named, in one card
+    [card] = patient_view(
+        client,
+        tacrolimus(),
+        by_text(clarithromycin, rid="m2"),
+        statement("Clarithromycin 250 MG Oral Tablet"),
+    )
+    assert card["detail"].splitlines()[0] == (
+        f"**Clarithromycin** ({clarithromycin} (active order); Clarithromycin 250 MG Oral Tablet (reported by"
+        f" the patient)) with tacrolimus ({prograf}): raises tacrolimus levels."
+    )
+
+
+def test_a_drug_known_only_by_its_code_is_named_by_its_record(client: TestClient) -> None:
+    # clarithromycin by its RxNorm ingredient code alone (21212, the reference's section 2, verified)
+    [card] = patient_view(client, tacrolimus(), by_code(RXNORM, "21212", rid="m2"))
+    assert card["detail"].startswith(
+        "**Clarithromycin** (MedicationRequest/m2 (active order)) with tacrolimus"
+    )
