@@ -234,3 +234,25 @@ def test_a_pregnancy_recorded_without_a_date_says_so(client: TestClient) -> None
     cards = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch))).json()["cards"]
     [card] = of_topic(cards, "pregnancy")
     assert "Recorded without a date." in card["detail"]
+
+
+def test_the_latest_record_wins_whatever_the_order_received(client: TestClient) -> None:
+    later_no, earlier_yes = (
+        breastfeeding("LA29253-4", "2026-10-01", "bf2"),
+        breastfeeding("LA29252-6", "2026-06-01", "bf1"),
+    )
+    assert topics(client, [later_no, earlier_yes]) == []
+
+
+def test_a_pregnancy_condition_is_dated_by_its_onset_when_not_by_its_recording(client: TestClient) -> None:
+    onset_only = condition(SNOMED, "77386006")
+    del onset_only["recordedDate"]
+    onset_only["onsetDateTime"] = "2026-11-15"
+    earlier_not_pregnant = pregnancy("LA26683-5", "2026-11-10")
+    assert topics(client, [earlier_not_pregnant], [onset_only]) == ["pregnancy"]
+
+
+def test_an_undated_record_gives_way_to_a_dated_one(client: TestClient) -> None:
+    undated = condition(SNOMED, "77386006")
+    del undated["recordedDate"]
+    assert topics(client, [pregnancy("LA26683-5", "2026-11-10")], [undated]) == []
