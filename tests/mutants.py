@@ -103,22 +103,35 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
         f"- Mutants tested: {tested}; killed {total['killed']}, timed out {total['timeout']}, "
         f"survived {total['survived']}; no tests {total['no tests']}, not checked {total['not checked']}",
         f"- Score (killed or timed out, of tested): {score}",
-        f"- Not yet run: {waiting} mutants in {len(found) - len(checked)} modules (`make mutants` runs them)",
+        f"- Not yet run: {waiting + total['not checked']} mutants: {waiting} in {len(found) - len(checked)}"
+        f" modules not started, {total['not checked']} in modules part-run (`make mutants` runs them)",
         f"- Survivors explained: {len(survivors) - len(unexplained)} of {len(survivors)}",
         "",
-        "| module | tested | killed | survived | no tests |",
-        "|---|---:|---:|---:|---:|",
+        "| module | tested | killed | survived | no tests | not run |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for module, statuses in sorted(checked.items()):
+    for module, statuses in sorted(found.items()):  # modules not started too: all "not run"
         counts = Counter(statuses.values())
         lines.append(
             f"| {module} | {counts['killed'] + counts['survived'] + counts['timeout']} | "
             f"{counts['killed'] + counts['timeout']} | {counts['survived']} | {counts['no tests']} |"
+            f" {counts['not checked']} |"
         )
     lines += ["", "## Survivors explained", ""]
     for name in survivors:
         if name in explained:
             lines += [f"### {name}", "", explained[name], "", "```diff", diff(name), "```", ""]
+    statuses = {name: status for s in found.values() for name, status in s.items()}
+    pending = sorted(n for n in explained if statuses.get(n) == "not checked")
+    if pending:
+        lines += [
+            "## Explanations whose mutant has not been run again yet",
+            "",
+            "Their function changed, or their module was not finished, since the run that found them.",
+            "",
+            *(f"- `{n}` (pending)" for n in pending),
+            "",
+        ]
     if unexplained:
         lines += [
             "## Survivors not yet killed or explained",

@@ -42,5 +42,11 @@ def test_the_report_says_what_it_covers() -> None:
     assert re.search(r"Score \(killed or timed out, of tested\): \d+\.\d %", REPORT)
 
 
+def pending() -> list[str]:
+    """Explanations whose mutant has not been tested again since (its module not finished)."""
+    return re.findall(r"^- `(\S+)` \(pending\)$", REPORT, flags=re.MULTILINE)
+
+
 def test_no_explanation_is_left_for_a_mutant_that_no_longer_survives() -> None:
-    assert sorted(set(EXPLAINED) - set(explained())) == []
+    assert sorted(set(EXPLAINED) - set(explained()) - set(pending())) == []
+    assert set(pending()) <= set(EXPLAINED)
