@@ -7,6 +7,8 @@ allows it) are both kept. The audit ties each card uuid to its call, so feedback
 """
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -418,6 +420,17 @@ class Store:
 
 def _sqlite_pragmas(connection: Any, _record: Any, busy_ms: int) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+    # Workers opening a new database together: switching it to WAL takes a lock SQLite does not wait for
+    # (no busy handler on that path), so one of them failed at start-up with "database is locked" (about 1
+    # start in 14 of six at once). Try again until the busy timeout.
+    deadline = time.monotonic() + busy_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
     cursor.close()
