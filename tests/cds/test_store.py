@@ -67,6 +67,26 @@ def test_audit_batches_keep_each_call_and_its_cards(url: str) -> None:
     store.close()
 
 
+def open_together(url: str, workers: int = 6) -> list[BaseException]:
+    """What `workers` threads raised opening a Store on the url at the same moment, as workers starting."""
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            Store(url).close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_workers_starting_together_all_find_the_tables(url: str) -> None:
     """Several workers (or replicas) create their Store at the same moment against a new database."""
     if url.startswith("sqlite"):
@@ -78,22 +98,7 @@ def test_workers_starting_together_all_find_the_tables(url: str) -> None:
             connection.execute(text(f"CREATE SCHEMA {schema}"))
         admin.close()
         fresh = f"{url}?options=-csearch_path%3D{schema}"
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-
-    def start() -> None:
-        barrier.wait()
-        try:
-            Store(fresh).close()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=start) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert open_together(fresh) == []
     store = Store(fresh)
     assert store.calls() == []
     store.close()
@@ -114,22 +119,5 @@ def test_workers_opening_a_new_sqlite_file_together_never_find_it_locked(tmp_pat
     """Switching a new SQLite file to WAL takes a lock SQLite does not wait for: before the retry, about one
     start in fourteen of six workers at once failed with "database is locked" (a CI run saw it). Forty new
     files make such a failure all but certain to show (1 - (13/14)**40 is about 95 %)."""
-    errors: list[BaseException] = []
-    for n in range(40):
-        barrier = threading.Barrier(6)
-
-        def start(
-            url: str = f"sqlite:///{tmp_path / f'{n}.db'}", barrier: threading.Barrier = barrier
-        ) -> None:
-            barrier.wait()
-            try:
-                Store(url).close()
-            except BaseException as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=start) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    errors = [error for n in range(40) for error in open_together(f"sqlite:///{tmp_path / f'{n}.db'}")]
     assert errors == []
