@@ -10,8 +10,8 @@ from cds.settings import Settings
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(database_url="sqlite://", fhir_deadline=1.0, fhir_request_timeout=0.5, auth="off")
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"database_url": "sqlite://"})
 
 
 @pytest.fixture(scope="session")

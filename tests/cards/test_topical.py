@@ -15,6 +15,7 @@ from tests.builders import (
     medication_request,
     tacrolimus,
 )
+from tests.cards.test_interactions import by_code
 from tests.clock import years_ago
 
 OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
@@ -295,15 +296,7 @@ def topical_details(client: TestClient, body: dict[str, Any], path: str) -> list
 def test_what_makes_the_patient_immunocompromised_is_named_even_when_only_coded(client: TestClient) -> None:
     # mycophenolate mofetil by its RxNorm code alone (68149, the reference's section 2, verified): no name
     # to show, so the record is named by its id
-    coded = {
-        "resourceType": "MedicationRequest",
-        "id": "m9",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{PATIENT_ID}"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "68149"}]},
-    }
-    prefetch = full_prefetch([coded])
+    prefetch = full_prefetch([by_code(RXNORM, "68149", rid="m9")])
     body = hook_request("order-select", prefetch, drafts=[medication_request("d1", PROTOPIC, status="draft")])
     [detail, _] = topical_details(client, body, OSEL)
     assert detail.startswith("- Recorded: MedicationRequest/m9.\n")
