@@ -69,15 +69,7 @@ def _last_run_line() -> str:
     return found[0] if found else f"- Rewritten on {_results_date():%Y-%m-%d} from the results in mutants/"
 
 
-def _what_ran(patterns: list[str]) -> str:
-    if not patterns:
-        return "all configured"
-    if all("*" not in p for p in patterns) and len(patterns) > 5:
-        return f"the {len(patterns)} survivors of the run before"
-    return f"patterns: {', '.join(patterns)}"
-
-
-def write_report(patterns: list[str], seconds: float | None) -> int:
+def write_report(ran: str, seconds: float | None) -> int:
     """Writes docs/mutants-report.md; returns the number of survivors that are not explained."""
     explained: dict[str, str] = json.loads(EXPLAINED.read_text())
     found = results()
@@ -95,7 +87,7 @@ def write_report(patterns: list[str], seconds: float | None) -> int:
         "Written by `make mutants` (tests/mutants.py); docs/mutants.md says how to read it.",
         "",
         (
-            f"- Run on {_results_date():%Y-%m-%d}, {_what_ran(patterns)}, "
+            f"- Run on {_results_date():%Y-%m-%d}, {ran}, "
             f"in {seconds / 60:.1f} min; modules below not run then keep their earlier results"
             if seconds is not None
             else _last_run_line()
@@ -190,11 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     seconds = None
+    ran = f"patterns: {', '.join(args.patterns)}" if args.patterns else "all configured"
     if args.survivors:
         args.patterns = [n for s in results().values() for n, v in sorted(s.items()) if v == "survived"]
         if not args.patterns:
             print("no survivors to test again")
             return 0
+        ran = f"the {len(args.patterns)} survivors of the run before"
     if not args.report_only:
         if args.fresh:
             shutil.rmtree(MUTANTS, ignore_errors=True)
@@ -205,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "mutmut", "run", *args.patterns], cwd=ROOT, check=False
         )
         seconds = time.monotonic() - started
-    return 1 if write_report(args.patterns, seconds) else 0
+    return 1 if write_report(ran, seconds) else 0
 
 
 if __name__ == "__main__":
