@@ -63,12 +63,14 @@ def _ids_survive_a_second_collection(items: list[pytest.Item]) -> None:
     """pytest escapes an id given in `parametrize(ids=[...])` that is not plain ASCII ("\\u2019") in the
     list itself, so a second collection in the same process (mutmut collects, then runs) escapes it again,
     the first id is "not found", and mutmut stops with pytest's usage error. Such ids must be ASCII."""
+    seen: set[int] = set()  # a list serves every item it parametrizes: check it once
     for item in items:
         for mark in item.iter_markers("parametrize"):
             given = mark.kwargs.get("ids")
-            if isinstance(given, list | tuple) and any(
-                isinstance(i, str) and (not i.isascii() or "\\" in i) for i in given
-            ):
+            if not isinstance(given, list | tuple) or id(given) in seen:
+                continue
+            seen.add(id(given))
+            if any(isinstance(i, str) and (not i.isascii() or "\\" in i) for i in given):
                 raise pytest.UsageError(f"{item.nodeid}: parametrize ids must be plain ASCII")
 
 
