@@ -294,7 +294,13 @@ def start_server(
 
 def listening_sockets(port: int) -> int:
     """Sockets listening on the local TCP port, from /proc/net (Linux)."""
-    count = 0
+    return len(tcp_sockets(port, "0A"))  # 0A: LISTEN
+
+
+def tcp_sockets(port: int, state: str) -> list[list[str]]:
+    """The /proc/net/tcp and tcp6 lines (split into fields) of sockets on the local port in the state
+    ('0A' listening, '01' established); none where /proc/net is not there."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -302,9 +308,9 @@ def listening_sockets(port: int) -> int:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                count += 1
-    return count
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.append(fields)
+    return found
 
 
 def row(name: str, r: dict[str, float], cpu: float | None = None, parse: float | None = None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.load import free_port, listening_sockets, start_server
+from bench.load import free_port, listening_sockets, start_server, tcp_sockets
 from cds.cli import main
 from cds.workers import ReusePortSocket, reuse_port_supported
 from tests.builders import full_prefetch, hook_request, tacrolimus
@@ -60,13 +60,7 @@ def established(pid: int, port: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    count = 0
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01" and fields[9] in inodes:
-            count += 1
-    return count
+    return sum(1 for fields in tcp_sockets(port, "01") if fields[9] in inodes)  # 01: established
 
 
 @pytest.fixture
