@@ -112,6 +112,23 @@ def concept(value: object) -> Concept:
     return _new_concept((tuple(codings), label, tuple(names)))
 
 
+def coding_keys(value: object) -> list[tuple[str, str]] | None:
+    """(system, code) of each coding ``concept`` would read from a CodeableConcept with a list of codings,
+    without building the concept; None for any other shape (``concept`` reads those)."""
+    if type(value) is not dict:
+        return None
+    items = value.get("coding")
+    if type(items) is not list:
+        return None
+    keys = []
+    for item in items:
+        if type(item) is dict:
+            code = _str(item.get("code"))
+            if code or text(item.get("display")):
+                keys.append((text(item.get("system")), code))
+    return keys
+
+
 def status_code(value: object) -> str:
     """A status that is a code (DSTU2, R4 `status`) or a CodeableConcept (R4 `clinicalStatus`)."""
     if type(value) is str:

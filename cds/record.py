@@ -19,6 +19,7 @@ from cds.fhirjson import (
     EMPTY_CONCEPT,
     Code,
     Concept,
+    coding_keys,
     concept,
     first_when,
     number,
@@ -496,7 +497,7 @@ class ObservationIndex:
 
     def __init__(self) -> None:
         self._raws: list[tuple[str, dict[str, Any]]] = []
-        self._codes: list[Concept] = []
+        self._codes: list[Concept | None] = []  # None: not read yet
         self._read: list[Observation | None] = []
         self._dates: list[datetime | bool | None] = []  # False: not read yet
         self._by_code: dict[tuple[str, str], list[int]] = {}
@@ -507,8 +508,13 @@ class ObservationIndex:
         self._coded_in: dict[str, set[int]] = {}  # system -> positions with a coding in it
 
     def add(self, ref: str, raw: dict[str, Any]) -> None:
-        code = concept(raw.get("code"))
-        if not code.codings and not code.text:
+        value = raw.get("code")
+        keys = coding_keys(value)
+        code: Concept | None = None  # read in full when first needed
+        if keys is None:  # not the usual shape (a bare Coding, a string, an odd list): read it now
+            code = concept(value)
+            keys = [(c.system, c.code) for c in code.codings]
+        if not keys and not (code or concept(value)).text:
             raise _Skip("has no code")
         position = len(self._raws)
         self._positions[ref] = position
@@ -516,9 +522,15 @@ class ObservationIndex:
         self._codes.append(code)
         self._read.append(None)
         self._dates.append(False)
-        for c in code.codings:
-            self._by_code.setdefault((c.system, c.code), []).append(position)
-            self._coded_in.setdefault(c.system, set()).add(position)
+        for key in keys:
+            self._by_code.setdefault(key, []).append(position)
+            self._coded_in.setdefault(key[0], set()).add(position)
+
+    def _code(self, position: int) -> Concept:
+        code = self._codes[position]
+        if code is None:
+            code = self._codes[position] = concept(self._raws[position][1].get("code"))
+        return code
 
     def replace(self, ref: str, raw: dict[str, Any]) -> None:
         """A second version of an observation already added replaces it when it says it corrects or amends
@@ -539,7 +551,7 @@ class ObservationIndex:
         read = self._read[position]
         if read is None:
             ref, raw = self._raws[position]
-            read = self._read[position] = _observation(ref, raw, self._codes[position], self._date(position))
+            read = self._read[position] = _observation(ref, raw, self._code(position), self._date(position))
         return read
 
     def _date(self, position: int) -> datetime | None:
@@ -569,8 +581,8 @@ class ObservationIndex:
             if len(coded) < len(self._codes):  # some are not coded in it (usually none are)
                 positions.update(
                     p
-                    for p, code in enumerate(self._codes)
-                    if p not in coded and named.search(" ".join(code.names).lower())
+                    for p in range(len(self._codes))
+                    if p not in coded and named.search(" ".join(self._code(p).names).lower())
                 )
         valid = sorted(
             p for p in positions if status_code(self._raws[p][1].get("status")) not in INVALID_RESULT

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cds.fhirjson import concept, objs, when
 from cds.record import PatientRecord, RecordBuilder, medication_key, unresolved
@@ -475,3 +477,47 @@ def test_a_dose_without_a_timing_has_no_frequency() -> None:
     dose = dose_of({"doseQuantity": {"value": 2, "unit": "mg"}})
     assert dose.per_day is None
     assert dose.text == ""
+
+
+# What a CodeableConcept may hold as it really arrives: codings of every shape, codes as numbers, blanks.
+_CODING = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "system": st.sampled_from(["http://loinc.org", " http://loinc.org ", "", 7]),
+            "code": st.sampled_from(["11253-2", " 11253-2", "", 2160, None]),
+            "display": st.sampled_from(["Tacrolimus", "", "  ", None]),
+        },
+    ),
+    st.sampled_from(["11253-2", None, 5, []]),
+)
+_CODE = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "coding": st.one_of(st.lists(_CODING, max_size=3), _CODING),
+            "text": st.sampled_from(["Tacrolimus level", "", " ", None]),
+        },
+    ),
+    st.sampled_from(["tacrolimus", "", None, 3]),
+    st.fixed_dictionaries({"system": st.just("http://loinc.org"), "code": st.sampled_from(["11253-2", ""])}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(code=_CODE)
+def test_an_observation_is_found_by_every_code_its_concept_reads(code: object) -> None:
+    """The index reads an observation's codes without building its concept (most are never looked at);
+    it must find it by exactly the codes the concept has, keep only those with a code or a name, and show
+    the same concept when the observation is read."""
+    resource = {"resourceType": "Observation", "id": "o1", "status": "final", "code": code}
+    builder = RecordBuilder(hook="patient-view", now=NOW, patient_id=PATIENT_ID)
+    builder.add([resource], where="prefetch observations")
+    record = builder.build()
+    read = concept(code)
+    if not read.codings and not read.text:
+        assert record.skipped == ("Observation/o1: has no code",)
+        return
+    for c in read.codings:
+        assert [o.ref for o in record.observations_coded(c.system, [c.code])] == ["Observation/o1"]
+    assert [o.code for o in record.observations] == [read]
