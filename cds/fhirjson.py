@@ -133,6 +133,9 @@ def status_code(value: object) -> str:
     """A status that is a code (DSTU2, R4 `status`) or a CodeableConcept (R4 `clinicalStatus`)."""
     if type(value) is str:
         return value.strip().lower()
+    keys = coding_keys(value)  # the usual shape, read without building the concept
+    if keys is not None:
+        return keys[0][1].lower() if keys else ""
     first = next(iter(concept(value).codings), None)
     return first.code.lower() if first else ""
 

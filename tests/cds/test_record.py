@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds.fhirjson import concept, objs, when
+from cds.fhirjson import concept, objs, status_code, when
 from cds.record import PatientRecord, RecordBuilder, medication_key, unresolved
 from tests.builders import LOINC, PATIENT_ID, RXNORM, medication_request, observation, tacrolimus
 from tests.conftest import NOW
@@ -485,7 +485,7 @@ _CODING = st.one_of(
         {},
         optional={
             "system": st.sampled_from(["http://loinc.org", " http://loinc.org ", "", 7]),
-            "code": st.sampled_from(["11253-2", " 11253-2", "", 2160, None]),
+            "code": st.sampled_from(["11253-2", " Active", "", 2160, None]),
             "display": st.sampled_from(["Tacrolimus", "", "  ", None]),
         },
     ),
@@ -521,3 +521,15 @@ def test_an_observation_is_found_by_every_code_its_concept_reads(code: object) -
     for c in read.codings:
         assert [o.ref for o in record.observations_coded(c.system, [c.code])] == ["Observation/o1"]
     assert [o.code for o in record.observations] == [read]
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=_CODE)
+def test_a_coded_status_is_its_first_coding_s_code(status: object) -> None:
+    """A status sent as a CodeableConcept (R4's clinicalStatus), read without building the concept: the
+    code of the first coding the concept reads, in lower case; a plain code is itself in lower case."""
+    read = concept(status)
+    expected = status.strip().lower() if isinstance(status, str) else ""
+    if not isinstance(status, str) and read.codings:
+        expected = read.codings[0].code.lower()
+    assert status_code(status) == expected
