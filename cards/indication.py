@@ -77,20 +77,42 @@ def _indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) 
     return transplants + [i for i in found.values() if i.key == UC]
 
 
-def recognised(code: Concept, dosing: Dosing) -> list[str]:
+def recognised(code: Concept, dosing: Dosing) -> tuple[str, ...]:
     """The indications a condition's code stands for: by code prefix, or by words in its text or displays
-    (any code system), unless its words say it is not the patient's own (a candidate, a donor)."""
-    found = [key for key, entry in dosing.indications.items() if coded_as(code, entry.conditions)]
+    (any code system), unless its words say it is not the patient's own (a candidate, a donor). Kept per
+    code: a chart repeats its conditions' codes, and several families ask."""
+    cache = _RECOGNISED.get(id(dosing))
+    if cache is None or cache[0] is not dosing:
+        if len(_RECOGNISED) >= _KEPT_DOSINGS:  # tests make many; a service, one or two
+            _RECOGNISED.clear()
+        cache = _RECOGNISED[id(dosing)] = (dosing, {})
+    found = cache[1].get(code)
+    if found is None:
+        if len(cache[1]) >= _KEPT:
+            cache[1].clear()
+        found = cache[1][code] = _recognised(code, dosing)
+    return found
+
+
+# The dosing knowledge lives for the life of the process (a site file makes a second one); the entry keeps it,
+# so its id cannot be reused while the entry exists.
+_RECOGNISED: dict[int, tuple[Dosing, dict[Concept, tuple[str, ...]]]] = {}
+_KEPT = 4096  # codes kept per dosing knowledge
+_KEPT_DOSINGS = 8
+
+
+def _recognised(code: Concept, dosing: Dosing) -> tuple[str, ...]:
+    found = tuple(key for key, entry in dosing.indications.items() if coded_as(code, entry.conditions))
     if found or not code.names:
         return found
     names = " ".join(code.names).lower()
     if word_pattern(dosing.indication_not_words).search(names):
-        return []
-    return [
+        return ()
+    return tuple(
         key
         for key, entry in dosing.indications.items()
         if entry.words and word_pattern(entry.words).search(names)
-    ]
+    )
 
 
 def colitis_start(

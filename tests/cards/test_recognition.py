@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cards.drugs import ATC, RXNORM, TACROLIMUS, DrugIdentifier
+from cards.indication import recognised
 from cards.knowledge import load
 from cards.vaccines import VaccineFamily
 from cds.fhirjson import Code, Concept
@@ -107,3 +108,16 @@ def test_every_not_live_word_silences_a_live_name(word: str) -> None:
 def test_uk_tacrolimus_brands_are_tacrolimus(text: str) -> None:
     # BNF, tacrolimus medicinal forms: the UK's branded generics
     assert TACROLIMUS in DRUGS.identify_concept(Concept.of((), text)).ingredients
+
+
+def test_a_condition_is_recognised_by_the_dosing_knowledge_it_is_asked_of() -> None:
+    """recognised() keeps its answers per code; a second dosing knowledge (a site's) gets its own answers,
+    never the first one's."""
+    liver = Concept.of((Code("http://hl7.org/fhir/sid/icd-10-cm", "Z94.4", "Liver transplant status"),), "")
+    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)
+    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)  # as kept
+    without_liver = KNOWLEDGE.dosing.model_copy(
+        update={"indications": {k: v for k, v in KNOWLEDGE.dosing.indications.items() if k != "liver"}}
+    )
+    assert recognised(liver, without_liver) == ()
+    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)
