@@ -504,7 +504,7 @@ _CODE = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(code=_CODE)
 def test_an_observation_is_found_by_every_code_its_concept_reads(code: object) -> None:
     """The index reads an observation's codes without building its concept (most are never looked at);
@@ -523,7 +523,7 @@ def test_an_observation_is_found_by_every_code_its_concept_reads(code: object) -
     assert [o.code for o in record.observations] == [read]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(status=_CODE)
 def test_a_coded_status_is_its_first_coding_s_code(status: object) -> None:
     """A status sent as a CodeableConcept (R4's clinicalStatus), read without building the concept: the
