@@ -190,7 +190,7 @@ class Vaccines(_Entry):
                 raise ValueError(f"CVX {code}: label longer than 60 characters")
         return value
 
-    cards: dict[Literal["live", "unspecified", "recent"], CardText]
+    cards: dict[Literal["live", "unspecified", "recent", "recent_within"], CardText]
     citations: list[Citation] = Field(min_length=1)
     override_reasons: dict[str, str] = Field(min_length=1)
 

@@ -135,7 +135,6 @@ class VaccineFamily(Family):
 
     def _recent(self, record: PatientRecord) -> list[Card]:
         interval = self._knowledge.vaccines.interval
-        text = self._knowledge.vaccines.cards["recent"]
         cards = []
         for immunization in record.immunizations:
             if not immunization.given or immunization.date is None:
@@ -143,6 +142,10 @@ class VaccineFamily(Family):
             kind = self.classify(immunization.vaccine)
             days = days_since(immunization.date, record.now)
             if kind is not None and kind[0] == "live" and 0 <= days < interval.before_days:
+                # IDSA: at least 4 weeks before immunosuppression (warning), avoided within 2 weeks (critical)
+                text = self._knowledge.vaccines.cards[
+                    "recent_within" if days < interval.avoid_within_days else "recent"
+                ]
                 summary = text.summary.replace("{vaccine}", kind[1]).replace("{days}", str(days))
                 cards.append(self._card(text, summary, []))
         return cards

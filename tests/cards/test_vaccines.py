@@ -322,8 +322,8 @@ def starting(
 def test_starting_tacrolimus_soon_after_a_live_vaccine(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ten_days_ago = ago_date(10)
-    [card] = starting(client, [given("03", ten_days_ago)])
+    twenty_days_ago = ago_date(20)
+    [card] = starting(client, [given("03", twenty_days_ago)])
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("Live vaccine (MMR) given ")
     assert "at least 4 weeks before immunosuppression" in card["detail"]
@@ -331,19 +331,33 @@ def test_starting_tacrolimus_soon_after_a_live_vaccine(
 
 
 # The 2013 IDSA guideline (vaccines.json's interval text, cited on the card): live vaccines "at least 4 weeks
-# before immunosuppression". Given 27 days before a tacrolimus start is too soon; 28 days (4 weeks) is not.
-@pytest.mark.parametrize(("days", "too_soon"), [(0, True), (27, True), (28, False), (29, False)])
-def test_the_four_week_interval_after_a_live_vaccine_on_both_sides_of_its_edge(
-    client: TestClient, days: int, too_soon: bool
+# before immunosuppression" and "avoided within 2 weeks of starting it". Given 27 days before a tacrolimus
+# start is too soon, 28 days (4 weeks) is not; given 13 days before is within the 2 weeks to be avoided
+# (critical: the verb is avoid), 14 days is not (warning: the 4-week advice).
+@pytest.mark.parametrize(
+    ("days", "indicator"),
+    [(0, "critical"), (13, "critical"), (14, "warning"), (27, "warning"), (28, None), (29, None)],
+)
+def test_the_two_and_four_week_intervals_after_a_live_vaccine_on_both_sides_of_their_edges(
+    client: TestClient, days: int, indicator: str | None
 ) -> None:
     found = starting(client, [given("21", ago_iso(days))])  # an instant: a date alone is read at UTC midnight
-    if too_soon:
-        [card] = found
-        assert card["summary"] == (
-            f"Live vaccine (varicella) given {days} days ago: too soon to start tacrolimus"
-        )
-    else:
+    if indicator is None:
         assert found == []
+        return
+    [card] = found
+    assert card["indicator"] == indicator
+    if indicator == "critical":
+        assert card["summary"] == (
+            f"Live vaccine (varicella) given {days} days ago: within 2 weeks, too soon to start tacrolimus"
+        )
+        assert "discuss delaying tacrolimus with the transplant or infectious diseases team" in card["detail"]
+    else:
+        assert (
+            card["summary"] == f"Live vaccine (varicella) given {days} days ago: too soon to start tacrolimus"
+        )
+        assert "Discuss the timing of tacrolimus" in card["detail"]
+    assert "avoided within 2 weeks of starting it (2013 IDSA guideline)" in card["detail"]
 
 
 def test_a_live_vaccine_dated_after_today_is_not_a_vaccine_given(client: TestClient) -> None:
@@ -469,8 +483,8 @@ def test_every_immunization_is_read_past_one_that_does_not_count(client: TestCli
         "status": "completed",
         "vaccineCode": {"text": "MMR"},
     }
-    [card] = starting(client, [not_given, undated, given("21", ago_iso(6), rid="i3")])
-    assert card["summary"] == "Live vaccine (varicella) given 6 days ago: too soon to start tacrolimus"
+    [card] = starting(client, [not_given, undated, given("21", ago_iso(16), rid="i3")])
+    assert card["summary"] == "Live vaccine (varicella) given 16 days ago: too soon to start tacrolimus"
 
 
 def test_the_vaccine_family_on_its_own_finds_the_therapy(tmp_path: Path) -> None:
