@@ -96,16 +96,20 @@ class HypersensitivityFamily(Family):
 
     def _macrolide_card(self, allergy: Allergy, ordered: tuple[MedicationUse, ...]) -> Card:
         data = self._knowledge.cautions.macrolide_allergy
-        suggestions = [
-            Suggestion(
-                label="Remove the tacrolimus order",
-                actions=[
-                    Action(type="delete", description="Remove the draft tacrolimus order", resourceId=m.ref)
-                ],
+        # one suggestion removing every tacrolimus draft: accepting it must leave none to sign
+        removable = [m.ref for m in ordered if deletable(m.ref)]
+        suggestions = []
+        if removable:
+            many = f"the {len(removable)} tacrolimus orders" if len(removable) > 1 else "the tacrolimus order"
+            suggestions.append(
+                Suggestion(
+                    label=f"Remove {many}",
+                    actions=[
+                        Action(type="delete", description="Remove the draft tacrolimus order", resourceId=ref)
+                        for ref in removable
+                    ],
+                )
             )
-            for m in ordered
-            if deletable(m.ref)
-        ][:1]
         summary = data.card.summary.replace("{substance}", self._name(allergy))
         names: dict[str, str] = {}  # each name once, as first spelt (a display and a text often agree)
         for name in allergy.substance.names:

@@ -325,7 +325,8 @@ def test_each_reaction_is_listed_once(client: TestClient) -> None:
     assert "(reaction: Urticaria, Angioedema; type: allergy; confirmed)" in card["detail"]
 
 
-def test_one_removal_is_offered_when_two_tacrolimus_orders_are_signed(client: TestClient) -> None:
+def test_one_suggestion_removes_both_tacrolimus_orders_signed_together(client: TestClient) -> None:
+    """Accepting it must leave no tacrolimus draft: removing one of two would still sign a macrolide."""
     prefetch = full_prefetch()
     prefetch["allergies"] = bundle([allergy({"text": "Erythromycin"})])
     drafts = [tacrolimus("d1", status="draft"), tacrolimus("d2", status="draft")]
@@ -333,4 +334,8 @@ def test_one_removal_is_offered_when_two_tacrolimus_orders_are_signed(client: Te
     response = client.post("/cds-services/tacrolimus-order-sign", content=orjson.dumps(body))
     [card] = [c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "hypersensitivity"]
     [suggestion] = card["suggestions"]
-    assert [a["resourceId"] for a in suggestion["actions"]] == ["MedicationRequest/d1"]
+    assert suggestion["label"] == "Remove the 2 tacrolimus orders"
+    assert [(a["type"], a["resourceId"]) for a in suggestion["actions"]] == [
+        ("delete", "MedicationRequest/d1"),
+        ("delete", "MedicationRequest/d2"),
+    ]
