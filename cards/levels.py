@@ -266,7 +266,7 @@ class LevelFamily(Family):
         if day is None:
             warn = value > ih or value < ml or value > self._knowledge.dosing.general.ceiling
             explained = (
-                f"{uc.text} No start date on record: the level is {initial} the initial and"
+                f"{uc.text} When tacrolimus was started is not known: the level is {initial} the initial and"
                 f" {maintenance} the maintenance target."
             )
             return f"{initial} the colitis initial target {il:g} to {ih:g} ng/mL", warn, explained

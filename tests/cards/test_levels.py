@@ -610,8 +610,8 @@ def test_colitis_without_a_start_is_judged_against_both(
     card = level_card(cards(client, [level(value, 1)], [transplant("K51.90", None)]))
     assert card["summary"].endswith(f"{initial} the colitis initial target 10 to 15 ng/mL")
     assert (
-        f"No start date on record: the level is {initial} the initial and {maintenance} the maintenance"
-        " target."
+        f"When tacrolimus was started is not known: the level is {initial} the initial and"
+        f" {maintenance} the maintenance target."
     ) in card["detail"]
     assert card["indicator"] == indicator
 
@@ -634,8 +634,8 @@ def test_at_least_two_weeks_on_tacrolimus_is_maintenance(client: TestClient, ear
     else:
         assert card["summary"].endswith("within the colitis initial target 10 to 15 ng/mL")
         assert (
-            "No start date on record: the level is within the initial and above the maintenance"
-            in card["detail"]
+            "When tacrolimus was started is not known: the level is within the initial and above the"
+            " maintenance" in card["detail"]
         )
 
 
