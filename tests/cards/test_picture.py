@@ -19,20 +19,24 @@ import pytest
 
 from cards import picture
 from cards.story import Figure, Story
-from tests.cards.test_story import AS_OF, KNOWLEDGE, example, story_of
+from tests.cards.test_story import AS_OF, KNOWLEDGE, entries, example, level, story_of
 
 PLUS_TEN = timezone(timedelta(hours=10))
 
 
 class Tables(HTMLParser):
-    """Each table's caption and its rows of cell texts."""
+    """Each table's caption and its rows of cell texts, and any text outside a cell, a caption or another
+    element that holds text (a browser would show it, out of place, above the table or between rows)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[tuple[str, list[list[str]]]] = []
+        self.stray: list[str] = []
         self._text: list[str] | None = None
+        self._open: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._open.append(tag)
         if tag == "table":
             self.tables.append(("", []))
         elif tag == "tr":
@@ -41,6 +45,7 @@ class Tables(HTMLParser):
             self._text = []
 
     def handle_endtag(self, tag: str) -> None:
+        assert self._open.pop() == tag
         if tag == "caption" and self._text is not None:
             self.tables[-1] = ("".join(self._text), self.tables[-1][1])
         elif tag in ("td", "th") and self._text is not None:
@@ -51,11 +56,16 @@ class Tables(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._text is not None:
             self._text.append(data)
+        elif data.strip() and (not self._open or self._open[-1] in ("table", "tr", "dl", "ul")):
+            self.stray.append(data)
 
 
 def tables_of(story: Story) -> dict[str, list[list[str]]]:
     parser = Tables()
     parser.feed(picture.tables(story, KNOWLEDGE))
+    parser.close()
+    assert parser.stray == []
+    assert parser._open == []
     return dict(parser.tables)
 
 
@@ -196,6 +206,7 @@ def test_the_derived_figures_with_their_definitions_and_sources() -> None:
     # the share within the band has no source of its own: its definition ends the entry
     assert drawn.count(gandolfini) == 2
     assert "the whole of its range is outside the band.</dd></dl>" in drawn
+    tables_of(story_of(example()))  # no text between the entries, or anywhere outside an element's text
 
 
 def test_a_figure_without_a_value_or_a_known_source() -> None:
@@ -490,3 +501,65 @@ def test_the_drugs_that_raise_the_level_as_bars_hatched_when_their_end_is_not_kn
     assert "Drugs that raise or lower the tacrolimus level (hatched: stopped, end not recorded)" in words
     assert "Fluconazole 50 MG Oral Capsule (raises, end not recorded)" in words
     assert "Clarithromycin 500 MG Oral Tablet (raises)" in words
+
+
+@pytest.mark.now(AS_OF)
+def test_a_dose_that_cannot_be_read_is_said_so_in_the_description_and_the_tables() -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        if entry["resource"]["id"] == "tac-3":  # Advagraf 5 mg once daily from 2026-10-05
+            del entry["resource"]["dosageInstruction"]
+    story = story_of(request)
+    assert "; 3 dose steps, the latest not readable;" in picture.describe(story)
+    found = tables_of(story)
+    doses = found["Total daily dose of tacrolimus"]
+    assert [row[:3] for row in doses[1:]] == [
+        ["2026-06-02", "2026-08-01", "8 mg/day"],
+        ["2026-08-01", "2026-10-05", "6 mg/day"],
+        ["2026-10-05", "2026-12-01", "not readable"],
+    ]
+    # each trough's dose in force, and no C/D without a readable dose (the "<2" has none in any case)
+    assert [(row[0], row[6], row[7]) for row in found["Tacrolimus levels"][1:]] == [
+        ("2026-07-01", "8 mg/day", "1.50"),
+        ("2026-08-31", "6 mg/day", "1.00"),
+        ("2026-09-01", "6 mg/day", "1.00"),
+        ("2026-10-20", "not readable", ""),
+        ("2026-11-10", "not readable", ""),
+        ("2026-11-15", "not readable", ""),
+        ("2026-11-17", "not readable", ""),
+        ("2026-11-20", "", ""),
+        ("2026-11-25", "", ""),
+        ("2026-11-27", "", ""),
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_an_undated_level_is_listed_last_with_no_date() -> None:
+    request = example()
+    undated = level("undated", "2026-11-28T08:00:00Z", 9.0)
+    del undated["resource"]["effectiveDateTime"]
+    entries(request, "observations").append(undated)
+    levels = tables_of(story_of(request))["Tacrolimus levels"]
+    assert levels[-1] == ["no date", "9 ng/mL", "listed, not plotted: no date", "trough", "", "", "", "", ""]
+    assert [row[0] for row in levels[1:]].count("no date") == 1
+
+
+@pytest.mark.now(AS_OF)
+def test_every_level_altering_drug_since_the_trough_before_is_listed_beside_the_trough() -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":  # moved from 2026-10-10 to between the troughs of 07-01 and 08-31
+            resource["authoredOn"] = "2026-08-10"
+            resource["dispenseRequest"]["validityPeriod"] = {"start": "2026-08-10", "end": "2026-08-17"}
+    levels = tables_of(story_of(request))["Tacrolimus levels"]
+    assert [(row[0], row[8]) for row in levels[1:5]] == [
+        ("2026-07-01", ""),
+        (
+            "2026-08-31",
+            "Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded);"
+            " Clarithromycin 500 MG Oral Tablet (raises)",
+        ),
+        ("2026-09-01", ""),
+        ("2026-10-20", ""),
+    ]
