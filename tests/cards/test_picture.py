@@ -11,28 +11,34 @@ instant, 2026-12-01T09:00Z."""
 
 import dataclasses
 import itertools
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
 from cards import picture
-from cards.story import Figure, Story
-from tests.cards.test_story import AS_OF, KNOWLEDGE, example, story_of
+from cards.story import DoseStep, DrugBar, Figure, Point, Story
+from tests.cards.test_story import AS_OF, KNOWLEDGE, entries, example, level, story_of
 
 PLUS_TEN = timezone(timedelta(hours=10))
 
 
 class Tables(HTMLParser):
-    """Each table's caption and its rows of cell texts."""
+    """Each table's caption and its rows of cell texts, and any text outside a cell, a caption or another
+    element that holds text (a browser would show it, out of place, above the table or between rows)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[tuple[str, list[list[str]]]] = []
+        self.stray: list[str] = []
         self._text: list[str] | None = None
+        self._open: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._open.append(tag)
         if tag == "table":
             self.tables.append(("", []))
         elif tag == "tr":
@@ -41,6 +47,7 @@ class Tables(HTMLParser):
             self._text = []
 
     def handle_endtag(self, tag: str) -> None:
+        assert self._open.pop() == tag
         if tag == "caption" and self._text is not None:
             self.tables[-1] = ("".join(self._text), self.tables[-1][1])
         elif tag in ("td", "th") and self._text is not None:
@@ -51,11 +58,16 @@ class Tables(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._text is not None:
             self._text.append(data)
+        elif data.strip() and (not self._open or self._open[-1] in ("table", "tr", "dl", "ul")):
+            self.stray.append(data)
 
 
 def tables_of(story: Story) -> dict[str, list[list[str]]]:
     parser = Tables()
     parser.feed(picture.tables(story, KNOWLEDGE))
+    parser.close()
+    assert parser.stray == []
+    assert parser._open == []
     return dict(parser.tables)
 
 
@@ -196,6 +208,7 @@ def test_the_derived_figures_with_their_definitions_and_sources() -> None:
     # the share within the band has no source of its own: its definition ends the entry
     assert drawn.count(gandolfini) == 2
     assert "the whole of its range is outside the band.</dd></dl>" in drawn
+    tables_of(story_of(example()))  # no text between the entries, or anywhere outside an element's text
 
 
 def test_a_figure_without_a_value_or_a_known_source() -> None:
@@ -490,3 +503,257 @@ def test_the_drugs_that_raise_the_level_as_bars_hatched_when_their_end_is_not_kn
     assert "Drugs that raise or lower the tacrolimus level (hatched: stopped, end not recorded)" in words
     assert "Fluconazole 50 MG Oral Capsule (raises, end not recorded)" in words
     assert "Clarithromycin 500 MG Oral Tablet (raises)" in words
+
+
+@pytest.mark.now(AS_OF)
+def test_a_dose_that_cannot_be_read_is_said_so_in_the_description_and_the_tables() -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        if entry["resource"]["id"] == "tac-3":  # Advagraf 5 mg once daily from 2026-10-05
+            del entry["resource"]["dosageInstruction"]
+    story = story_of(request)
+    assert "; 3 dose steps, the latest not readable;" in picture.describe(story)
+    found = tables_of(story)
+    doses = found["Total daily dose of tacrolimus"]
+    assert [row[:3] for row in doses[1:]] == [
+        ["2026-06-02", "2026-08-01", "8 mg/day"],
+        ["2026-08-01", "2026-10-05", "6 mg/day"],
+        ["2026-10-05", "2026-12-01", "not readable"],
+    ]
+    # each trough's dose in force, and no C/D without a readable dose (the "<2" has none in any case)
+    assert [(row[0], row[6], row[7]) for row in found["Tacrolimus levels"][1:]] == [
+        ("2026-07-01", "8 mg/day", "1.50"),
+        ("2026-08-31", "6 mg/day", "1.00"),
+        ("2026-09-01", "6 mg/day", "1.00"),
+        ("2026-10-20", "not readable", ""),
+        ("2026-11-10", "not readable", ""),
+        ("2026-11-15", "not readable", ""),
+        ("2026-11-17", "not readable", ""),
+        ("2026-11-20", "", ""),
+        ("2026-11-25", "", ""),
+        ("2026-11-27", "", ""),
+    ]
+
+
+@pytest.mark.now(AS_OF)
+def test_an_undated_level_is_listed_last_with_no_date() -> None:
+    request = example()
+    undated = level("undated", "2026-11-28T08:00:00Z", 9.0)
+    del undated["resource"]["effectiveDateTime"]
+    entries(request, "observations").append(undated)
+    levels = tables_of(story_of(request))["Tacrolimus levels"]
+    assert levels[-1] == ["no date", "9 ng/mL", "listed, not plotted: no date", "trough", "", "", "", "", ""]
+    assert [row[0] for row in levels[1:]].count("no date") == 1
+
+
+@pytest.mark.now(AS_OF)
+def test_every_level_altering_drug_since_the_trough_before_is_listed_beside_the_trough() -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":  # moved from 2026-10-10 to between the troughs of 07-01 and 08-31
+            resource["authoredOn"] = "2026-08-10"
+            resource["dispenseRequest"]["validityPeriod"] = {"start": "2026-08-10", "end": "2026-08-17"}
+    levels = tables_of(story_of(request))["Tacrolimus levels"]
+    assert [(row[0], row[8]) for row in levels[1:5]] == [
+        ("2026-07-01", ""),
+        (
+            "2026-08-31",
+            "Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded);"
+            " Clarithromycin 500 MG Oral Tablet (raises)",
+        ),
+        ("2026-09-01", ""),
+        ("2026-10-20", ""),
+    ]
+
+
+# A window of 802 hours from 2026-11-01T00:00Z over the plot's 802 units (x = 78 to 880): an instant h hours
+# into it is at x = 78 + h.
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return START + timedelta(hours=hours)
+
+
+def window(**parts: Any) -> Story:
+    """A story over that window with only the given parts (points, doses, drugs ...)."""
+    fields: dict[str, Any] = {
+        "patient_id": "p",
+        "start": START,
+        "end": at(802),
+        "indication": "",
+        "points": (),
+        "bands": (),
+        "doses": (),
+        "drugs": (),
+        "figures": (),
+        "notes": (),
+        "ceiling": 20.0,
+    }
+    return Story(**{**fields, **parts})
+
+
+def drawn_texts(story: Story) -> list[str]:
+    """Each `<text>` element of the story's picture as written."""
+    return re.findall(r"<text [^>]*>[^<]*</text>", picture.svg(story))
+
+
+PROGRAF = "immediate-release tacrolimus, every 12 hours"
+ADVAGRAF = "Advagraf / Astagraf XL prolonged-release capsules, once daily"
+
+
+def test_the_dose_steps_around_a_dose_that_cannot_be_read() -> None:
+    story = window(
+        doses=(
+            DoseStep(at(0), at(100), 8.0, "4 mg every 12 hours = 8 mg/day", PROGRAF),
+            DoseStep(at(100), at(250), 6.0, "3 mg every 12 hours = 6 mg/day", PROGRAF),
+            DoseStep(at(250), at(300.3), None, "dose not readable", PROGRAF),
+            # 3.5 mg every 18 hours: 3.5 x 24 / 18 = 4.666... mg/day, written to two decimals
+            DoseStep(
+                at(300.3),
+                at(802),
+                3.5 * 24 / 18,
+                "3.5 mg every 18 hours",
+                ADVAGRAF,
+                short="Advagraf",
+                formulation_changed=True,
+            ),
+        )
+    )
+    drawn = picture.svg(story)
+    # the axis to 10 mg/day (8 plus a quarter, to the next whole mg) over 90 from y = 362: 452 - 9 mg
+    assert re.findall(r'<path class="dose" d="([^"]*)"/>', drawn) == [
+        "M78.0 380.0L178.0 380.0L178.0 398.0L328.0 398.0",  # 8 then 6 mg/day, joined at the step
+        "M378.3 410.0L880.0 410.0",  # after the gap, a line of its own
+    ]
+    assert (
+        '<rect class="gap" x="328.0" y="362" width="50.3" height="90"><title>2026-11-11 to 2026-11-13:'
+        f" dose not readable ({PROGRAF})</title></rect>"
+        '<text class="small" x="331.0" y="407.0">dose not readable</text>'
+    ) in drawn
+    texts = drawn_texts(story)
+    assert [t for t in texts if "mg/day" in t] == [
+        '<text x="78" y="348">Total daily dose (mg/day)</text>',
+        '<text class="small" x="81.0" y="376.0">8 mg/day</text>',
+        '<text class="small" x="181.0" y="394.0">6 mg/day</text>',
+        '<text class="small" x="381.3" y="406.0">4.67 mg/day</text>',
+    ]
+    assert '<text class="small" x="72" y="455" text-anchor="end">0</text>' in texts
+    assert '<text class="small" x="72" y="365" text-anchor="end">10</text>' in texts
+    # the switch's label fits on one line right of it: 381.3 + 20 characters of about 5.6 < 896
+    assert '<text class="small" x="381.3" y="372" text-anchor="start">switched to Advagraf</text>' in texts
+    assert "No dated tacrolimus order or statement" not in drawn
+
+
+def test_no_dose_on_record_is_said_in_the_dose_panel() -> None:
+    texts = drawn_texts(window())
+    assert (
+        '<text class="small" x="86" y="402" text-anchor="start">'
+        "No dated tacrolimus order or statement in the window.</text>"
+    ) in texts
+    assert not [t for t in texts if "mg/day" in t and "Total daily dose" not in t]
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [
+        # "switched to Advagraf": 20 characters, about 112 wide, from x + 3: on one line while it ends by 896
+        (781.0, '<text class="small" x="784.0" y="372" text-anchor="start">switched to Advagraf</text>'),
+        (
+            782.0,
+            '<text class="small" x="785.0" y="360" text-anchor="start">switched to</text>'
+            '<text class="small" x="785.0" y="372" text-anchor="start">Advagraf</text>',
+        ),
+    ],
+)
+def test_the_switch_label_goes_on_two_lines_when_one_would_run_off_the_edge(x: float, expected: str) -> None:
+    assert picture._switch_label(x, "Advagraf") == expected
+
+
+@pytest.mark.now(AS_OF)
+def test_the_example_s_switch_is_labelled_with_the_product_it_switched_to() -> None:
+    root = drawing()
+    [switch] = shapes(root, "line", "switch")
+    x = float(switch.get("x1", ""))
+    # "switched to Advagraf / Astagraf XL prolonged-release", 52 characters (about 291 wide), would run off
+    # the edge from the switch of 2026-10-05 (past the plot's middle): two lines, each from x + 3
+    [said] = [t for t in shapes(root, "text") if t.text == "switched to"]
+    [short] = [t for t in shapes(root, "text") if t.text == "Advagraf / Astagraf XL prolonged-release"]
+    assert [(float(t.get("x", "")), t.get("y")) for t in (said, short)] == [(x + 3, "360"), (x + 3, "372")]
+
+
+FLUCONAZOLE = "Fluconazole (raises)"  # 20 characters: about 112 wide at the small font
+
+
+@pytest.mark.parametrize(
+    ("x1", "width", "expected"),
+    [
+        # right of the bar (from its end + 4) while it ends by 896
+        (700.0, 80.0, f'<text class="small" x="784.0" y="514" text-anchor="start">{FLUCONAZOLE}</text>'),
+        # else left of it (ending at its start - 4) while it begins at 4 or after
+        (700.0, 80.1, f'<text class="small" x="696.0" y="514" text-anchor="end">{FLUCONAZOLE}</text>'),
+        (120.0, 700.0, f'<text class="small" x="116.0" y="514" text-anchor="end">{FLUCONAZOLE}</text>'),
+        # else on the bar, over a white halo
+        (
+            119.9,
+            700.0,
+            f'<text class="small on-bar" x="123.9" y="514" text-anchor="start">{FLUCONAZOLE}</text>',
+        ),
+    ],
+)
+def test_a_drug_bar_s_name_goes_right_of_it_else_left_else_on_it(
+    x1: float, width: float, expected: str
+) -> None:
+    assert picture._drug_label(x1, width, 514, FLUCONAZOLE) == expected
+
+
+def test_drug_bars_each_as_long_as_it_was_taken_and_at_least_3_wide() -> None:
+    story = window(
+        drugs=(
+            DrugBar("Fluconazole", "raises", at(100), at(200.3), end_known=True),
+            DrugBar("Rifampicin", "lowers", at(300), at(300.5), end_known=True),  # half an hour
+        )
+    )
+    drawn = picture.svg(story)
+    assert re.findall(r'<rect class="(?:raises|lowers)"[^>]*>', drawn) == [
+        '<rect class="raises" x="178.0" y="502" width="100.3" height="16">',
+        '<rect class="lowers" x="378.0" y="526" width="3.0" height="16">',
+    ]
+    texts = drawn_texts(story)
+    # every end is known: nothing hatched, and the panel's title does not speak of it
+    assert '<text x="78" y="492">Drugs that raise or lower the tacrolimus level</text>' in texts
+    assert '<text class="small" x="282.3" y="514" text-anchor="start">Fluconazole (raises)</text>' in texts
+    assert '<text class="small" x="385.0" y="538" text-anchor="start">Rifampicin (lowers)</text>' in texts
+    assert "None on record in the window." not in drawn
+    assert "hatched" not in drawn.split("</defs>")[1]
+
+
+def test_no_level_altering_drug_is_said_in_the_drug_panel() -> None:
+    texts = drawn_texts(window())
+    assert '<text x="78" y="492">Drugs that raise or lower the tacrolimus level</text>' in texts
+    assert '<text class="small" x="86" y="516">None on record in the window.</text>' in texts
+
+
+def test_results_that_are_not_troughs_are_labelled_alternately_above_and_below_their_lane() -> None:
+    story = window(
+        points=(
+            Point(at(100), "25 ng/mL", 25.0, "2 hour"),
+            Point(at(190), "12 ng/mL", 12.0, "random"),  # 90 after: far enough, above again
+            Point(at(279), "9 ng/mL (preliminary)", 9.0, "preliminary"),  # 89 after: below
+        )
+    )
+    drawn = picture.svg(story)
+    # each a triangle on the lane at y = 306 (from 300 to 311), its label above (296) or below (323)
+    assert re.findall(r'<path class="other" d="([^"]*)">', drawn) == [
+        "M178.0 300L184.0 311L172.0 311Z",
+        "M268.0 300L274.0 311L262.0 311Z",
+        "M357.0 300L363.0 311L351.0 311Z",
+    ]
+    texts = drawn_texts(story)
+    assert [t for t in texts if " ng/mL " in t] == [
+        '<text class="small" x="178.0" y="296" text-anchor="middle">25 ng/mL 2 hour</text>',
+        '<text class="small" x="268.0" y="296" text-anchor="middle">12 ng/mL random</text>',
+        '<text class="small" x="357.0" y="323" text-anchor="middle">9 ng/mL preliminary</text>',
+    ]
+    assert '<text class="small" x="72" y="309" text-anchor="end">not troughs</text>' in texts
