@@ -6,13 +6,12 @@ The example's orders: Prograf 4 mg twice daily (8 mg/day) from 2026-06-02 to 202
 (6 mg/day) to 2026-10-05, then Advagraf 5 mg once daily, active. Its transplant: kidney, 2026-06-01, with
 azathioprine (the Prograf US label's table: 7 to 20 ng/mL in months 1 to 3, 5 to 15 in months 4 to 12)."""
 
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from cards import picture
-from cards.story import Story
+from cards.story import Point, Story
 from tests.builders import RXNORM
 from tests.cards.test_story import AS_OF, KNOWLEDGE, day, entries, example, level, story_of
 
@@ -79,7 +78,7 @@ def steps(story: Story) -> list[tuple[str, str, float | None, str, bool]]:
     return [(day(s.start), day(s.end), s.daily_mg, s.shown, s.formulation_changed) for s in story.doses]
 
 
-def trough_on(story: Story, date: str) -> Any:
+def trough_on(story: Story, date: str) -> Point:
     (found,) = [t for t in story.points if t.when is not None and day(t.when) == date]
     return found
 
@@ -101,7 +100,11 @@ def test_a_trough_drawn_at_this_instant_has_the_dose_in_force_now() -> None:
     story = story_of(request)
     now = trough_on(story, "2026-12-01")
     assert now.dose is not None
-    assert (now.dose.daily_mg, now.dose.formulation, day(now.dose.start)) == (5.0, ADVAGRAF_DISPLAY, "2026-10-05")
+    assert (now.dose.daily_mg, now.dose.formulation, day(now.dose.start)) == (
+        5.0,
+        ADVAGRAF_DISPLAY,
+        "2026-10-05",
+    )
     assert now.ratio == pytest.approx(1.8)
     assert "<td>2026-12-01</td><td>9 ng/mL</td><td>9</td><td>trough</td><td>5 to 15</td><td>yes</td>" in (
         picture.tables(story, KNOWLEDGE)
@@ -181,7 +184,13 @@ def test_a_morning_and_an_evening_order_of_the_same_day_add_up() -> None:
     )
     story = story_of(request)
     assert steps(story) == [
-        ("2026-06-02", "2026-10-05", 2.5, "1.5 mg once daily = 1.5 mg/day; 1 mg once daily = 1 mg/day", False),
+        (
+            "2026-06-02",
+            "2026-10-05",
+            2.5,
+            "1.5 mg once daily = 1.5 mg/day; 1 mg once daily = 1 mg/day",
+            False,
+        ),
         ("2026-10-05", "2026-12-01", 5.0, FIVE, True),
     ]
     # the first trough, 12 ng/mL on 2026-07-01: 12 / 2.5 = 4.80
@@ -258,3 +267,109 @@ def test_records_with_no_date_are_counted_and_left_out(undated: int, note: str) 
     assert [n for n in story.notes if "with no date" in n] == [note]
     assert f"<li>{note}</li>" in picture.tables(story, KNOWLEDGE)
     assert [s[2] for s in steps(story)] == [8.0, 6.0, 5.0]
+
+
+# what a step says
+
+
+@pytest.mark.now(AS_OF)
+def test_a_product_not_recognised_is_said_so_in_the_step_and_the_switch() -> None:
+    # an order that names tacrolimus but no product (no brand, form or release words) after Prograf: the step
+    # says the product is not known, and the switch to it is marked
+    request = example()
+    resource(request, "tac-3")["medicationCodeableConcept"] = {"text": "Tacrolimus"}
+    story = story_of(request)
+    last = story.doses[-1]
+    assert (last.formulation, last.short, last.formulation_changed) == (
+        "tacrolimus (product not known)",
+        "product not known",
+        True,
+    )
+    assert ">switched to product not known</text>" in picture.svg(story)
+    assert "<td>tacrolimus (product not known) (changed)</td>" in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_an_infusion_by_rate_gives_its_daily_dose() -> None:
+    # intravenous tacrolimus at 0.1 mg/h from the transplant's first day to 2026-06-05 (0.1 x 24 = 2.4
+    # mg/day), then Prograf by mouth: the infusion's step, then the switch to capsules
+    request = example()
+    infusion = order(
+        "tac-iv",
+        "Tacrolimus 5 mg/mL concentrate for solution for infusion",
+        "2026-06-02",
+        end="2026-06-05",
+        dose=[
+            {
+                "text": "0.1 mg/h continuous infusion",
+                "doseAndRate": [{"rateQuantity": {"value": 0.1, "unit": "mg/h"}}],
+            }
+        ],
+    )
+    first = resource(request, "tac-1")
+    first["authoredOn"] = first["dispenseRequest"]["validityPeriod"]["start"] = "2026-06-05"
+    entries(request, "medicationRequests").insert(0, infusion)
+    story = story_of(request)
+    assert steps(story)[:2] == [
+        ("2026-06-02", "2026-06-05", 2.4, "0.1 mg/h = 2.4 mg/day", False),
+        ("2026-06-05", "2026-08-01", 8.0, EIGHT, True),
+    ]
+    assert story.doses[0].formulation == "intravenous tacrolimus, continuous infusion"
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("dose", "shown"),
+    [
+        (None, f"{ADVAGRAF}: dose not readable"),  # no dosage at all
+        (
+            [{"text": "as directed by the transplant clinic"}],
+            f"{ADVAGRAF}: dose not readable (as directed by the transplant clinic)",
+        ),
+    ],
+)
+def test_a_dose_not_readable_says_what_the_order_says(dose: list[dict[str, Any]] | None, shown: str) -> None:
+    request = example()
+    if dose is None:
+        del resource(request, "tac-3")["dosageInstruction"]
+    else:
+        resource(request, "tac-3")["dosageInstruction"] = dose
+    story = story_of(request)
+    assert steps(story)[-1] == ("2026-10-05", "2026-12-01", None, shown, True)
+    assert f"<td>not readable</td><td>{shown}</td>" in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_two_products_in_force_at_once_are_both_named_and_judged_against_neither_s_own_rows() -> None:
+    # Advagraf 5 mg once daily valid to 2026-11-05, Envarsus 4 mg once daily written 2026-11-01: both in
+    # force from 11-01 to 11-05 (9 mg/day). A trough on 11-03 is judged against the Prograf US label's table
+    # (kidney, month 6 with azathioprine: 5 to 15 ng/mL), neither the Envarsus rows nor the Prograf rows
+    # "applied to Advagraf"
+    request = example()
+    resource(request, "tac-3")["status"] = "completed"
+    resource(request, "tac-3")["dispenseRequest"] = {
+        "validityPeriod": {"start": "2026-10-05", "end": "2026-11-05"}
+    }
+    envarsus = order(
+        "tac-4", "Envarsus 4 mg prolonged-release tablets", "2026-11-01", status="active", dose=dosage(4, 1)
+    )
+    entries(request, "medicationRequests").insert(3, envarsus)
+    entries(request, "observations").append(level("both", "2026-11-03T08:00:00Z", 9.0))
+    story = story_of(request)
+    both = story.doses[-2]
+    assert (day(both.start), day(both.end), both.daily_mg, both.shown) == (
+        "2026-11-01",
+        "2026-11-05",
+        9.0,
+        "5 mg once daily = 5 mg/day; 4 mg once daily = 4 mg/day",
+    )
+    assert both.formulation == f"{ADVAGRAF_DISPLAY} + Envarsus prolonged-release tablets, once daily"
+    assert both.short == "Advagraf / Astagraf XL prolonged-release + Envarsus prolonged-release"
+    assert f"<td>{both.formulation} (changed)</td>" in picture.tables(story, KNOWLEDGE)
+    assert ">Advagraf / Astagraf XL prolonged-release + Envarsus prolonged-release</text>" in picture.svg(
+        story
+    )
+    trough = trough_on(story, "2026-11-03")
+    assert trough.band is not None
+    assert (trough.band.low, trough.band.high) == (5, 15)
+    assert trough.band.basis.startswith("US label, adult kidney transplant with azathioprine")
