@@ -6,6 +6,8 @@ The example's orders: Prograf 4 mg twice daily (8 mg/day) from 2026-06-02 to 202
 (6 mg/day) to 2026-10-05, then Advagraf 5 mg once daily, active. Its transplant: kidney, 2026-06-01, with
 azathioprine (the Prograf US label's table: 7 to 20 ng/mL in months 1 to 3, 5 to 15 in months 4 to 12)."""
 
+import copy
+import re
 from typing import Any
 
 import pytest
@@ -13,7 +15,16 @@ import pytest
 from cards import picture
 from cards.story import Point, Story
 from tests.builders import RXNORM
-from tests.cards.test_story import AS_OF, KNOWLEDGE, day, entries, example, level, story_of
+from tests.cards.test_story import (
+    AS_OF,
+    KNOWLEDGE,
+    day,
+    entries,
+    example,
+    level,
+    observation_entry,
+    story_of,
+)
 
 PROGRAF = "Tacrolimus 1 MG Oral Capsule [Prograf]"
 ADVAGRAF = "Advagraf 5 mg prolonged-release hard capsules"
@@ -373,3 +384,60 @@ def test_two_products_in_force_at_once_are_both_named_and_judged_against_neither
     assert trough.band is not None
     assert (trough.band.low, trough.band.high) == (5, 15)
     assert trough.band.basis.startswith("US label, adult kidney transplant with azathioprine")
+
+
+# the points: results listed, not plotted, and the laboratory's notes
+
+NOTE = "Sample taken 30 minutes late."
+EMPTY_CELLS = "<td></td><td></td><td></td><td></td><td></td></tr>"  # target, within, dose, C/D, drugs
+
+
+def levels_only(request: dict[str, Any], *found: dict[str, Any]) -> Story:
+    request["prefetch"]["observations"]["entry"] = list(found)
+    return story_of(request)
+
+
+def undated(rid: str, value: float) -> dict[str, Any]:
+    found = level(rid, "", value)
+    del found["resource"]["effectiveDateTime"]
+    return found
+
+
+@pytest.mark.now(AS_OF)
+def test_a_level_in_a_unit_not_converted_or_with_no_date_is_listed_with_why() -> None:
+    # 9 mg/dL is not a unit the service converts (ng/mL, ug/L, nmol/L are): listed on its date, not plotted;
+    # 9 ng/mL with no date: listed last, not plotted, as it has no place on the time axis. Both are troughs
+    # by their names (nothing says otherwise), judged against no target and given no dose
+    story = levels_only(example(), undated("u", 9.0), level("mgdl", "2026-11-15T08:00:00Z", 9.0, "mg/dL"))
+    assert [(p.shown, p.kind, p.listed_why) for p in story.points] == [
+        ("9 mg/dL", "trough", "unit not converted (ng/mL, ug/L, nmol/L are)"),
+        ("9 ng/mL", "trough", "no date"),
+    ]
+    tables = picture.tables(story, KNOWLEDGE)
+    assert (
+        "<tr><td>2026-11-15</td><td>9 mg/dL</td><td>listed, not plotted: unit not converted (ng/mL, ug/L,"
+        f" nmol/L are)</td><td>trough</td>{EMPTY_CELLS}"
+    ) in tables
+    row = "<tr><td>no date</td><td>9 ng/mL</td><td>listed, not plotted: no date</td><td>trough</td>"
+    assert row + EMPTY_CELLS in tables
+    assert not re.search(r'<circle class="trough[^"]*" cx="[\d.]+" cy="[\d.]+" r="5">', picture.svg(story))
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [
+        (level("a", "2026-11-15T08:00:00Z", 9.0), "9 ng/mL"),  # a trough, plotted
+        (level("a", "2026-11-15T08:00:00Z", 9.0, "mg/dL"), "9 mg/dL"),  # a unit not converted
+        (undated("a", 9.0), "9 ng/mL"),  # no date
+        (observation_entry("a", "2026-11-15T08:00:00Z", valueString="Clotted"), "Clotted"),  # no number
+    ],
+    ids=["trough", "unit not converted", "no date", "no number"],
+)
+def test_the_laboratory_s_note_is_shown_beside_any_result(result: dict[str, Any], shown: str) -> None:
+    result = copy.deepcopy(result)
+    result["resource"]["note"] = [{"text": NOTE}]
+    story = levels_only(example(), result)
+    (point,) = story.points
+    assert point.note == NOTE
+    assert f"<td>{shown} (note: {NOTE})</td>" in picture.tables(story, KNOWLEDGE)
