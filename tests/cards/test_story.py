@@ -7,6 +7,7 @@ azathioprine (months 1 to 3: 7 to 20 ng/mL; months 4 to 12: 5 to 15 ng/mL); 1 nm
 
 import copy
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +20,10 @@ from cards.knowledge import load
 from cards.story import Story, StoryBuilder
 from cds.fhirjson import when
 from cds.record import PatientRecord, RecordBuilder
-from tests.builders import EXAMPLES, LOINC
+from tests.builders import EXAMPLES, LOINC, medication_request
 
 KNOWLEDGE = load()
-BUILDER = StoryBuilder(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+DRUGS = DrugIdentifier(KNOWLEDGE)
 AS_OF = "2026-12-01T09:00:00Z"  # cards/examples/index.json asOf
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -32,10 +33,14 @@ def example() -> dict[str, Any]:
     return request
 
 
-def record_of(request: dict[str, Any], now: str = AS_OF) -> PatientRecord:
+def record_of(
+    request: dict[str, Any], now: str = AS_OF, drafts: Sequence[dict[str, Any]] = ()
+) -> PatientRecord:
     instant = when(now)
     assert instant is not None
-    builder = RecordBuilder(hook="patient-view", now=instant, patient_id="example")
+    hook = "order-sign" if drafts else "patient-view"
+    builder = RecordBuilder(hook=hook, now=instant, patient_id="example")
+    builder.add(drafts, where="draftOrders", draft=True)  # first, as the evaluator adds them
     for key, value in request["prefetch"].items():
         resources = (
             [e["resource"] for e in value.get("entry", [])] if value["resourceType"] == "Bundle" else [value]
@@ -44,8 +49,10 @@ def record_of(request: dict[str, Any], now: str = AS_OF) -> PatientRecord:
     return builder.build()
 
 
-def story_of(request: dict[str, Any], now: str = AS_OF) -> Story:
-    return BUILDER.story(record_of(request, now))
+def story_of(request: dict[str, Any], now: str = AS_OF, drafts: Sequence[dict[str, Any]] = ()) -> Story:
+    # a builder per story, made while the test runs: one made on import would be made before mutation testing
+    # applies a mutant, and no test would see a fault in its constructor
+    return StoryBuilder(KNOWLEDGE, DRUGS).story(record_of(request, now, drafts))
 
 
 def day(moment: datetime | None) -> str:
@@ -555,3 +562,107 @@ def test_a_bound_that_reaches_into_the_band_is_not_counted() -> None:
     share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
     assert share.value == "5 of 6 (83 %)"  # the six measured troughs, one (6 on 2026-08-31) below 7 to 20
     assert share.note == "1 given as a bound (<6 ng/mL on 2026-11-15) not counted: it reaches into the band."
+
+
+def course(rid: str, text: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """A completed order as a prefetch entry: from `start` (authoredOn) to `end` (its validity period's end)."""
+    extra: dict[str, Any] = {"authoredOn": start} if start else {}
+    if end:
+        extra["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
+    return {"resource": medication_request(rid, text, status="completed", **extra)}
+
+
+FLUCONAZOLE_HATCHED = (
+    "Fluconazole 50 MG Oral Capsule has no end date and is no longer current: drawn hatched from its start to"
+    " the window's end, as when it stopped is not known."
+)
+
+
+@pytest.mark.now(AS_OF)
+def test_the_example_s_only_note_is_the_drug_with_no_end() -> None:
+    # the kidney transplant has its date and a target on every day; every tacrolimus order has a date and an
+    # end; clarithromycin's end is recorded: only fluconazole (stopped, no end date) needs saying
+    assert story_of(example()).notes == (FLUCONAZOLE_HATCHED,)
+
+
+@pytest.mark.now(AS_OF)
+def test_draft_orders_are_neither_dose_steps_nor_drug_bars() -> None:
+    # an order being signed is not yet taken: the story is the record's, drawn as before the drafts
+    draft_tacrolimus = medication_request(
+        "draft-tac",
+        "Tacrolimus 1 MG Oral Capsule [Prograf]",
+        status="draft",
+        code="108513",
+        authoredOn="2026-11-20",
+        dispenseRequest={"validityPeriod": {"start": "2026-11-20", "end": "2027-02-20"}},
+        dosageInstruction=[{"text": "4 mg twice daily"}],
+    )
+    draft_itraconazole = medication_request(
+        "draft-itra", "Itraconazole 100 MG Oral Capsule", status="draft", authoredOn="2026-11-28"
+    )
+    story = story_of(example(), drafts=[draft_tacrolimus, draft_itraconazole])
+    assert [(day(s.start), day(s.end), s.daily_mg) for s in story.doses] == [
+        ("2026-06-02", "2026-08-01", 8.0),
+        ("2026-08-01", "2026-10-05", 6.0),
+        ("2026-10-05", "2026-12-01", 5.0),
+    ]
+    assert [b.name for b in story.drugs] == ["Fluconazole 50 MG Oral Capsule", "Clarithromycin 500 MG Oral Tablet"]
+    assert story.notes == (FLUCONAZOLE_HATCHED,)
+
+
+@pytest.mark.now(AS_OF)
+def test_a_level_known_only_by_its_name_is_drawn() -> None:
+    # a laboratory's own code, no LOINC: known as a tacrolimus level by its name
+    request = example()
+    local = level("local", "2026-11-10T08:00:00Z", 9.0)
+    local["resource"]["code"] = {
+        "coding": [{"system": "urn:lab", "code": "TACRO"}],
+        "text": "Tacrolimus trough, whole blood",
+    }
+    request["prefetch"]["observations"]["entry"] = [local]
+    [trough] = story_of(request).troughs
+    assert (day(trough.when), trough.shown, trough.value, trough.within) == ("2026-11-10", "9 ng/mL", 9.0, True)
+
+
+@pytest.mark.now(AS_OF)
+def test_with_no_tacrolimus_or_level_the_window_is_the_last_12_months() -> None:
+    # no evidence of tacrolimus: the window is the last 365 days, and the interacting drugs in it are drawn
+    request = example()
+    request["prefetch"]["observations"]["entry"] = []
+    entries(request, "medicationRequests")[:] = [
+        e for e in entries(request, "medicationRequests") if e["resource"]["id"] in ("clari", "fluc")
+    ]
+    story = story_of(request)
+    assert (day(story.start), day(story.end)) == ("2025-12-01", "2026-12-01")
+    assert [(b.name, day(b.start), day(b.end)) for b in story.drugs] == [
+        ("Fluconazole 50 MG Oral Capsule", "2026-07-10", "2026-12-01"),
+        ("Clarithromycin 500 MG Oral Tablet", "2026-10-10", "2026-10-17"),
+    ]
+    assert picture.html(story, KNOWLEDGE) != ""
+
+
+@pytest.mark.now(AS_OF)
+def test_a_tacrolimus_record_with_no_date_is_said_not_drawn() -> None:
+    request = example()
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "tac-undated",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "Tacrolimus 1 MG Oral Capsule [Prograf]"},
+    }
+    request["prefetch"]["medicationStatements"]["entry"] = [{"resource": statement}]
+    story = story_of(request)
+    assert "1 tacrolimus record with no date: not in the dose steps." in story.notes
+    assert [s.daily_mg for s in story.doses] == [8.0, 6.0, 5.0]
+
+
+@pytest.mark.now(AS_OF)
+def test_a_record_with_no_patient_resource_names_the_patient_by_id_only() -> None:
+    request = example()
+    del request["prefetch"]["patient"]
+    story = story_of(request)
+    assert (story.patient_name, story.birth_date, story.gender) == ("", None, "")
+    assert (
+        '<title id="story-title">Tacrolimus level story for patient id example, 2026-06-02 to 2026-12-01</title>'
+        in picture.svg(story)
+    )
