@@ -78,6 +78,20 @@ def level(rid: str, moment: str, value: float, unit: str = "ng/mL") -> dict[str,
     }
 
 
+def course(rid: str, text: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """A completed order as a prefetch entry: from `start` (authoredOn) to `end` (its validity's end)."""
+    extra: dict[str, Any] = {"authoredOn": start} if start else {}
+    if end:
+        extra["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
+    return {"resource": medication_request(rid, text, status="completed", **extra)}
+
+
+FLUCONAZOLE_HATCHED = (
+    "Fluconazole 50 MG Oral Capsule has no end date and is no longer current: drawn hatched from its start to"
+    " the window's end, as when it stopped is not known."
+)
+
+
 @pytest.mark.now(AS_OF)
 def test_the_troughs_their_targets_doses_and_concentration_dose_ratios() -> None:
     story = story_of(example())
@@ -336,10 +350,8 @@ COLITIS = {
 }
 
 
-@pytest.mark.now(AS_OF)
-def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None:
-    # the UC summary: 10 to 15 ng/mL in the initial acute phase, then 5 to 10 for maintenance; the project's
-    # policy: the first 14 days (days 0 to 13) are the acute phase
+def colitis_request(ordered: str, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ulcerative colitis, one current Prograf order authored at `ordered`, and these levels."""
     request = example()
     request["prefetch"]["conditions"]["entry"] = [{"resource": COLITIS}]
     tacrolimus = {
@@ -347,24 +359,96 @@ def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None
         "id": "tac-uc",
         "status": "active",
         "intent": "order",
-        "authoredOn": "2026-11-01T09:00:00Z",
+        "authoredOn": ordered,
         "medicationCodeableConcept": {
             "text": "Tacrolimus 1 MG Oral Capsule [Prograf]",
             "coding": [{"system": RXNORM, "code": "108513"}],
         },
     }
     request["prefetch"]["medicationRequests"]["entry"] = [{"resource": tacrolimus}]
-    request["prefetch"]["observations"]["entry"] = [
-        level("d13", "2026-11-14T09:00:00Z", 12.0),  # day 13
-        level("d14", "2026-11-15T09:00:00Z", 12.0),  # day 14
-    ]
+    request["prefetch"]["observations"]["entry"] = levels
+    return request
+
+
+INITIAL = "colitis initial target, days 0 to 13 on tacrolimus"
+MAINTENANCE = "colitis maintenance target, from day 14 on tacrolimus"
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None:
+    # the UC summary: 10 to 15 ng/mL in the initial acute phase, then 5 to 10 for maintenance; the project's
+    # policy: the first 14 days (days 0 to 13) are the acute phase
+    request = colitis_request(
+        "2026-11-01T09:00:00Z",
+        [
+            level("d13", "2026-11-14T09:00:00Z", 12.0),  # day 13
+            level("d14", "2026-11-15T09:00:00Z", 12.0),  # day 14
+        ],
+    )
     story = story_of(request)
     assert [(t.band.low, t.band.high) if t.band else None for t in story.troughs] == [(10, 15), (5, 10)]
     assert [t.within for t in story.troughs] == [True, False]
-    assert [(day(b.start), day(b.end), b.low, b.high) for b in story.bands] == [
-        ("2026-11-01", "2026-11-15", 10, 15),
-        ("2026-11-15", "2026-12-01", 5, 10),
+    assert [(day(b.start), day(b.end), b.low, b.high, b.basis) for b in story.bands] == [
+        ("2026-11-01", "2026-11-15", 10, 15, INITIAL),
+        ("2026-11-15", "2026-12-01", 5, 10, MAINTENANCE),
     ]
+    assert story.notes == ()  # the start of tacrolimus is known: nothing to say of its first 14 days
+    tables = picture.tables(story, KNOWLEDGE)
+    assert f"<td>10 to 15</td><td>{INITIAL}</td>" in tables
+    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td>" in tables
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_with_a_level_before_the_first_order_has_no_target_for_its_first_14_days() -> None:
+    # a level on 2026-10-25, a week before the first order on record: tacrolimus began on or before
+    # 2026-10-25, so whether 2026-10-25 to 2026-11-07 (days 0 to 13) were the initial phase is not known;
+    # from day 14 (2026-11-08) it is maintenance either way
+    request = colitis_request(
+        "2026-11-01T09:00:00Z",
+        [
+            level("d0", "2026-10-25T09:00:00Z", 12.0),
+            level("d13", "2026-11-07T09:00:00Z", 12.0),
+            level("d14", "2026-11-08T09:00:00Z", 12.0),
+        ],
+    )
+    story = story_of(request)
+    assert [(day(t.when), t.band.low if t.band else None, t.within) for t in story.troughs] == [
+        ("2026-10-25", None, None),
+        ("2026-11-07", None, None),
+        ("2026-11-08", 5, False),  # 12 ng/mL above maintenance's 5 to 10
+    ]
+    assert [(day(b.start), day(b.end), b.low, b.high, b.basis) for b in story.bands] == [
+        ("2026-11-08", "2026-12-01", 5, 10, MAINTENANCE),
+    ]
+    assert story.notes == (
+        "Tacrolimus began on or before 2026-10-25 (no start on record): the colitis phase, and so the target,"
+        " is not known for its first 14 days.",
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_begun_under_14_days_ago_with_no_known_start_draws_no_band() -> None:
+    # the first evidence, a level on 2026-11-20, is 11 days before now: no day has a known target
+    story = story_of(colitis_request("2026-11-25T09:00:00Z", [level("d0", "2026-11-20T09:00:00Z", 12.0)]))
+    assert story.bands == ()
+    assert story.notes == (
+        "Tacrolimus began on or before 2026-11-20 (no start on record): the colitis phase, and so the target,"
+        " is not known for its first 14 days.",
+        "No ulcerative colitis target is known for these dates: no band is drawn.",
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_a_transplant_with_no_date_draws_no_band() -> None:
+    # the label's targets are by months since the transplant: with no onset, none can be placed
+    request = example()
+    del entries(request, "conditions")[0]["resource"]["onsetDateTime"]
+    story = story_of(request)
+    assert story.bands == ()
+    assert story.notes == (
+        "kidney transplant has no date: the target by time since it cannot be drawn.",
+        FLUCONAZOLE_HATCHED,
+    )
 
 
 @pytest.mark.now(AS_OF)
@@ -545,10 +629,15 @@ def test_no_trough_no_figures() -> None:
 def test_without_a_band_in_force_there_is_no_share() -> None:
     request = example()
     request["prefetch"]["conditions"]["entry"] = []  # no transplant: no target drawn
-    share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
+    story = story_of(request)
+    share = {f.name: f for f in story.figures}["Troughs within the band"]
     assert share.value is None
     assert share.note == "No band in force at any trough: no share."
     assert share.rests_on == "troughs from 2026-07-01 to 2026-11-17, n = 6; 0 with a band in force"
+    assert story.notes == (
+        "No transplant or colitis on record: no target band is drawn.",
+        FLUCONAZOLE_HATCHED,
+    )
 
 
 @pytest.mark.now(AS_OF)
@@ -562,20 +651,6 @@ def test_a_bound_that_reaches_into_the_band_is_not_counted() -> None:
     share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
     assert share.value == "5 of 6 (83 %)"  # the six measured troughs, one (6 on 2026-08-31) below 7 to 20
     assert share.note == "1 given as a bound (<6 ng/mL on 2026-11-15) not counted: it reaches into the band."
-
-
-def course(rid: str, text: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:
-    """A completed order as a prefetch entry: from `start` (authoredOn) to `end` (its validity period's end)."""
-    extra: dict[str, Any] = {"authoredOn": start} if start else {}
-    if end:
-        extra["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
-    return {"resource": medication_request(rid, text, status="completed", **extra)}
-
-
-FLUCONAZOLE_HATCHED = (
-    "Fluconazole 50 MG Oral Capsule has no end date and is no longer current: drawn hatched from its start to"
-    " the window's end, as when it stopped is not known."
-)
 
 
 @pytest.mark.now(AS_OF)
@@ -606,7 +681,10 @@ def test_draft_orders_are_neither_dose_steps_nor_drug_bars() -> None:
         ("2026-08-01", "2026-10-05", 6.0),
         ("2026-10-05", "2026-12-01", 5.0),
     ]
-    assert [b.name for b in story.drugs] == ["Fluconazole 50 MG Oral Capsule", "Clarithromycin 500 MG Oral Tablet"]
+    assert [b.name for b in story.drugs] == [
+        "Fluconazole 50 MG Oral Capsule",
+        "Clarithromycin 500 MG Oral Tablet",
+    ]
     assert story.notes == (FLUCONAZOLE_HATCHED,)
 
 
@@ -621,7 +699,12 @@ def test_a_level_known_only_by_its_name_is_drawn() -> None:
     }
     request["prefetch"]["observations"]["entry"] = [local]
     [trough] = story_of(request).troughs
-    assert (day(trough.when), trough.shown, trough.value, trough.within) == ("2026-11-10", "9 ng/mL", 9.0, True)
+    assert (day(trough.when), trough.shown, trough.value, trough.within) == (
+        "2026-11-10",
+        "9 ng/mL",
+        9.0,
+        True,
+    )
 
 
 @pytest.mark.now(AS_OF)
@@ -663,6 +746,6 @@ def test_a_record_with_no_patient_resource_names_the_patient_by_id_only() -> Non
     story = story_of(request)
     assert (story.patient_name, story.birth_date, story.gender) == ("", None, "")
     assert (
-        '<title id="story-title">Tacrolimus level story for patient id example, 2026-06-02 to 2026-12-01</title>'
-        in picture.svg(story)
+        '<title id="story-title">Tacrolimus level story for patient id example, 2026-06-02 to 2026-12-01'
+        "</title>" in picture.svg(story)
     )
