@@ -749,3 +749,102 @@ def test_a_record_with_no_patient_resource_names_the_patient_by_id_only() -> Non
         '<title id="story-title">Tacrolimus level story for patient id example, 2026-06-02 to 2026-12-01'
         "</title>" in picture.svg(story)
     )
+
+
+@pytest.mark.now(AS_OF)
+def test_which_interacting_drugs_get_a_bar() -> None:
+    # the window runs from 2026-06-02 (the first tacrolimus order); each record placed before the example's
+    # clarithromycin and fluconazole, which keep their bars whatever comes before them
+    request = example()
+    entries(request, "medicationRequests")[3:3] = [
+        course(
+            "keto", "Ketoconazole 20 MG/ML Topical Cream", "2026-09-01", "2026-09-20"
+        ),  # on the skin: none
+        course("dil", "Diltiazem 120 MG Oral Capsule"),  # no date: said, no bar
+        course("ver-old", "Nicardipine 20 MG Oral Capsule", "2026-05-01", "2026-06-01"),  # ended before it
+        # ended the day tacrolimus began (an end date includes its day): taken with it, drawn at the edge
+        course("nif", "Nifedipine 30 MG Oral Tablet", "2026-05-01", "2026-06-02"),
+        # two orders of one drug, the later-starting one ending first: one bar, to the latest end
+        course("ver-x", "Verapamil 120 MG Oral Tablet", "2026-07-01", "2026-07-20"),
+        course("ver-y", "Verapamil 120 MG Oral Tablet", "2026-06-15", "2026-11-01"),
+    ]
+    story = story_of(request)
+    assert [(b.name, b.effect, day(b.start), day(b.end), b.end_known) for b in story.drugs] == [
+        ("Nifedipine 30 MG Oral Tablet", "raises", "2026-06-02", "2026-06-02", True),
+        ("Verapamil 120 MG Oral Tablet", "raises", "2026-06-15", "2026-11-01", True),
+        ("Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "2026-12-01", False),
+        ("Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-10", "2026-10-17", True),
+    ]
+    assert story.notes == (
+        "Diltiazem 120 MG Oral Capsule has no date: no bar is drawn for it.",
+        FLUCONAZOLE_HATCHED,
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_a_drug_with_no_name_is_named_by_its_record() -> None:
+    # clarithromycin 500 mg tablets known by their RxNorm code alone: the bar names the order it comes from
+    request = example()
+    entries(request, "medicationRequests").append(
+        {
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "id": "clari-2",
+                "status": "completed",
+                "intent": "order",
+                "authoredOn": "2026-11-01",
+                "dispenseRequest": {"validityPeriod": {"start": "2026-11-01", "end": "2026-11-05"}},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197517"}]},
+            }
+        }
+    )
+    story = story_of(request)
+    assert [(b.name, day(b.start), day(b.end)) for b in story.drugs][-1] == (
+        "MedicationRequest/clari-2",
+        "2026-11-01",
+        "2026-11-05",
+    )
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("start", "end", "beside"),
+    [
+        # the troughs: 2026-08-31, 09-01, 10-20 08:00Z, 11-10 08:00Z, the "<2" of 11-15, 11-17; a drug is
+        # beside each trough it was taken at or since the trough before, edges included
+        ("2026-10-15", "2026-11-12", ["2026-10-20", "2026-11-10", "2026-11-15"]),  # across two troughs
+        ("2026-10-20T08:00:00Z", "2026-10-25", ["2026-10-20", "2026-11-10"]),  # began the trough's instant
+        ("2026-10-20T08:00:01Z", "2026-10-25", ["2026-11-10"]),
+        ("2026-11-01", "2026-11-10T08:00:00Z", ["2026-11-10", "2026-11-15"]),  # ended the trough's instant
+        ("2026-11-01", "2026-11-10T07:59:59Z", ["2026-11-10"]),
+    ],
+)
+def test_the_drugs_taken_since_the_trough_before(start: str, end: str, beside: list[str]) -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = start
+            resource["dispenseRequest"]["validityPeriod"] = {"start": start, "end": end}
+    story = story_of(request)
+    taken = "Clarithromycin 500 MG Oral Tablet (raises)"
+    assert [day(p.when) for p in story.points if taken in p.drugs_before] == beside
+
+
+@pytest.mark.now(AS_OF)
+def test_a_level_that_cannot_be_read_does_not_end_the_drugs_since_the_trough_before() -> None:
+    # clarithromycin 2026-10-10 to 10-17; a result in mg/dL on 10-18 is not a trough the story can read: the
+    # trough of 10-25 is the first after 10-01's, so clarithromycin is beside it (and fluconazole, from
+    # 2026-07-10 with no end, beside the first trough after its start only)
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [
+        level("a", "2026-10-01T08:00:00Z", 6.0),
+        level("b", "2026-10-18T08:00:00Z", 0.6, "mg/dL"),
+        level("c", "2026-10-25T08:00:00Z", 9.0),
+    ]
+    points = story_of(request).points
+    assert [(day(p.when), p.drugs_before) for p in points] == [
+        ("2026-10-01", ("Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded)",)),
+        ("2026-10-18", ()),
+        ("2026-10-25", ("Clarithromycin 500 MG Oral Tablet (raises)",)),
+    ]
