@@ -279,9 +279,9 @@ def test_fewer_than_three_troughs_give_no_figure(count: int, figure: str | None)
     # 10, 12, 14: mean 12, sample SD 2, CV 2 / 12 = 16.7 %; all within 5 to 15
     assert cv.value == figure
     assert share.value == (None if figure is None else "3 of 3 (100 %)")
+    assert share.note == ("Fewer than 3 troughs (2): no figure." if figure is None else "")
     if figure is None:
         assert cv.note == "Fewer than 3 troughs (2): no figure."
-        assert share.note == "Fewer than 3 troughs (2): no figure."
         assert "no figure" in picture.tables(story_of(request), KNOWLEDGE)
 
 
@@ -504,6 +504,11 @@ def test_the_cv_needs_three_troughs_at_one_unchanged_dose(
             "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure."
         )
         assert figures["Troughs within the band"].value == "4 of 6 (67 %)"  # with the "<2", outside
+        assert cv.definition.startswith(
+            "The standard deviation of the troughs divided by their mean, times 100"
+        )
+        assert cv.source == "gandolfini-2022-nonadherence"
+        assert "(the latest 2): no figure." in picture.tables(story_of(request), KNOWLEDGE)
 
 
 @pytest.mark.now(AS_OF)
@@ -848,3 +853,86 @@ def test_a_level_that_cannot_be_read_does_not_end_the_drugs_since_the_trough_bef
         ("2026-10-18", ()),
         ("2026-10-25", ("Clarithromycin 500 MG Oral Tablet (raises)",)),
     ]
+
+
+def bound(rid: str, moment: str, comparator: str, value: float) -> dict[str, Any]:
+    found = level(rid, moment, value)
+    found["resource"]["valueQuantity"]["comparator"] = comparator
+    return found
+
+
+@pytest.mark.now(AS_OF)
+def test_bounds_outside_the_band_and_reaching_into_it_are_each_listed() -> None:
+    # besides the example's "<2" of 2026-11-15: "<2" on 11-16 and ">30" on 11-18, wholly outside 5 to 15, and
+    # "<6" on 11-19, which reaches into it; six measured troughs, five within: 5 of 6 + 3 = 9, 56 %
+    request = example()
+    entries(request, "observations").extend(
+        [
+            bound("b1", "2026-11-16T08:00:00Z", "<", 2.0),
+            bound("b2", "2026-11-18T08:00:00Z", ">", 30.0),
+            bound("b3", "2026-11-19T08:00:00Z", "<", 6.0),
+        ]
+    )
+    figures = {f.name: f for f in story_of(request).figures}
+    share = figures["Troughs within the band"]
+    assert share.value == "5 of 9 (56 %)"
+    assert share.note == (
+        "3 given as a bound (<2 ng/mL on 2026-11-15, <2 ng/mL on 2026-11-16, >30 ng/mL on 2026-11-18) counted"
+        " as outside: the whole of its range is outside the band; 1 given as a bound (<6 ng/mL on 2026-11-19)"
+        " not counted: it reaches into the band."
+    )
+    # the CV's run is 2026-10-20 to 11-17: the two "<2" between them are said, the later bounds are not
+    assert figures["Coefficient of variation (CV)"].note.endswith(
+        "; not in it: <2 ng/mL on 2026-11-15, <2 ng/mL on 2026-11-16, given as a bound."
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_figures_with_nothing_to_add_have_no_note() -> None:
+    # three troughs at Advagraf 5 mg/day, all within 5 to 15, no bound, and no interacting drug (fluconazole
+    # and clarithromycin removed): nothing to say beside the CV or the share
+    request = example()
+    entries(request, "medicationRequests")[:] = [
+        e for e in entries(request, "medicationRequests") if e["resource"]["id"] not in ("clari", "fluc")
+    ]
+    request["prefetch"]["observations"]["entry"] = [
+        level("a", "2026-11-01T08:00:00Z", 10.0),
+        level("b", "2026-11-08T08:00:00Z", 12.0),
+        level("c", "2026-11-15T08:00:00Z", 14.0),
+    ]
+    figures = {f.name: f for f in story_of(request).figures}
+    cv, share = figures["Coefficient of variation (CV)"], figures["Troughs within the band"]
+    assert (cv.value, cv.note) == ("16.7 %", "")  # mean 12, sample SD 2
+    assert (share.value, share.note) == ("3 of 3 (100 %)", "")
+
+
+ADVAGRAF_RUN = (
+    "the troughs at 5 mg/day (Advagraf / Astagraf XL prolonged-release capsules, once daily), 2026-10-20 to"
+    " 2026-11-17, n = 3"
+)
+
+
+@pytest.mark.now(AS_OF)
+def test_no_cv_when_two_level_altering_drugs_were_taken_between_its_troughs() -> None:
+    # clarithromycin (raises) 2026-10-25 to 11-01 and rifampicin (lowers) 11-02 to 11-05, both between the
+    # Advagraf troughs of 2026-10-20 and 11-17: each named, no figure
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = "2026-10-25"
+            resource["dispenseRequest"]["validityPeriod"] = {"start": "2026-10-25", "end": "2026-11-01"}
+    entries(request, "medicationRequests").append(
+        course("rif", "Rifampicin 300 MG Oral Capsule", "2026-11-02", "2026-11-05")
+    )
+    story = story_of(request)
+    cv = {f.name: f for f in story.figures}["Coefficient of variation (CV)"]
+    assert cv.value is None
+    assert cv.note == (
+        "Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises levels); Rifampicin 300 MG"
+        " Oral Capsule (lowers levels). The level changes with it, as with a dose change: no figure."
+    )
+    assert cv.rests_on == ADVAGRAF_RUN
+    assert cv.definition.startswith("The standard deviation of the troughs divided by their mean, times 100")
+    assert cv.source == "gandolfini-2022-nonadherence"
+    assert f"Rests on {ADVAGRAF_RUN}." in picture.tables(story, KNOWLEDGE)
