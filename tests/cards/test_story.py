@@ -7,6 +7,7 @@ azathioprine (months 1 to 3: 7 to 20 ng/mL; months 4 to 12: 5 to 15 ng/mL); 1 nm
 
 import copy
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +20,10 @@ from cards.knowledge import load
 from cards.story import Story, StoryBuilder
 from cds.fhirjson import when
 from cds.record import PatientRecord, RecordBuilder
-from tests.builders import EXAMPLES, LOINC
+from tests.builders import EXAMPLES, LOINC, medication_request
 
 KNOWLEDGE = load()
-BUILDER = StoryBuilder(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+DRUGS = DrugIdentifier(KNOWLEDGE)
 AS_OF = "2026-12-01T09:00:00Z"  # cards/examples/index.json asOf
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -32,10 +33,14 @@ def example() -> dict[str, Any]:
     return request
 
 
-def record_of(request: dict[str, Any], now: str = AS_OF) -> PatientRecord:
+def record_of(
+    request: dict[str, Any], now: str = AS_OF, drafts: Sequence[dict[str, Any]] = ()
+) -> PatientRecord:
     instant = when(now)
     assert instant is not None
-    builder = RecordBuilder(hook="patient-view", now=instant, patient_id="example")
+    hook = "order-sign" if drafts else "patient-view"
+    builder = RecordBuilder(hook=hook, now=instant, patient_id="example")
+    builder.add(drafts, where="draftOrders", draft=True)  # first, as the evaluator adds them
     for key, value in request["prefetch"].items():
         resources = (
             [e["resource"] for e in value.get("entry", [])] if value["resourceType"] == "Bundle" else [value]
@@ -44,8 +49,10 @@ def record_of(request: dict[str, Any], now: str = AS_OF) -> PatientRecord:
     return builder.build()
 
 
-def story_of(request: dict[str, Any], now: str = AS_OF) -> Story:
-    return BUILDER.story(record_of(request, now))
+def story_of(request: dict[str, Any], now: str = AS_OF, drafts: Sequence[dict[str, Any]] = ()) -> Story:
+    # a builder per story, made while the test runs: one made on import would be made before mutation testing
+    # applies a mutant, and no test would see a fault in its constructor
+    return StoryBuilder(KNOWLEDGE, DRUGS).story(record_of(request, now, drafts))
 
 
 def day(moment: datetime | None) -> str:
@@ -69,6 +76,20 @@ def level(rid: str, moment: str, value: float, unit: str = "ng/mL") -> dict[str,
             "valueQuantity": {"value": value, "unit": unit},
         }
     }
+
+
+def course(rid: str, text: str, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """A completed order as a prefetch entry: from `start` (authoredOn) to `end` (its validity's end)."""
+    extra: dict[str, Any] = {"authoredOn": start} if start else {}
+    if end:
+        extra["dispenseRequest"] = {"validityPeriod": {"start": start, "end": end}}
+    return {"resource": medication_request(rid, text, status="completed", **extra)}
+
+
+FLUCONAZOLE_HATCHED = (
+    "Fluconazole 50 MG Oral Capsule has no end date and is no longer current: drawn hatched from its start to"
+    " the window's end, as when it stopped is not known."
+)
 
 
 @pytest.mark.now(AS_OF)
@@ -258,9 +279,9 @@ def test_fewer_than_three_troughs_give_no_figure(count: int, figure: str | None)
     # 10, 12, 14: mean 12, sample SD 2, CV 2 / 12 = 16.7 %; all within 5 to 15
     assert cv.value == figure
     assert share.value == (None if figure is None else "3 of 3 (100 %)")
+    assert share.note == ("Fewer than 3 troughs (2): no figure." if figure is None else "")
     if figure is None:
         assert cv.note == "Fewer than 3 troughs (2): no figure."
-        assert share.note == "Fewer than 3 troughs (2): no figure."
         assert "no figure" in picture.tables(story_of(request), KNOWLEDGE)
 
 
@@ -329,10 +350,8 @@ COLITIS = {
 }
 
 
-@pytest.mark.now(AS_OF)
-def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None:
-    # the UC summary: 10 to 15 ng/mL in the initial acute phase, then 5 to 10 for maintenance; the project's
-    # policy: the first 14 days (days 0 to 13) are the acute phase
+def colitis_request(ordered: str, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ulcerative colitis, one current Prograf order authored at `ordered`, and these levels."""
     request = example()
     request["prefetch"]["conditions"]["entry"] = [{"resource": COLITIS}]
     tacrolimus = {
@@ -340,24 +359,96 @@ def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None
         "id": "tac-uc",
         "status": "active",
         "intent": "order",
-        "authoredOn": "2026-11-01T09:00:00Z",
+        "authoredOn": ordered,
         "medicationCodeableConcept": {
             "text": "Tacrolimus 1 MG Oral Capsule [Prograf]",
             "coding": [{"system": RXNORM, "code": "108513"}],
         },
     }
     request["prefetch"]["medicationRequests"]["entry"] = [{"resource": tacrolimus}]
-    request["prefetch"]["observations"]["entry"] = [
-        level("d13", "2026-11-14T09:00:00Z", 12.0),  # day 13
-        level("d14", "2026-11-15T09:00:00Z", 12.0),  # day 14
-    ]
+    request["prefetch"]["observations"]["entry"] = levels
+    return request
+
+
+INITIAL = "colitis initial target, days 0 to 13 on tacrolimus"
+MAINTENANCE = "colitis maintenance target, from day 14 on tacrolimus"
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None:
+    # the UC summary: 10 to 15 ng/mL in the initial acute phase, then 5 to 10 for maintenance; the project's
+    # policy: the first 14 days (days 0 to 13) are the acute phase
+    request = colitis_request(
+        "2026-11-01T09:00:00Z",
+        [
+            level("d13", "2026-11-14T09:00:00Z", 12.0),  # day 13
+            level("d14", "2026-11-15T09:00:00Z", 12.0),  # day 14
+        ],
+    )
     story = story_of(request)
     assert [(t.band.low, t.band.high) if t.band else None for t in story.troughs] == [(10, 15), (5, 10)]
     assert [t.within for t in story.troughs] == [True, False]
-    assert [(day(b.start), day(b.end), b.low, b.high) for b in story.bands] == [
-        ("2026-11-01", "2026-11-15", 10, 15),
-        ("2026-11-15", "2026-12-01", 5, 10),
+    assert [(day(b.start), day(b.end), b.low, b.high, b.basis) for b in story.bands] == [
+        ("2026-11-01", "2026-11-15", 10, 15, INITIAL),
+        ("2026-11-15", "2026-12-01", 5, 10, MAINTENANCE),
     ]
+    assert story.notes == ()  # the start of tacrolimus is known: nothing to say of its first 14 days
+    tables = picture.tables(story, KNOWLEDGE)
+    assert f"<td>10 to 15</td><td>{INITIAL}</td>" in tables
+    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td>" in tables
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_with_a_level_before_the_first_order_has_no_target_for_its_first_14_days() -> None:
+    # a level on 2026-10-25, a week before the first order on record: tacrolimus began on or before
+    # 2026-10-25, so whether 2026-10-25 to 2026-11-07 (days 0 to 13) were the initial phase is not known;
+    # from day 14 (2026-11-08) it is maintenance either way
+    request = colitis_request(
+        "2026-11-01T09:00:00Z",
+        [
+            level("d0", "2026-10-25T09:00:00Z", 12.0),
+            level("d13", "2026-11-07T09:00:00Z", 12.0),
+            level("d14", "2026-11-08T09:00:00Z", 12.0),
+        ],
+    )
+    story = story_of(request)
+    assert [(day(t.when), t.band.low if t.band else None, t.within) for t in story.troughs] == [
+        ("2026-10-25", None, None),
+        ("2026-11-07", None, None),
+        ("2026-11-08", 5, False),  # 12 ng/mL above maintenance's 5 to 10
+    ]
+    assert [(day(b.start), day(b.end), b.low, b.high, b.basis) for b in story.bands] == [
+        ("2026-11-08", "2026-12-01", 5, 10, MAINTENANCE),
+    ]
+    assert story.notes == (
+        "Tacrolimus began on or before 2026-10-25 (no start on record): the colitis phase, and so the target,"
+        " is not known for its first 14 days.",
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_colitis_begun_under_14_days_ago_with_no_known_start_draws_no_band() -> None:
+    # the first evidence, a level on 2026-11-20, is 11 days before now: no day has a known target
+    story = story_of(colitis_request("2026-11-25T09:00:00Z", [level("d0", "2026-11-20T09:00:00Z", 12.0)]))
+    assert story.bands == ()
+    assert story.notes == (
+        "Tacrolimus began on or before 2026-11-20 (no start on record): the colitis phase, and so the target,"
+        " is not known for its first 14 days.",
+        "No ulcerative colitis target is known for these dates: no band is drawn.",
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_a_transplant_with_no_date_draws_no_band() -> None:
+    # the label's targets are by months since the transplant: with no onset, none can be placed
+    request = example()
+    del entries(request, "conditions")[0]["resource"]["onsetDateTime"]
+    story = story_of(request)
+    assert story.bands == ()
+    assert story.notes == (
+        "kidney transplant has no date: the target by time since it cannot be drawn.",
+        FLUCONAZOLE_HATCHED,
+    )
 
 
 @pytest.mark.now(AS_OF)
@@ -413,6 +504,11 @@ def test_the_cv_needs_three_troughs_at_one_unchanged_dose(
             "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure."
         )
         assert figures["Troughs within the band"].value == "4 of 6 (67 %)"  # with the "<2", outside
+        assert cv.definition.startswith(
+            "The standard deviation of the troughs divided by their mean, times 100"
+        )
+        assert cv.source == "gandolfini-2022-nonadherence"
+        assert "(the latest 2): no figure." in picture.tables(story_of(request), KNOWLEDGE)
 
 
 @pytest.mark.now(AS_OF)
@@ -538,10 +634,15 @@ def test_no_trough_no_figures() -> None:
 def test_without_a_band_in_force_there_is_no_share() -> None:
     request = example()
     request["prefetch"]["conditions"]["entry"] = []  # no transplant: no target drawn
-    share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
+    story = story_of(request)
+    share = {f.name: f for f in story.figures}["Troughs within the band"]
     assert share.value is None
     assert share.note == "No band in force at any trough: no share."
     assert share.rests_on == "troughs from 2026-07-01 to 2026-11-17, n = 6; 0 with a band in force"
+    assert story.notes == (
+        "No transplant or colitis on record: no target band is drawn.",
+        FLUCONAZOLE_HATCHED,
+    )
 
 
 @pytest.mark.now(AS_OF)
@@ -555,3 +656,283 @@ def test_a_bound_that_reaches_into_the_band_is_not_counted() -> None:
     share = {f.name: f for f in story_of(request).figures}["Troughs within the band"]
     assert share.value == "5 of 6 (83 %)"  # the six measured troughs, one (6 on 2026-08-31) below 7 to 20
     assert share.note == "1 given as a bound (<6 ng/mL on 2026-11-15) not counted: it reaches into the band."
+
+
+@pytest.mark.now(AS_OF)
+def test_the_example_s_only_note_is_the_drug_with_no_end() -> None:
+    # the kidney transplant has its date and a target on every day; every tacrolimus order has a date and an
+    # end; clarithromycin's end is recorded: only fluconazole (stopped, no end date) needs saying
+    assert story_of(example()).notes == (FLUCONAZOLE_HATCHED,)
+
+
+@pytest.mark.now(AS_OF)
+def test_draft_orders_are_neither_dose_steps_nor_drug_bars() -> None:
+    # an order being signed is not yet taken: the story is the record's, drawn as before the drafts
+    draft_tacrolimus = medication_request(
+        "draft-tac",
+        "Tacrolimus 1 MG Oral Capsule [Prograf]",
+        status="draft",
+        code="108513",
+        authoredOn="2026-11-20",
+        dispenseRequest={"validityPeriod": {"start": "2026-11-20", "end": "2027-02-20"}},
+        dosageInstruction=[{"text": "4 mg twice daily"}],
+    )
+    draft_itraconazole = medication_request(
+        "draft-itra", "Itraconazole 100 MG Oral Capsule", status="draft", authoredOn="2026-11-28"
+    )
+    story = story_of(example(), drafts=[draft_tacrolimus, draft_itraconazole])
+    assert [(day(s.start), day(s.end), s.daily_mg) for s in story.doses] == [
+        ("2026-06-02", "2026-08-01", 8.0),
+        ("2026-08-01", "2026-10-05", 6.0),
+        ("2026-10-05", "2026-12-01", 5.0),
+    ]
+    assert [b.name for b in story.drugs] == [
+        "Fluconazole 50 MG Oral Capsule",
+        "Clarithromycin 500 MG Oral Tablet",
+    ]
+    assert story.notes == (FLUCONAZOLE_HATCHED,)
+
+
+@pytest.mark.now(AS_OF)
+def test_a_level_known_only_by_its_name_is_drawn() -> None:
+    # a laboratory's own code, no LOINC: known as a tacrolimus level by its name
+    request = example()
+    local = level("local", "2026-11-10T08:00:00Z", 9.0)
+    local["resource"]["code"] = {
+        "coding": [{"system": "urn:lab", "code": "TACRO"}],
+        "text": "Tacrolimus trough, whole blood",
+    }
+    request["prefetch"]["observations"]["entry"] = [local]
+    [trough] = story_of(request).troughs
+    assert (day(trough.when), trough.shown, trough.value, trough.within) == (
+        "2026-11-10",
+        "9 ng/mL",
+        9.0,
+        True,
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_with_no_tacrolimus_or_level_the_window_is_the_last_12_months() -> None:
+    # no evidence of tacrolimus: the window is the last 365 days, and the interacting drugs in it are drawn
+    request = example()
+    request["prefetch"]["observations"]["entry"] = []
+    entries(request, "medicationRequests")[:] = [
+        e for e in entries(request, "medicationRequests") if e["resource"]["id"] in ("clari", "fluc")
+    ]
+    story = story_of(request)
+    assert (day(story.start), day(story.end)) == ("2025-12-01", "2026-12-01")
+    assert [(b.name, day(b.start), day(b.end)) for b in story.drugs] == [
+        ("Fluconazole 50 MG Oral Capsule", "2026-07-10", "2026-12-01"),
+        ("Clarithromycin 500 MG Oral Tablet", "2026-10-10", "2026-10-17"),
+    ]
+    assert picture.html(story, KNOWLEDGE) != ""
+
+
+@pytest.mark.now(AS_OF)
+def test_a_tacrolimus_record_with_no_date_is_said_not_drawn() -> None:
+    request = example()
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "tac-undated",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "Tacrolimus 1 MG Oral Capsule [Prograf]"},
+    }
+    request["prefetch"]["medicationStatements"]["entry"] = [{"resource": statement}]
+    story = story_of(request)
+    assert "1 tacrolimus record with no date: not in the dose steps." in story.notes
+    assert [s.daily_mg for s in story.doses] == [8.0, 6.0, 5.0]
+
+
+@pytest.mark.now(AS_OF)
+def test_a_record_with_no_patient_resource_names_the_patient_by_id_only() -> None:
+    request = example()
+    del request["prefetch"]["patient"]
+    story = story_of(request)
+    assert (story.patient_name, story.birth_date, story.gender) == ("", None, "")
+    assert (
+        '<title id="story-title">Tacrolimus level story for patient id example, 2026-06-02 to 2026-12-01'
+        "</title>" in picture.svg(story)
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_which_interacting_drugs_get_a_bar() -> None:
+    # the window runs from 2026-06-02 (the first tacrolimus order); each record placed before the example's
+    # clarithromycin and fluconazole, which keep their bars whatever comes before them
+    request = example()
+    entries(request, "medicationRequests")[3:3] = [
+        course(
+            "keto", "Ketoconazole 20 MG/ML Topical Cream", "2026-09-01", "2026-09-20"
+        ),  # on the skin: none
+        course("dil", "Diltiazem 120 MG Oral Capsule"),  # no date: said, no bar
+        course("ver-old", "Nicardipine 20 MG Oral Capsule", "2026-05-01", "2026-06-01"),  # ended before it
+        # ended the day tacrolimus began (an end date includes its day): taken with it, drawn at the edge
+        course("nif", "Nifedipine 30 MG Oral Tablet", "2026-05-01", "2026-06-02"),
+        # two orders of one drug, the later-starting one ending first: one bar, to the latest end
+        course("ver-x", "Verapamil 120 MG Oral Tablet", "2026-07-01", "2026-07-20"),
+        course("ver-y", "Verapamil 120 MG Oral Tablet", "2026-06-15", "2026-11-01"),
+    ]
+    story = story_of(request)
+    assert [(b.name, b.effect, day(b.start), day(b.end), b.end_known) for b in story.drugs] == [
+        ("Nifedipine 30 MG Oral Tablet", "raises", "2026-06-02", "2026-06-02", True),
+        ("Verapamil 120 MG Oral Tablet", "raises", "2026-06-15", "2026-11-01", True),
+        ("Fluconazole 50 MG Oral Capsule", "raises", "2026-07-10", "2026-12-01", False),
+        ("Clarithromycin 500 MG Oral Tablet", "raises", "2026-10-10", "2026-10-17", True),
+    ]
+    assert story.notes == (
+        "Diltiazem 120 MG Oral Capsule has no date: no bar is drawn for it.",
+        FLUCONAZOLE_HATCHED,
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_a_drug_with_no_name_is_named_by_its_record() -> None:
+    # clarithromycin 500 mg tablets known by their RxNorm code alone: the bar names the order it comes from
+    request = example()
+    entries(request, "medicationRequests").append(
+        {
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "id": "clari-2",
+                "status": "completed",
+                "intent": "order",
+                "authoredOn": "2026-11-01",
+                "dispenseRequest": {"validityPeriod": {"start": "2026-11-01", "end": "2026-11-05"}},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197517"}]},
+            }
+        }
+    )
+    story = story_of(request)
+    assert [(b.name, day(b.start), day(b.end)) for b in story.drugs][-1] == (
+        "MedicationRequest/clari-2",
+        "2026-11-01",
+        "2026-11-05",
+    )
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("start", "end", "beside"),
+    [
+        # the troughs: 2026-08-31, 09-01, 10-20 08:00Z, 11-10 08:00Z, the "<2" of 11-15, 11-17; a drug is
+        # beside each trough it was taken at or since the trough before, edges included
+        ("2026-10-15", "2026-11-12", ["2026-10-20", "2026-11-10", "2026-11-15"]),  # across two troughs
+        ("2026-10-20T08:00:00Z", "2026-10-25", ["2026-10-20", "2026-11-10"]),  # began the trough's instant
+        ("2026-10-20T08:00:01Z", "2026-10-25", ["2026-11-10"]),
+        ("2026-11-01", "2026-11-10T08:00:00Z", ["2026-11-10", "2026-11-15"]),  # ended the trough's instant
+        ("2026-11-01", "2026-11-10T07:59:59Z", ["2026-11-10"]),
+    ],
+)
+def test_the_drugs_taken_since_the_trough_before(start: str, end: str, beside: list[str]) -> None:
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = start
+            resource["dispenseRequest"]["validityPeriod"] = {"start": start, "end": end}
+    story = story_of(request)
+    taken = "Clarithromycin 500 MG Oral Tablet (raises)"
+    assert [day(p.when) for p in story.points if taken in p.drugs_before] == beside
+
+
+@pytest.mark.now(AS_OF)
+def test_a_level_that_cannot_be_read_does_not_end_the_drugs_since_the_trough_before() -> None:
+    # clarithromycin 2026-10-10 to 10-17; a result in mg/dL on 10-18 is not a trough the story can read: the
+    # trough of 10-25 is the first after 10-01's, so clarithromycin is beside it (and fluconazole, from
+    # 2026-07-10 with no end, beside the first trough after its start only)
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [
+        level("a", "2026-10-01T08:00:00Z", 6.0),
+        level("b", "2026-10-18T08:00:00Z", 0.6, "mg/dL"),
+        level("c", "2026-10-25T08:00:00Z", 9.0),
+    ]
+    points = story_of(request).points
+    assert [(day(p.when), p.drugs_before) for p in points] == [
+        ("2026-10-01", ("Fluconazole 50 MG Oral Capsule (raises; from 2026-07-10, end not recorded)",)),
+        ("2026-10-18", ()),
+        ("2026-10-25", ("Clarithromycin 500 MG Oral Tablet (raises)",)),
+    ]
+
+
+def bound(rid: str, moment: str, comparator: str, value: float) -> dict[str, Any]:
+    found = level(rid, moment, value)
+    found["resource"]["valueQuantity"]["comparator"] = comparator
+    return found
+
+
+@pytest.mark.now(AS_OF)
+def test_bounds_outside_the_band_and_reaching_into_it_are_each_listed() -> None:
+    # besides the example's "<2" of 2026-11-15: "<2" on 11-16 and ">30" on 11-18, wholly outside 5 to 15, and
+    # "<6" on 11-19, which reaches into it; six measured troughs, five within: 5 of 6 + 3 = 9, 56 %
+    request = example()
+    entries(request, "observations").extend(
+        [
+            bound("b1", "2026-11-16T08:00:00Z", "<", 2.0),
+            bound("b2", "2026-11-18T08:00:00Z", ">", 30.0),
+            bound("b3", "2026-11-19T08:00:00Z", "<", 6.0),
+        ]
+    )
+    figures = {f.name: f for f in story_of(request).figures}
+    share = figures["Troughs within the band"]
+    assert share.value == "5 of 9 (56 %)"
+    assert share.note == (
+        "3 given as a bound (<2 ng/mL on 2026-11-15, <2 ng/mL on 2026-11-16, >30 ng/mL on 2026-11-18) counted"
+        " as outside: the whole of its range is outside the band; 1 given as a bound (<6 ng/mL on 2026-11-19)"
+        " not counted: it reaches into the band."
+    )
+    # the CV's run is 2026-10-20 to 11-17: the two "<2" between them are said, the later bounds are not
+    assert figures["Coefficient of variation (CV)"].note.endswith(
+        "; not in it: <2 ng/mL on 2026-11-15, <2 ng/mL on 2026-11-16, given as a bound."
+    )
+
+
+@pytest.mark.now(AS_OF)
+def test_figures_with_nothing_to_add_have_no_note() -> None:
+    # three troughs at Advagraf 5 mg/day, all within 5 to 15, no bound, and no interacting drug (fluconazole
+    # and clarithromycin removed): nothing to say beside the CV or the share
+    request = example()
+    entries(request, "medicationRequests")[:] = [
+        e for e in entries(request, "medicationRequests") if e["resource"]["id"] not in ("clari", "fluc")
+    ]
+    request["prefetch"]["observations"]["entry"] = [
+        level("a", "2026-11-01T08:00:00Z", 10.0),
+        level("b", "2026-11-08T08:00:00Z", 12.0),
+        level("c", "2026-11-15T08:00:00Z", 14.0),
+    ]
+    figures = {f.name: f for f in story_of(request).figures}
+    cv, share = figures["Coefficient of variation (CV)"], figures["Troughs within the band"]
+    assert (cv.value, cv.note) == ("16.7 %", "")  # mean 12, sample SD 2
+    assert (share.value, share.note) == ("3 of 3 (100 %)", "")
+
+
+ADVAGRAF_RUN = (
+    "the troughs at 5 mg/day (Advagraf / Astagraf XL prolonged-release capsules, once daily), 2026-10-20 to"
+    " 2026-11-17, n = 3"
+)
+
+
+@pytest.mark.now(AS_OF)
+def test_no_cv_when_two_level_altering_drugs_were_taken_between_its_troughs() -> None:
+    # clarithromycin (raises) 2026-10-25 to 11-01 and rifampicin (lowers) 11-02 to 11-05, both between the
+    # Advagraf troughs of 2026-10-20 and 11-17: each named, no figure
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        resource = entry["resource"]
+        if resource["id"] == "clari":
+            resource["authoredOn"] = "2026-10-25"
+            resource["dispenseRequest"]["validityPeriod"] = {"start": "2026-10-25", "end": "2026-11-01"}
+    entries(request, "medicationRequests").append(
+        course("rif", "Rifampicin 300 MG Oral Capsule", "2026-11-02", "2026-11-05")
+    )
+    story = story_of(request)
+    cv = {f.name: f for f in story.figures}["Coefficient of variation (CV)"]
+    assert cv.value is None
+    assert cv.note == (
+        "Taken between these troughs: Clarithromycin 500 MG Oral Tablet (raises levels); Rifampicin 300 MG"
+        " Oral Capsule (lowers levels). The level changes with it, as with a dose change: no figure."
+    )
+    assert cv.rests_on == ADVAGRAF_RUN
+    assert cv.definition.startswith("The standard deviation of the troughs divided by their mean, times 100")
+    assert cv.source == "gandolfini-2022-nonadherence"
+    assert f"Rests on {ADVAGRAF_RUN}." in picture.tables(story, KNOWLEDGE)
