@@ -1120,9 +1120,15 @@ def test_a_switch_to_an_unnamed_prolonged_release_product_gives_no_conversion(cl
     assert sources_of(card) == [SMPC_SWITCH]
 
 
-def test_granules_to_advagraf_at_a_dose_the_capsules_make(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("each", "unit"),
+    [(1.25, "mg"), (1251, "ug")],  # 1251 micrograms: 2.502 mg/day, 2.5 to the hundredth of a mg
+)
+def test_granules_to_advagraf_at_a_dose_the_capsules_make(client: TestClient, each: float, unit: str) -> None:
     # 1.25 mg every 12 hours = 2.5 mg/day, 1:1: 2.5 mg once daily, which 0.5 mg capsules make exactly
-    granules = order(1.25, 2, "Tacrolimus 0.2 mg granules for oral suspension", rid="m1", status="active")
+    granules = order(
+        each, 2, "Tacrolimus 0.2 mg granules for oral suspension", rid="m1", status="active", unit=unit
+    )
     card = switch_card(client, order(2.5, 1, ADVAGRAF), granules)
     assert detail_lines(card)[1].endswith(
         "Current 1.25 mg every 12 hours = 2.5 mg/day: about 2.5 mg once daily. Ordered: 2.5 mg once daily ="
