@@ -7,6 +7,7 @@ conversion at about 80%, Advagraf/Astagraf 1:1, the colitis summary's 0.05 mg/kg
 1.5-2x capped at 0.3 mg/kg/day; capsules of 0.5, 1 and 5 mg, Envarsus tablets of 0.75, 1 and 4 mg.
 """
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import (
+    LOINC,
     PATIENT_ID,
+    RXNORM,
     bundle,
     full_prefetch,
     hook_request,
@@ -22,6 +25,8 @@ from tests.builders import (
     observation,
     of_topic,
 )
+from tests.cards.test_site import only
+from tests.clock import ago
 
 OSEL = "/cds-services/tacrolimus-order-select"
 PV = "/cds-services/tacrolimus-patient-view"
@@ -278,8 +283,14 @@ def test_kidney_without_a_known_regimen_gives_both_rows(client: TestClient) -> N
         card["summary"]
         == "Starting tacrolimus for kidney transplant: the label dose depends on the regimen, not recorded"
     )
-    assert "0.2 mg/kg/day with azathioprine; 0.1 mg/kg/day with mycophenolate" in card["detail"]
-    assert "14 mg/day with azathioprine; 7 mg/day with mycophenolate" in card["detail"]
+    # the label's two kidney rows, 0.2 with azathioprine and 0.1 with mycophenolate, for 70 kg
+    assert detail_lines(card) == [
+        "US label, kidney transplant: 0.2 mg/kg/day with azathioprine; 0.1 mg/kg/day with mycophenolate."
+        " Record the regimen to check the dose.",
+        "For 70 kg (2026-11-20): 14 mg/day with azathioprine; 7 mg/day with mycophenolate.",
+        "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
+        "Then adjust the dose to trough levels.",
+    ]
 
 
 def test_no_indication_and_no_genotype_gives_no_dose_card(client: TestClient) -> None:
@@ -287,14 +298,43 @@ def test_no_indication_and_no_genotype_gives_no_dose_card(client: TestClient) ->
 
 
 # -- CYP3A5
-def genotype(text: str) -> dict[str, Any]:
-    return {
+def genotype(
+    text: str,
+    rid: str = "g1",
+    gene: str | None = None,
+    days_ago: float | None = None,
+    code: dict[str, Any] | None = None,
+    value: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A genotype result (LOINC 84413-4): the diplotype as text, or `value`; with `gene`, the gene studied
+    as a component (LOINC 48018-6) coded by its HGNC id only, as the genomics reporting guide writes it."""
+    resource: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": "g1",
+        "id": rid,
         "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "84413-4"}]},
-        "valueCodeableConcept": {"text": text},
+        "code": code or {"coding": [{"system": LOINC, "code": "84413-4"}]},
+        "valueCodeableConcept": value or {"text": text},
     }
+    if gene is not None:
+        resource["component"] = [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "48018-6"}]},
+                "valueCodeableConcept": {"coding": [{"system": "http://www.genenames.org", "code": gene}]},
+            }
+        ]
+    if days_ago is not None:
+        resource["effectiveDateTime"] = ago(days_ago).isoformat()
+    return resource
+
+
+CYP3A5_HGNC, CYP2C19_HGNC = "HGNC:2638", "HGNC:2621"  # the genes' HGNC ids (reference section 6)
+NORMAL_CPIC = (
+    "CYP3A5 normal metabolizer (expresser): CPIC recommends a starting dose 1.5 to 2 times the usual, not"
+    " above 0.3 mg/kg/day, then dosing by levels."
+)
+POOR_CPIC = (
+    "CYP3A5 poor metabolizer (non-expresser): CPIC recommends the usual starting dose, then dosing by levels."
+)
 
 
 @pytest.mark.parametrize(
@@ -342,7 +382,10 @@ def test_cpic_is_not_applied_to_colitis_and_says_why(client: TestClient) -> None
     [card] = dosing_cards(client, order(mg=1.75), "K51.90", extra_observations=[genotype("CYP3A5 *1/*1")])
     assert "3.5 mg/day" in card["summary"]  # 0.05 mg/kg/day, not 1.5-2x
     assert "CPIC" not in card["summary"]
-    assert "not applied to ulcerative colitis" in card["detail"]
+    assert detail_lines(card)[1] == (
+        "CYP3A5 *1/*1 recorded: CPIC's guideline is for transplant recipients; its adjustment is not applied"
+        " to ulcerative colitis."
+    )
 
 
 def test_phenotype_from_a_therapeutic_implication(client: TestClient) -> None:
@@ -374,7 +417,10 @@ def test_colitis_dose_is_the_summarys_not_a_label(client: TestClient) -> None:
 
 def test_hepatic_impairment_note(client: TestClient) -> None:
     [card] = dosing_cards(client, order(), ["Z94.4", "K72.10"])
-    assert "Hepatic impairment is recorded: dosage reduction may be necessary." in card["detail"]
+    assert detail_lines(card)[-2:] == [
+        "Hepatic impairment is recorded: dosage reduction may be necessary.",
+        "Then adjust the dose to trough levels.",
+    ]
     [card] = dosing_cards(client, order(), "Z94.4")
     assert "Hepatic impairment" not in card["detail"]
 
@@ -467,7 +513,10 @@ def test_cpic_is_not_applied_to_a_liver_transplant_and_says_why(client: TestClie
     [card] = dosing_cards(client, order(), "Z94.4", extra_observations=[genotype("CYP3A5 *1/*1")])
     assert "US label dose 7 to 10.5 mg/day for 70 kg" in card["summary"]  # 0.10-0.15, not 1.5-2x
     assert "CPIC" not in card["summary"]
-    assert "Not applied to a liver transplant" in card["detail"]
+    assert detail_lines(card)[1] == (
+        f"CYP3A5 *1/*1 (the recipient's): {NORMAL_CPIC} Not applied to a liver transplant: the donor liver's"
+        " genotype matters there, and only the recipient's is on record."
+    )
 
 
 # -- two products ordered at once (patient-view)
@@ -532,6 +581,10 @@ def test_two_products_in_one_order_are_flagged_and_neither_dose_judged(client: T
     assert card["summary"] == (
         "Two tacrolimus products in this order: immediate-release tacrolimus and Advagraf / Astagraf XL"
         " prolonged-release: order one"
+    )
+    assert (
+        detail_lines(card)[0]
+        == "Ordered: Prograf 1 mg capsules; Advagraf 1 mg prolonged-release hard capsules."
     )
 
 
@@ -794,3 +847,290 @@ def test_an_infusion_for_a_patient_on_oral_tacrolimus_is_not_judged(client: Test
         "Prograf US prescribing information: 2 Dosage and administration (older edition): intravenous"
         " infusion"
     ]
+
+
+# -- CYP3A5 results as a genomics report writes them, and what CPIC's adjustment is not applied to
+def test_a_cyp3a5_result_with_no_indication_as_a_whole(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(), None, extra_observations=[genotype("CYP3A5 *1/*1")])
+    assert card["summary"] == "Starting tacrolimus with a CYP3A5 result on record: CYP3A5 *1/*1"
+    assert card["indicator"] == "info"
+    assert detail_lines(card) == [
+        f"CYP3A5 *1/*1: {NORMAL_CPIC} CPIC's guideline is for transplant recipients, and no transplant is"
+        " recorded.",
+        "The order's daily dose could not be read (a dose in mg and a frequency are needed).",
+        "Then adjust the dose to trough levels.",
+    ]
+
+
+def test_cpic_is_not_applied_to_an_infusion_and_says_why(client: TestClient) -> None:
+    # kidney infusion 0.03 to 0.05 mg/kg/day for 70 kg: 2.1 to 3.5 mg/day, not 1.5 to 2 times it
+    [card] = dosing_cards(client, iv_order(3), "Z94.0", extra_observations=[genotype("CYP3A5 *1/*1")])
+    assert card["summary"] == (
+        "Starting intravenous tacrolimus for kidney transplant: older US label dose 2.1 to 3.5 mg/day for"
+        " 70 kg; ordered 3 mg/day"
+    )
+    assert detail_lines(card)[1] == (
+        f"CYP3A5 *1/*1: {NORMAL_CPIC} Not applied to an intravenous infusion: the sources give no intravenous"
+        " adjustment."
+    )
+
+
+def test_a_diplotype_whose_gene_is_given_by_its_hgnc_id_only(client: TestClient) -> None:
+    # the gene studied as HGNC:2638 and the diplotype *1/*3, the name CYP3A5 written nowhere
+    result = genotype("*1/*3", gene=CYP3A5_HGNC)
+    [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=[result])
+    assert "CPIC-adjusted dose 10.5 to 14 mg/day for 70 kg" in card["summary"]  # 0.1 x 1.5 to 2
+    assert detail_lines(card)[1] == (
+        "CYP3A5 *1/*3: CYP3A5 intermediate metabolizer (expresser): CPIC recommends a starting dose 1.5 to 2"
+        " times the usual, not above 0.3 mg/kg/day, then dosing by levels."
+    )
+
+
+def test_a_phenotype_with_the_gene_studied_as_a_component(client: TestClient) -> None:
+    # the phenotype coded on the result (LOINC answer LA9657-3, poor metabolizer), the gene in a component
+    result = genotype(
+        "",
+        rid="p1",
+        gene=CYP3A5_HGNC,
+        code={"text": "Therapeutic implication"},
+        value={"coding": [{"system": LOINC, "code": "LA9657-3", "display": "Poor metabolizer"}]},
+    )
+    [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=[result])
+    assert "CPIC-adjusted dose 7 mg/day for 70 kg" in card["summary"]  # CPIC's usual dose, 1 x 0.1
+    assert detail_lines(card)[1] == f"CYP3A5 phenotype recorded (Observation/p1): {POOR_CPIC}"
+
+
+def test_another_genes_genotype_is_not_read_as_cyp3a5(client: TestClient) -> None:
+    # a newer CYP2C19 *1/*1 result and an older CYP3A5 *3/*3: only the CYP3A5 one counts (the usual dose)
+    results = [
+        genotype("*1/*1", rid="g2", gene=CYP2C19_HGNC, days_ago=30),
+        genotype("CYP3A5 *3/*3", rid="g1", days_ago=400),
+    ]
+    [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=results)
+    assert "CPIC-adjusted dose 7 mg/day for 70 kg" in card["summary"]  # not 10.5 to 14
+    assert detail_lines(card)[1] == f"CYP3A5 *3/*3: {POOR_CPIC}"
+
+
+# -- what a start card says when it cannot judge, and the words that carry it
+def test_a_row_for_any_regimen_is_used_whatever_the_regimen(client: TestClient) -> None:
+    # liver: one row, 0.1 to 0.15 mg/kg/day, whatever else is given (here mycophenolate); no dose to judge
+    [card] = dosing_cards(client, order(), "Z94.4", medications=[MMF])
+    assert card["summary"] == (
+        "Starting immediate-release tacrolimus for liver transplant: US label dose 7 to 10.5 mg/day for 70 kg"
+    )
+    assert card["indicator"] == "info"
+
+
+def test_a_product_without_a_row_as_a_whole(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=7, per_day=1, text=ADVAGRAF), "Z94.0", medications=[MMF])
+    assert card["summary"] == (
+        "Starting Advagraf / Astagraf XL prolonged-release for kidney transplant: no starting dose for it in"
+        " the sources, not checked"
+    )
+    assert detail_lines(card) == [
+        "The project's sources give no starting dose for Advagraf / Astagraf XL prolonged-release capsules,"
+        " once daily in kidney transplant: the dose ordered is shown, not judged.",
+        "Ordered: 7 mg once daily = 7 mg/day.",
+        "Then adjust the dose to trough levels.",
+    ]
+
+
+def test_no_weight_still_shows_the_dose_ordered(client: TestClient) -> None:
+    [card] = dosing_cards(client, order(mg=3), "Z94.4", weight=None)
+    assert detail_lines(card) == [
+        "US label, adult liver transplant (immediate-release tacrolimus): 0.1 to 0.15 mg/kg/day, with"
+        " corticosteroids only.",
+        "The dose is per kilogram (0.1 to 0.15 mg/kg/day): record a weight to check it.",
+        "Ordered: 3 mg every 12 hours = 6 mg/day.",
+        "Then adjust the dose to trough levels.",
+    ]
+
+
+def test_immediate_release_every_10_hours_is_not_its_frequency(client: TestClient) -> None:
+    # 24 / 10 = 2.4 doses a day: not the twice daily of immediate-release, although it rounds to 2
+    draft = order(mg=3)
+    draft["dosageInstruction"][0]["timing"]["repeat"] = {"frequency": 1, "period": 10, "periodUnit": "h"}
+    [card] = dosing_cards(client, draft, "Z94.4")
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Tacrolimus ordered 2.4 times a day: immediate-release tacrolimus is given every 12 hours"
+    )
+    assert detail_lines(card)[-2] == (
+        "Immediate-release tacrolimus is given every 12 hours; this order is 2.4 times a day."
+    )
+
+
+# -- the orderable range is shown only when the strengths cannot make the computed dose
+@pytest.mark.parametrize(
+    ("kg", "dose"),
+    [(62.5, "8.75 mg/day"), (64.3, "9 mg/day")],  # 0.14 x 62.5 = 8.75 (4 + 4 + 0.75); 0.14 x 64.3 = 9.002
+)
+def test_an_envarsus_dose_the_tablets_make_up_has_no_orderable_line(
+    client: TestClient, kg: float, dose: str
+) -> None:
+    [card] = dosing_cards(client, order(10, 1, ENVARSUS), weight=(kg, "kg"))
+    assert detail_lines(card)[1:3] == [
+        f"Weight {kg:g} kg (2026-11-20): {kg:g} kg x 0.14 mg/kg/day = {dose}.",
+        f"Ordered: 10 mg once daily = 10 mg/day ({round(10 / kg, 3):g} mg/kg/day): above the range.",
+    ]
+
+
+# -- an infusion is judged to a hundredth of a mg, at the ends the card shows
+@pytest.mark.parametrize(
+    ("kg", "daily", "where"),
+    [
+        (72.3, 3.62, "within"),  # 0.05 x 72.3 = 3.615, shown 3.62: the top shown is in the range
+        (72.3, 3.63, "above"),
+        (72.1, 2.16, "within"),  # 0.03 x 72.1 = 2.163, shown 2.16: the bottom shown is in the range
+        (72.1, 2.15, "below"),
+    ],
+)
+def test_an_infusion_at_the_ends_of_its_range(
+    client: TestClient, kg: float, daily: float, where: str
+) -> None:
+    [card] = dosing_cards(client, iv_order(daily), weight=(kg, "kg"))
+    assert detail_lines(card)[2].startswith(f"Ordered: {daily:g} mg/day by infusion (")
+    assert detail_lines(card)[2].endswith(f"): {where} the range.")
+    assert card["indicator"] == ("warning" if where == "above" else "info")
+
+
+def test_an_infusion_rate_is_judged_to_a_hundredth_of_a_mg(client: TestClient) -> None:
+    # 0.146 mg/h x 24 = 3.504 mg/day: 3.5 to the hundredth, the top of liver's 2.1 to 3.5 for 70 kg
+    draft = medication_request(
+        "d1",
+        IV,
+        status="draft",
+        dosageInstruction=[{"doseAndRate": [{"rateQuantity": {"value": 0.146, "unit": "mg/h"}}]}],
+    )
+    [card] = dosing_cards(client, draft, "Z94.4")
+    assert "Ordered: 0.146 mg/h = 3.5 mg/day (0.05 mg/kg/day): within the range." in detail_lines(card)
+    assert card["indicator"] == "info"
+
+
+# -- each family finds what it needs by itself
+def test_the_dosing_family_alone_reads_the_therapy_itself(tmp_path: Path) -> None:
+    with only("dosing", tmp_path) as alone:
+        [card] = dosing_cards(alone, order(mg=3.5), medications=[MMF])
+    assert card["summary"] == (
+        "Starting immediate-release tacrolimus for kidney transplant: US label dose 7 mg/day for 70 kg;"
+        " ordered 7 mg/day"
+    )
+
+
+# -- two products at once: the lines, the suggestion and the source
+SMPC_SWITCH = (
+    "Prograf SmPC: 4.4 Special warnings and precautions for use (medication errors); 4.2 Posology"
+    " (therapeutic drug monitoring)"
+)
+UNNAMED_PR = "Tacrolimus 5 MG 24 HR Extended Release"  # prolonged-release, product not named
+
+
+def current(text: str, rid: str, mg: float = 5, per_day: int = 1) -> dict[str, Any]:
+    return order(mg=mg, per_day=per_day, text=text, rid=rid, status="active")
+
+
+def coded_only(draft: dict[str, Any], code: str) -> dict[str, Any]:
+    """The order with its medication as an RxNorm code alone: no text, no display."""
+    draft["medicationCodeableConcept"] = {"coding": [{"system": RXNORM, "code": code}]}
+    return draft
+
+
+def test_immediate_release_with_an_unnamed_prolonged_release_order_as_a_whole(client: TestClient) -> None:
+    [card] = patient_view_switch_cards(client, PROGRAF_3_BID, current(UNNAMED_PR, "t3"))
+    assert card["summary"].startswith(
+        "Two tacrolimus products ordered: immediate-release tacrolimus and prolonged-release tacrolimus"
+        " (product not named)"
+    )
+    assert detail_lines(card)[0] == f"Current orders: Tacrolimus 1 MG Oral Capsule [Prograf]; {UNNAMED_PR}."
+    assert sources_of(card) == [SMPC_SWITCH]
+    assert card["source"]["label"] == "Prograf SmPC"
+    assert [s["label"] for s in card["suggestions"]] == ["Order a tacrolimus level"]
+
+
+@pytest.mark.parametrize("named", [ENVARSUS, ADVAGRAF])
+def test_an_unnamed_prolonged_release_order_beside_a_named_one_may_be_the_same(
+    client: TestClient, named: str
+) -> None:
+    assert patient_view_switch_cards(client, current(named, "t1"), current(UNNAMED_PR, "t3")) == []
+
+
+def test_two_prolonged_release_products_are_both_named(client: TestClient) -> None:
+    [card] = patient_view_switch_cards(client, current(ENVARSUS, "t1"), current(ADVAGRAF, "t2"))
+    assert card["summary"] == (
+        "Two tacrolimus products ordered: Envarsus prolonged-release and Advagraf / Astagraf XL"
+        " prolonged-release: check which one the patient takes"
+    )
+    assert detail_lines(card)[0] == f"Current orders: {ENVARSUS}; {ADVAGRAF}."
+
+
+def test_of_three_products_the_one_of_another_release_is_named(client: TestClient) -> None:
+    # capsules and granules are the same immediate-release tacrolimus: Envarsus is the other product
+    granules = current("Tacrolimus 0.2 mg granules for oral suspension", "t4", mg=0.2, per_day=2)
+    [card] = patient_view_switch_cards(client, PROGRAF_3_BID, granules, current(ENVARSUS, "t1"))
+    assert card["summary"].startswith(
+        "Two tacrolimus products ordered: immediate-release tacrolimus and Envarsus prolonged-release:"
+    )
+    assert detail_lines(card)[0] == f"Current orders: Tacrolimus 1 MG Oral Capsule [Prograf]; {ENVARSUS}."
+
+
+def test_an_order_with_no_name_is_shown_by_its_reference(client: TestClient) -> None:
+    envarsus = coded_only(current("", "t5"), "1664434")  # Envarsus XR 4 mg, by its RxNorm code
+    [card] = patient_view_switch_cards(client, PROGRAF_3_BID, envarsus)
+    assert card["summary"].startswith(
+        "Two tacrolimus products ordered: immediate-release tacrolimus and Envarsus"
+    )
+    assert (
+        detail_lines(card)[0]
+        == "Current orders: Tacrolimus 1 MG Oral Capsule [Prograf]; MedicationRequest/t5."
+    )
+
+
+# -- switching: the lines, the sources, and the products without a conversion
+def test_a_switch_between_orders_with_no_names_shows_their_references(client: TestClient) -> None:
+    on_prograf = coded_only(order(3, 2, rid="m1", status="active"), "108513")  # Prograf 1 mg capsule
+    card = switch_card(client, coded_only(order(5, 1), "1664434"), on_prograf)
+    assert detail_lines(card)[0] == "Current: MedicationRequest/m1; ordered: MedicationRequest/d1."
+
+
+def test_a_switch_to_envarsus_cites_the_smpc_and_the_envarsus_summary(client: TestClient) -> None:
+    card = switch_card(client, order(5, 1, ENVARSUS))
+    assert card["source"]["label"] == "Prograf SmPC"
+    assert sources_of(card) == [
+        SMPC_SWITCH,
+        "Envarsus XR dosing (Renal & Urology News drug summary): Dosage: de novo kidney transplant and"
+        " conversion from immediate-release",
+    ]
+
+
+def test_a_switch_to_an_unnamed_prolonged_release_product_gives_no_conversion(client: TestClient) -> None:
+    card = switch_card(client, order(5, 1, UNNAMED_PR))
+    assert card["summary"] == (
+        "Switching from immediate-release tacrolimus to prolonged-release tacrolimus (product not named): not"
+        " interchangeable, recheck the trough"
+    )
+    assert detail_lines(card) == [
+        f"Current: {IR}; ordered: {UNNAMED_PR}.",
+        "Immediate- and prolonged-release tacrolimus are not interchangeable: inadvertent or unsupervised"
+        " substitution has caused graft rejection and other serious adverse reactions (under- or"
+        " over-exposure).",
+        "Keep the patient on one formulation and its daily regimen; change only under close"
+        " transplant-specialist supervision.",
+        "Recheck the trough after the change.",
+    ]
+    assert sources_of(card) == [SMPC_SWITCH]
+
+
+@pytest.mark.parametrize(
+    ("each", "unit"),
+    [(1.25, "mg"), (1251, "ug")],  # 1251 micrograms: 2.502 mg/day, 2.5 to the hundredth of a mg
+)
+def test_granules_to_advagraf_at_a_dose_the_capsules_make(client: TestClient, each: float, unit: str) -> None:
+    # 1.25 mg every 12 hours = 2.5 mg/day, 1:1: 2.5 mg once daily, which 0.5 mg capsules make exactly
+    granules = order(
+        each, 2, "Tacrolimus 0.2 mg granules for oral suspension", rid="m1", status="active", unit=unit
+    )
+    card = switch_card(client, order(2.5, 1, ADVAGRAF), granules)
+    assert detail_lines(card)[1].endswith(
+        "Current 1.25 mg every 12 hours = 2.5 mg/day: about 2.5 mg once daily. Ordered: 2.5 mg once daily ="
+        " 2.5 mg/day."
+    )

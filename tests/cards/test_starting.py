@@ -1,6 +1,7 @@
 """Scenario tests: the before-starting card, one card that merges baseline results, counselling, the
 info-level interactions of current medicines, hepatic impairment and, for an infusion, castor oil."""
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -8,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.builders import bundle, full_prefetch, hook_request, medication_request, observation, tacrolimus
+from tests.cards.test_site import only
 
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
 LABS = [
@@ -110,3 +112,12 @@ def test_an_intravenous_start_folds_in_castor_oil_as_a_warning(client: TestClien
 
 def test_nothing_for_a_patient_already_on_tacrolimus(client: TestClient) -> None:
     assert topic(start(client, current=[tacrolimus()]), "before-starting") == []
+
+
+def test_the_starting_family_alone_reads_the_therapy_itself(tmp_path: Path) -> None:
+    with only("starting", tmp_path) as alone:
+        [card] = topic(start(alone), "before-starting")
+    assert card["summary"] == (
+        "Before starting tacrolimus: baseline results, grapefruit, herbal products and food, the other"
+        " medicines"
+    )
