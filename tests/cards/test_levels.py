@@ -921,3 +921,11 @@ def test_diarrhoea_in_any_of_a_conditions_names(client: TestClient) -> None:
     }
     found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400), diarrhoea(ago(1), code)])
     assert due_card(found)["summary"] == "Tacrolimus level due: diarrhoea recorded since the last level"
+
+
+def test_a_drug_that_adds_toxicity_without_changing_the_level_asks_for_none(client: TestClient) -> None:
+    # mycophenolate's interaction (interactions.json) is an info about added toxicity, not a change of the
+    # tacrolimus level: its start after the last level does not make a level due
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet", authoredOn=ago(1))
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), mmf])
+    assert not [c for c in found if c["summary"].startswith("Tacrolimus level due")]
