@@ -369,6 +369,7 @@ def test_the_file_is_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
     # a service started in the POSIX locale without UTF-8 mode (Python then reads text files as ASCII)
     path = tmp_path / "site.yaml"
     path.write_bytes("name: Unit\u00e9 r\u00e9nale\n".encode())
+    assert load_site(path).name == "Unit\u00e9 r\u00e9nale"  # in this process's own locale, too
     script = (
         "import sys; from pathlib import Path; from cards import load_site;"
         " print(ascii(load_site(Path(sys.argv[1])).name))"
