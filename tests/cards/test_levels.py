@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from cards.drugs import DrugIdentifier
 from cards.knowledge import load
 from cards.levels import LevelFamily
+from cds.models import Card
 from cds.record import RecordBuilder
 from cds.resources import checked
 from tests.builders import (
@@ -53,7 +54,22 @@ def transplant(code: str, days: float | None, rid: str = "c1") -> dict[str, Any]
 
 
 KNOWLEDGE = load()
-LEVELS = LevelFamily(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+DRUGS = DrugIdentifier(KNOWLEDGE)
+
+
+def family_cards(
+    levels: list[dict[str, Any]],
+    conditions: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    medications: list[dict[str, Any]] | None = None,
+    birth: str = "1970-01-01",
+) -> list[Card]:
+    """The level family's own cards, as the family makes them. The family is made here, in the test (it
+    costs well under a millisecond), so that a fault in its constructor shows in these tests too."""
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": birth}
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    meds = [tacrolimus()] if medications is None else medications
+    builder.add([patient, *meds, *conditions, *levels], where="test")
+    return list(LevelFamily(KNOWLEDGE, DRUGS).cards(builder.build()))
 
 
 def cards(
@@ -65,11 +81,7 @@ def cards(
 ) -> list[dict[str, Any]]:
     """The level family's own cards, in-range info included: patient-view then shows only the warnings
     (test_patient_view_shows_only_levels_that_need_action below goes through the service)."""
-    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": birth}
-    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
-    meds = [tacrolimus()] if medications is None else medications
-    builder.add([patient, *meds, *conditions, *levels], where="test")
-    return [card.model_dump() for card in LEVELS.cards(builder.build())]
+    return [card.model_dump() for card in family_cards(levels, conditions, medications, birth)]
 
 
 def service_cards(
@@ -200,11 +212,18 @@ def test_latest_and_previous_levels_with_dates_and_labs_alongside(client: TestCl
 
 
 @pytest.mark.parametrize(
-    ("value", "unit", "shown"), [(9.5, "ug/L", "9.5"), (12.0, "nmol/L", "9.6"), (9.5, "µg/L", "9.5")]
+    ("value", "unit", "shown"),
+    [
+        (9.5, "ug/L", "9.5"),
+        (12.0, "nmol/L", "9.6"),
+        (9.5, "µg/L", "9.5"),
+        (9.5, "ng / mL", "9.5"),  # spaces in a unit are not part of it
+    ],
 )
 def test_units(client: TestClient, value: float, unit: str, shown: str) -> None:
     card = level_card(cards(client, [level(value, 1, unit=unit)], [transplant("Z94.4", 100)]))
-    assert card["summary"].startswith(f"Tacrolimus {shown} ng/mL")
+    assert card["summary"].startswith(f"Tacrolimus {shown} ng/mL on ")
+    assert card["summary"].endswith(" target 5 to 20 ng/mL")
 
 
 def test_an_unknown_unit_is_shown_and_not_judged(client: TestClient) -> None:
@@ -484,9 +503,10 @@ def test_an_old_trough_is_not_judged_as_current(client: TestClient, days: float,
     summaries = [c["summary"] for c in found]
     if stale:
         [due] = found
-        assert due["summary"].startswith("Tacrolimus level due: the last trough was 8 ng/mL on")
-        assert f"{days} days ago" in due["summary"]
-        assert "not evidence of the present level" in due["detail"]
+        assert due["summary"] == (
+            f"Tacrolimus level due: the last trough was 8 ng/mL on {ago_date(days)}, {days} days ago"
+        )
+        assert "A trough that old is not evidence of the present level: it is not judged." in lines(due)
         assert not [s for s in summaries if "within the usual range" in s]
     else:
         assert [s for s in summaries if "within the usual range 5 to 15" in s]
@@ -680,3 +700,232 @@ def test_a_level_on_the_day_of_the_transplant_is_in_the_first_months(client: Tes
 def test_colitis_day_0_is_the_first_day_on_tacrolimus(client: TestClient) -> None:
     found = cards(client, [level(12.0, 0)], [transplant("K51.90", None)], colitis_on_tacrolimus(0))
     assert "Day 0 on tacrolimus: the initial target" in level_card(found)["detail"]
+
+
+# -- the lines and dates each card writes (mutation testing, issue 21)
+def lines(card: dict[str, Any]) -> list[str]:
+    """The card's own lines, each as written after its bullet (the Sources excluded)."""
+    detail: str = card["detail"].split("**Sources**")[0]
+    return [line[2:] for line in detail.splitlines() if line.startswith("- ")]
+
+
+def judged(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The level card among cards that include a 'level due' one."""
+    [card] = [c for c in found if not c["summary"].startswith("Tacrolimus level due")]
+    return card
+
+
+def due_card(found: list[dict[str, Any]]) -> dict[str, Any]:
+    [card] = [c for c in found if c["summary"].startswith("Tacrolimus level due")]
+    return card
+
+
+def test_each_trough_is_written_with_its_date(client: TestClient) -> None:
+    found = cards(client, [level(9.5, 1, rid="l1"), level(12.0, 5, rid="l2")], [transplant("Z94.4", 100)])
+    card = level_card(found)
+    assert card["summary"] == f"Tacrolimus 9.5 ng/mL on {ago_date(1)}: within target 5 to 20 ng/mL"
+    assert lines(card)[:2] == [
+        f"Latest trough: 9.5 ng/mL on {ago_date(1)}.",
+        f"Before: 12 ng/mL on {ago_date(5)}.",
+    ]
+
+
+def test_an_undated_trough_is_shown_on_an_unknown_date_and_asks_for_no_level(client: TestClient) -> None:
+    undated = level(9.5, 1)
+    del undated["effectiveDateTime"]
+    [card] = cards(client, [undated], [transplant("Z94.4", 100)])  # how old it is is not known: no 'due'
+    assert card["summary"] == "Tacrolimus 9.5 ng/mL on an unknown date: within target 5 to 20 ng/mL"
+    assert lines(card)[0] == "Latest trough: 9.5 ng/mL on an unknown date."
+
+
+# 12 nmol/L x 804 g/mol (tacrolimus, dosing.json molar_mass) / 1000 = 9.648, written to one decimal
+@pytest.mark.parametrize(
+    ("unit", "value", "latest"),
+    [("nmol/L", "9.6 ng/mL", "12 nmol/L = 9.6 ng/mL"), ("mg/dL", "12 mg/dL", "12 mg/dL")],
+)
+def test_a_trough_in_nmol_or_an_unknown_unit_keeps_its_date(
+    client: TestClient, unit: str, value: str, latest: str
+) -> None:
+    card = level_card(cards(client, [level(12.0, 1, unit=unit)], [transplant("Z94.4", 100)]))
+    assert card["summary"].startswith(f"Tacrolimus {value} on {ago_date(1)}: ")
+    assert lines(card)[0] == f"Latest trough: {latest} on {ago_date(1)}."
+
+
+def test_the_unknown_unit_is_said(client: TestClient) -> None:
+    card = level_card(cards(client, [level(9.5, 1, unit="mg/dL")], [transplant("Z94.4", 100)]))
+    assert "The unit is not one the service converts (ng/mL, ug/L, nmol/L): shown as recorded." in lines(card)
+
+
+# 22.4 nmol/L x 804 / 1000 = 18.0 ng/mL
+@pytest.mark.parametrize(
+    ("unit", "value", "shown"), [("nmol/L", 22.4, "22.4 nmol/L = 18 ng/mL"), ("mg/dL", 18.0, "18 mg/dL")]
+)
+def test_a_post_dose_level_in_any_unit_is_shown_with_its_date_and_not_judged(
+    client: TestClient, unit: str, value: float, shown: str
+) -> None:
+    post = named_level(value, 1, "Tacrolimus C2", "p1")
+    post["valueQuantity"]["unit"] = unit
+    found = cards(client, [post, level(8.0, 3, rid="t1")], [transplant("Z94.0", 200)], KIDNEY_MMF)
+    card = level_card(found)
+    assert card["summary"] == f"Tacrolimus 8 ng/mL on {ago_date(3)}: within target 4 to 11 ng/mL"
+    assert f"Also {shown} on {ago_date(1)}, recorded as c2: not a trough, not judged." in lines(card)
+
+
+def test_a_result_with_no_value_is_passed_over(client: TestClient) -> None:
+    empty = level(0, 1, rid="l0")
+    del empty["valueQuantity"]
+    empty["dataAbsentReason"] = {"text": "Specimen haemolysed"}
+    card = level_card(cards(client, [empty, level(9.5, 3, rid="l1")], [transplant("Z94.4", 100)]))
+    assert card["summary"] == f"Tacrolimus 9.5 ng/mL on {ago_date(3)}: within target 5 to 20 ng/mL"
+
+
+# The monograph: "Most patients can be managed with blood concentrations below 20 ng/mL": with no target,
+# a trough is judged against 20 only, and 20 itself is not above it.
+@pytest.mark.parametrize(
+    ("value", "judgement", "explained", "indicator"),
+    [
+        (
+            20.0,
+            "below 20 ng/mL (no specific target known)",
+            "Judged against the general ceiling of 20 ng/mL only.",
+            "info",
+        ),
+        (20.1, "above 20 ng/mL", "Judged against the general ceiling of 20 ng/mL.", "warning"),
+    ],
+)
+def test_the_general_ceiling_at_its_edge(
+    client: TestClient, value: float, judgement: str, explained: str, indicator: str
+) -> None:
+    card = level_card(cards(client, [level(value, 1)]))
+    assert card["summary"] == f"Tacrolimus {value:g} ng/mL on {ago_date(1)}: {judgement}"
+    assert explained in lines(card)
+    assert card["indicator"] == indicator
+
+
+@pytest.mark.parametrize(
+    ("value", "explained"),
+    [
+        (9.0, "Judged against the general ceiling of 20 ng/mL only."),
+        (21.0, "Judged against the general ceiling of 20 ng/mL."),
+    ],
+)
+def test_an_undated_transplant_says_its_target_is_not_known(
+    client: TestClient, value: float, explained: str
+) -> None:
+    card = level_card(cards(client, [level(value, 1)], [transplant("Z94.0", None)], KIDNEY_MMF))
+    assert f"{explained} No kidney transplant target is known (no transplant date or label row)." in lines(
+        card
+    )
+
+
+def test_one_indication_is_not_announced_and_several_are_listed(client: TestClient) -> None:
+    single = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.4", 100)]))
+    assert not [line for line in lines(single) if line.startswith("Also recorded")]
+    conditions = [
+        transplant("Z94.4", 100, "c1"),
+        transplant("Z94.0", 400, "c2"),
+        transplant("K51.90", None, "c3"),
+    ]
+    several = level_card(cards(client, [level(9.5, 1)], conditions))
+    assert (
+        "Also recorded: kidney transplant, ulcerative colitis; the liver transplant target is used"
+        " (transplants before colitis, the most recent transplant first)."
+    ) in lines(several)
+
+
+def omeprazole() -> dict[str, Any]:
+    """Omeprazole started yesterday: its interaction is info, so this family asks for the level."""
+    return medication_request("m2", "Omeprazole 20 MG Oral Capsule", authoredOn=ago(1))
+
+
+def diarrhoea(onset: str, code: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": "d",
+        "code": code or {"text": "Diarrhoea"},
+        "onsetDateTime": onset,
+    }
+
+
+# A level is due for a new interacting drug, diarrhoea, or early after transplant; the trough on record
+# is recent, so it is still judged beside the 'level due' card, and not called too old.
+@pytest.mark.parametrize(
+    ("case", "days", "reason"),
+    [
+        ("early", 6, "none for 6 days, early after kidney transplant (about twice weekly)"),
+        ("omeprazole", 3, "Omeprazole 20 MG Oral Capsule was started after the last level"),
+        ("diarrhoea", 3, "diarrhoea recorded since the last level"),
+    ],
+)
+def test_a_level_due_for_a_recent_trough_still_judges_it(
+    client: TestClient, case: str, days: int, reason: str
+) -> None:
+    conditions = [transplant("Z94.0", 20 if case == "early" else 400)]
+    if case == "diarrhoea":
+        conditions.append(diarrhoea(ago(1)))
+    medications = [tacrolimus(), omeprazole()] if case == "omeprazole" else None
+    found = cards(client, [level(9.5, days)], conditions, medications)
+    due = due_card(found)
+    assert due["summary"] == f"Tacrolimus level due: {reason}"
+    assert "A trough that old is not evidence of the present level: it is not judged." not in lines(due)
+    assert judged(found)["summary"].startswith(f"Tacrolimus 9.5 ng/mL on {ago_date(days)}: ")
+
+
+def test_the_level_due_card_recommends_its_order(client: TestClient) -> None:
+    [due] = cards(client, [])
+    [order] = due["suggestions"]
+    assert order["label"] == "Order a tacrolimus level"
+    assert order["isRecommended"] is True
+
+
+def test_a_level_due_is_one_card_to_dismiss_whatever_its_reason() -> None:
+    [none] = family_cards([])
+    after_ppi = [
+        c
+        for c in family_cards([level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), omeprazole()])
+        if c.summary.startswith("Tacrolimus level due")
+    ]
+    [started] = after_ppi
+    assert none.summary != started.summary
+    assert none.hold_key == started.hold_key  # a dismissed 'level due' holds the next one back
+
+
+def test_an_interacting_drug_known_by_its_code_only_is_named_by_its_order(client: TestClient) -> None:
+    coded = medication_request("m2", "", code="7646", authoredOn=ago(1))  # RxNorm omeprazole, no name
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), coded])
+    assert (
+        due_card(found)["summary"]
+        == "Tacrolimus level due: MedicationRequest/m2 was started after the last level"
+    )
+
+
+@pytest.mark.parametrize(
+    ("hours", "due"),
+    [
+        (-48, False),  # before the last level (3 days ago)
+        (0, False),  # at the level's own instant: not since it
+        (1, True),  # an hour after it
+    ],
+)
+def test_diarrhoea_counts_only_after_the_last_level(client: TestClient, hours: float, due: bool) -> None:
+    onset = ago(3, hours=-hours)
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400), diarrhoea(onset)])
+    dues = [c["summary"] for c in found if c["summary"].startswith("Tacrolimus level due")]
+    assert dues == (["Tacrolimus level due: diarrhoea recorded since the last level"] if due else [])
+
+
+def test_diarrhoea_in_any_of_a_conditions_names(client: TestClient) -> None:
+    code = {
+        "coding": [{"system": ICD, "code": "A09", "display": "Infectious gastroenteritis"}],
+        "text": "Diarrhoea",
+    }
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400), diarrhoea(ago(1), code)])
+    assert due_card(found)["summary"] == "Tacrolimus level due: diarrhoea recorded since the last level"
+
+
+def test_a_drug_that_adds_toxicity_without_changing_the_level_asks_for_none(client: TestClient) -> None:
+    # mycophenolate's interaction (interactions.json) is an info about added toxicity, not a change of the
+    # tacrolimus level: its start after the last level does not make a level due
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet", authoredOn=ago(1))
+    found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), mmf])
+    assert not [c for c in found if c["summary"].startswith("Tacrolimus level due")]

@@ -9,8 +9,13 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards.drugs import DrugIdentifier
+from cards.knowledge import load
+from cards.results import ResultFamily
+from cds.record import RecordBuilder
 from tests.builders import (
     LOINC,
+    PATIENT_ID,
     bundle,
     full_prefetch,
     hook_request,
@@ -18,6 +23,7 @@ from tests.builders import (
     of_topic,
     tacrolimus,
 )
+from tests.clock import now
 
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 POTASSIUM, CREATININE, EGFR, GLUCOSE = "2823-3", "2160-0", "98979-8", "2345-7"
@@ -168,3 +174,53 @@ def test_a_flag_in_any_of_its_names(client: TestClient) -> None:
     ]
     [card] = result_cards(client, [observation])
     assert "high (laboratory flag 'Abnormal')" in card["detail"]
+
+
+def test_the_family_made_here_judges_as_the_service_does() -> None:
+    # the family made in the test, not at the start of the session: a fault in its constructor shows here
+    knowledge = load()
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": "1970-01-01"}
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    builder.add([patient, tacrolimus(), result("k", POTASSIUM, 5.9, "mmol/L", "H")], where="test")
+    [card] = ResultFamily(knowledge, DrugIdentifier(knowledge)).cards(builder.build())
+    assert card.summary == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, 2026-11-20)"
+
+
+def test_an_unjudged_result_does_not_hide_the_next_group(client: TestClient) -> None:
+    # potassium with neither flag nor range is not judged; the creatinine after it is still read
+    found = result_cards(
+        client, [result("k", POTASSIUM, 5.9, "mmol/L"), result("cr", CREATININE, 2.1, "mg/dL", "H")]
+    )
+    [card] = found
+    assert card["summary"] == "On tacrolimus: creatinine 2.1 mg/dL high (laboratory flag, 2026-11-20)"
+
+
+def test_a_preliminary_result_is_said_to_be_preliminary(client: TestClient) -> None:
+    preliminary = result("k", POTASSIUM, 5.9, "mmol/L", "H")
+    preliminary["status"] = "preliminary"
+    [card] = result_cards(client, [preliminary])
+    assert "Potassium 5.9 mmol/L on 2026-11-20: high (laboratory flag H, preliminary)." in card["detail"]
+    [final] = result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", "H")])
+    assert "preliminary" not in final["detail"]
+
+
+def test_an_undated_result_is_said_to_be_undated(client: TestClient) -> None:
+    undated = result("k", POTASSIUM, 5.9, "mmol/L", "H")
+    del undated["effectiveDateTime"]
+    [card] = result_cards(client, [undated])
+    assert card["summary"] == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, undated)"
+    assert "Potassium 5.9 mmol/L on undated: high (laboratory flag H)." in card["detail"]
+
+
+def test_a_flag_word_in_the_second_of_its_names(client: TestClient) -> None:
+    # the interpretation's text says nothing; its coding's display is the flag: the names are read apart
+    observation = result("k", POTASSIUM, 5.9, "mmol/L")
+    observation["interpretation"] = [
+        {"coding": [{"system": "urn:lab:flags", "code": "X7", "display": "High"}], "text": "Out of range"}
+    ]
+    [card] = result_cards(client, [observation])
+    assert card["summary"] == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, 2026-11-20)"
+
+
+def test_a_normal_flag_in_words_is_not_a_finding(client: TestClient) -> None:
+    assert result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", flag_text="Normal")]) == []

@@ -1,6 +1,9 @@
 """The site file (CDS_SITE_FILE): valid forms, each invalid form with a message naming the problem, and
 what it changes in the cards (families off, the site's own targets shown beside the label's, indicators)."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -126,8 +129,10 @@ def test_each_invalid_form_is_named(tmp_path: Path, text: str, message: str) -> 
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot be read"):
-        load_site(tmp_path / "nowhere.yaml")
+    missing = tmp_path / "nowhere.yaml"
+    with pytest.raises(ConfigError) as raised:
+        load_site(missing)
+    assert str(raised.value) == f"CDS_SITE_FILE {missing}: cannot be read (No such file or directory)"
 
 
 def test_an_unreadable_json_file_is_named(tmp_path: Path) -> None:
@@ -351,3 +356,61 @@ def test_a_site_row_ends_where_the_next_begins(tmp_path: Path, days: int, target
         response = client.post(PV, content=orjson.dumps(kidney_patient(13.0, days)))  # above both
     [card] = [c for c in of_topic(response.json()["cards"], "trough-target") if "target" in c["summary"]]
     assert card["summary"].endswith(f"above target {target} ng/mL")
+
+
+@pytest.mark.parametrize("name", ["site.json", "SITE.JSON"])
+def test_a_json_file_holding_yaml_is_refused(tmp_path: Path, name: str) -> None:
+    # the suffix decides how the file is read: YAML in a .json file is not valid JSON
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_site(write(tmp_path, "name: Renal unit\n", name))
+
+
+def test_the_file_is_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    # a service started in the POSIX locale without UTF-8 mode (Python then reads text files as ASCII)
+    path = tmp_path / "site.yaml"
+    path.write_bytes("name: Unit\u00e9 r\u00e9nale\n".encode())
+    assert load_site(path).name == "Unit\u00e9 r\u00e9nale"  # in this process's own locale, too
+    script = (
+        "import sys; from pathlib import Path; from cards import load_site;"
+        " print(ascii(load_site(Path(sys.argv[1])).name))"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+        [sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip() == "'Unit\\xe9 r\\xe9nale'", done.stderr
+
+
+def trough_days_ago(days: int) -> dict[str, Any]:
+    """An adult kidney recipient years out (the monograph's maintenance range) with one trough of 7 ng/mL."""
+    body = kidney_patient(7.0, 2000)
+    when = (suite_now() - timedelta(days=days)).isoformat()
+    body["prefetch"]["observations"] = bundle([observation("l1", "11253-2", 7.0, "ng/mL", when)])
+    return body
+
+
+# The site's level_stale_after_days replaces the project's 90 days: a trough older than 60 days is due.
+@pytest.mark.parametrize(("days", "due"), [(60, False), (61, True)])
+def test_the_sites_own_interval_for_a_level(tmp_path: Path, days: int, due: bool) -> None:
+    with client_for(write(tmp_path, "level_stale_after_days: 60\n"), tmp_path) as client:
+        response = client.post(PV, content=orjson.dumps(trough_days_ago(days)))
+    summaries = [c["summary"] for c in of_topic(response.json()["cards"], "trough-target")]
+    dated = (suite_now() - timedelta(days=days)).date().isoformat()
+    expected = f"Tacrolimus level due: the last trough was 7 ng/mL on {dated}, {days} days ago"
+    assert (expected in summaries) is due
+    assert not [s for s in summaries if s.startswith("Tacrolimus level due") and s != expected]
+
+
+def test_a_site_rows_note_names_its_window(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, 'targets: [{organ: kidney, from_month: 3, low: 5, high: 8, note: "maintenance"}]\n'
+    )
+    mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet")
+    with client_for(path, tmp_path) as client:
+        line = site_target_line(client, kidney_patient(9.0, 200, [mmf]))  # above 8: a warning
+    transplanted = (suite_now() - timedelta(days=200)).date().isoformat()
+    assert line == (
+        f"Target 5 to 8 ng/mL (site protocol, maintenance, transplant on {transplanted}; beside it the US"
+        " label, adult kidney transplant with mycophenolate mofetil or an IL-2 receptor antagonist (the"
+        " label's MMF/IL-2RA row), months 1 to 12 after transplant: 4 to 11 ng/mL)."
+    )
