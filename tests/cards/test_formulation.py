@@ -5,13 +5,21 @@ from typing import Any
 
 import pytest
 
-from cards.formulation import Formulations, every, mg, orderable_range, strengths_text
+from cards.formulation import Formulations, OrderedDose, every, mg, orderable_range, strengths_text
 from cards.knowledge import load
 from cds.record import MedicationUse, RecordBuilder
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
-FORMULATIONS = Formulations(load())
+DMD = "https://dmd.nhs.uk"
+KNOWLEDGE = load()
+
+
+@pytest.fixture
+def formulations() -> Formulations:
+    """Made in each test, not at import: an instance made once would keep its words' kinds (and what its
+    constructor built) from before a mutant is applied, so a mutation test could not see the change."""
+    return Formulations(KNOWLEDGE)
 
 
 def medication(concept: dict[str, Any], **extra: Any) -> MedicationUse:
@@ -44,6 +52,14 @@ def medication(concept: dict[str, Any], **extra: Any) -> MedicationUse:
         ({"coding": [{"system": RXNORM, "code": "1664440"}]}, "envarsus"),  # Envarsus 4 mg
         ({"coding": [{"system": RXNORM, "code": "1664434"}]}, "envarsus"),  # 24 HR ER tablet
         ({"coding": [{"system": RXNORM, "code": "1738338"}]}, "intravenous"),  # 5 mg/mL injection
+        # codes named only in the RxNorm product list (not tacrolimus.json's own codes)
+        ({"coding": [{"system": RXNORM, "code": "1431985"}]}, "advagraf"),  # 24 HR ER 5 mg capsule
+        ({"coding": [{"system": RXNORM, "code": "108514"}]}, "immediate-release"),  # Prograf 5 mg capsule
+        # a coding no list names (a UK dm+d code): the text decides
+        (
+            {"text": "Prograf 1mg hard capsules", "coding": [{"system": DMD, "code": "317411000001104"}]},
+            "immediate-release",
+        ),
         # by name and brand (UK and US)
         ({"text": "Prograf 1mg hard capsules"}, "immediate-release"),
         ({"text": "Adoport 0.5mg capsules"}, "immediate-release"),
@@ -58,14 +74,14 @@ def medication(concept: dict[str, Any], **extra: Any) -> MedicationUse:
         ({"text": "tacrolimus 1 mg tablet"}, "unknown"),  # no immediate-release tacrolimus tablet exists
     ],
 )
-def test_kind(concept: dict[str, Any], kind: str) -> None:
-    assert FORMULATIONS.kind(medication(concept)) == kind
+def test_kind(concept: dict[str, Any], kind: str, formulations: Formulations) -> None:
+    assert formulations.kind(medication(concept)) == kind
 
 
-def test_intravenous_by_route_code() -> None:
+def test_intravenous_by_route_code(formulations: Formulations) -> None:
     route = {"coding": [{"system": SNOMED, "code": "47625008"}]}
     found = medication({"text": "Tacrolimus"}, dosageInstruction=[{"route": route}])
-    assert FORMULATIONS.kind(found) == "intravenous"
+    assert formulations.kind(found) == "intravenous"
 
 
 @pytest.mark.parametrize(
@@ -77,10 +93,12 @@ def test_intravenous_by_route_code() -> None:
         ({"code": {"coding": [{"code": "QD"}]}}, 1),
     ],
 )
-def test_daily_dose_from_the_timing(timing: dict[str, Any], per_day: float) -> None:
+def test_daily_dose_from_the_timing(
+    timing: dict[str, Any], per_day: float, formulations: Formulations
+) -> None:
     dosage = [{"timing": timing, "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "mg"}}]}]
     found = medication({"text": "Prograf 1 mg capsules"}, dosageInstruction=dosage)
-    dose = FORMULATIONS.ordered(found, "immediate-release")
+    dose = formulations.ordered(found, "immediate-release")
     assert dose is not None
     assert dose.daily_mg == 2 * per_day
 
@@ -120,7 +138,96 @@ def test_amounts_to_a_hundredth_of_a_mg() -> None:
 @pytest.mark.parametrize(
     ("strengths", "said"), [([0.5, 1, 5], "0.5, 1 and 5 mg"), ([1, 5], "1 and 5 mg"), ([5], "5 mg"), ([], "")]
 )
-def test_the_strengths_a_product_comes_in(strengths: list[float], said: str) -> None:
-    entry = FORMULATIONS.entry("immediate-release")
+def test_the_strengths_a_product_comes_in(
+    strengths: list[float], said: str, formulations: Formulations
+) -> None:
+    entry = formulations.entry("immediate-release")
     assert entry is not None
     assert strengths_text(entry.model_copy(update={"strengths_mg": strengths})) == said
+
+
+def _ordered(
+    formulations: Formulations,
+    concept: dict[str, Any],
+    kind: str,
+    dose_and_rate: dict[str, Any],
+    **timing: Any,
+) -> OrderedDose | None:
+    dosage: dict[str, Any] = {"doseAndRate": [dose_and_rate]}
+    if timing:
+        dosage["timing"] = {"repeat": {"period": 1, "periodUnit": "d", **timing}}
+    return formulations.ordered(medication(concept, dosageInstruction=[dosage]), kind)
+
+
+IV_TEXT = {"text": "Prograf 5mg/1ml concentrate for solution for infusion ampoules"}
+
+
+@pytest.mark.parametrize(
+    ("unit", "daily", "shown"),
+    [
+        ("mg/h", 1.2, "0.05 mg/h = 1.2 mg/day"),
+        ("mg / h", 1.2, "0.05 mg / h = 1.2 mg/day"),  # spaces in the unit as written
+        ("MG/HR", 1.2, "0.05 MG/HR = 1.2 mg/day"),
+        ("mg/d", 0.05, "0.05 mg/d = 0.05 mg/day"),
+    ],
+)
+def test_an_infusion_by_rate(unit: str, daily: float, shown: str, formulations: Formulations) -> None:
+    found = _ordered(formulations, IV_TEXT, "intravenous", {"rateQuantity": {"value": 0.05, "unit": unit}})
+    assert found is not None
+    assert found.per_day is None
+    assert found.daily_mg == pytest.approx(daily)
+    assert found.shown == shown
+
+
+@pytest.mark.parametrize(
+    ("per_day", "daily", "shown"),
+    [
+        (1, 2.0, "2 mg/day by infusion"),  # one dose a day of an infusion: given over the day
+        (2, 4.0, "2 mg every 12 hours = 4 mg/day"),
+    ],
+)
+def test_an_infusion_by_amount(per_day: int, daily: float, shown: str, formulations: Formulations) -> None:
+    found = _ordered(
+        formulations, IV_TEXT, "intravenous", {"doseQuantity": {"value": 2, "unit": "mg"}}, frequency=per_day
+    )
+    assert found is not None
+    assert (found.daily_mg, found.shown) == (daily, shown)
+
+
+HALF_MG_BID = "0.5 mg every 12 hours = 1 mg/day"
+
+
+@pytest.mark.parametrize(
+    ("concept", "quantity", "daily", "shown"),
+    [
+        ({"text": "Prograf 0.5 mg capsules"}, {"value": 500, "unit": "mcg"}, 1.0, HALF_MG_BID),
+        ({"text": "Prograf 0.5 mg capsules"}, {"value": 500, "unit": "µg"}, 1.0, HALF_MG_BID),
+        # units of a product whose name gives its strength: by its text, or by its code's name alone
+        ({"text": "Prograf 0.5 mg capsules", "coding": [{"system": DMD, "code": "317411000001104"}]},
+         {"value": 3, "unit": "capsules"}, 3.0, "1.5 mg every 12 hours = 3 mg/day"),
+        ({"coding": [{"system": RXNORM, "code": "108514"}]}, {"value": 2, "unit": "capsule"}, 20.0,
+         "10 mg every 12 hours = 20 mg/day"),  # Prograf 5 mg, named in the RxNorm product list
+    ],
+)  # fmt: skip
+def test_a_dose_in_other_units(
+    concept: dict[str, Any], quantity: dict[str, Any], daily: float, shown: str, formulations: Formulations
+) -> None:
+    found = _ordered(formulations, concept, "immediate-release", {"doseQuantity": quantity}, frequency=2)
+    assert found is not None
+    assert found.daily_mg == pytest.approx(daily)
+    assert found.shown == shown
+
+
+@pytest.mark.parametrize(
+    ("concept", "quantity"),
+    [
+        ({"text": "Prograf 1 mg capsules"}, {"value": 2, "unit": "mL"}),  # not an amount in mg
+        ({"text": "tacrolimus capsules"}, {"value": 2, "unit": "capsules"}),  # no strength named
+    ],
+)
+def test_a_dose_not_in_mg_is_not_read(
+    concept: dict[str, Any], quantity: dict[str, Any], formulations: Formulations
+) -> None:
+    assert (
+        _ordered(formulations, concept, "immediate-release", {"doseQuantity": quantity}, frequency=2) is None
+    )

@@ -1,5 +1,6 @@
 """The patient record: tolerant reading of real payloads (R4, DSTU2, sandbox quirks)."""
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -392,6 +393,7 @@ def test_a_dstu2_allergy_status_is_its_clinical_status(status: str, active: bool
     [
         ("Medication/abc", "Medication/abc"),
         ("Medication/abc/", "Medication/abc"),  # a trailing slash
+        ("Medication/TAC-X", "Medication/TAC-X"),  # an id ending in a letter: only the slash is trimmed
         ("https://ehr.example.org/fhir/Medication/abc", "Medication/abc"),  # absolute
         ("Medication", "Medication"),  # no id: left as written
         ("#med1", "#med1"),
@@ -533,3 +535,120 @@ def test_a_coded_status_is_its_first_coding_s_code(status: object) -> None:
     if not isinstance(status, str) and read.codings:
         expected = read.codings[0].code.lower()
     assert status_code(status) == expected
+
+
+def test_a_stu3_rate_on_the_dosage_itself() -> None:
+    # STU3's Dosage has rateQuantity beside doseQuantity (R4 moved both into doseAndRate)
+    dose = dose_of({"rateQuantity": {"value": 0.05, "unit": "mg/h"}})
+    assert (dose.rate.value, dose.rate.unit) == (0.05, "mg/h")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "unit"),
+    [
+        ({"value": 2, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}, "mg"),
+        ({"value": 2, "system": "http://unitsofmeasure.org", "code": "mg"}, "mg"),  # UCUM code, no unit text
+        ({"value": 2, "unit": "milligrams", "code": "mg"}, "milligrams"),  # the unit as written first
+    ],
+)
+def test_a_quantitys_unit_is_its_text_else_its_code(quantity: dict[str, Any], unit: str) -> None:
+    dose = dose_of({"doseQuantity": quantity})
+    assert (dose.quantity.value, dose.quantity.unit) == (2, unit)
+
+
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def test_several_interpretations_are_read_together() -> None:
+    # R4 sends a list: every entry's codings and texts count (a flag in the second entry is not lost)
+    flagged = {
+        **observation("o1", "2160-0", 2.4, "mg/dL", "2026-11-20"),
+        "interpretation": [
+            {
+                "coding": [{"system": V3_INTERPRETATION, "code": "A", "display": "Abnormal"}],
+                "text": "Abnormal",
+            },
+            {"coding": [{"system": V3_INTERPRETATION, "code": "H", "display": "High"}], "text": "High"},
+        ],
+    }
+    [read] = build(flagged).observations_coded(LOINC, ["2160-0"])
+    assert [c.code for c in read.interpretation.codings] == ["A", "H"]
+    assert read.interpretation.text == "Abnormal High"
+    assert "high" in " ".join(read.interpretation.names).lower().split()
+
+
+def test_a_single_interpretation_is_read_as_sent() -> None:
+    flagged = {
+        **observation("o1", "2160-0", 2.4, "mg/dL", "2026-11-20"),
+        "interpretation": [{"coding": [{"system": V3_INTERPRETATION, "code": "H", "display": "High"}]}],
+    }
+    [read] = build(flagged).observations_coded(LOINC, ["2160-0"])
+    assert [c.code for c in read.interpretation.codings] == ["H"]
+    assert read.interpretation.names == ("High",)
+
+
+def test_a_components_code_and_text_are_read() -> None:
+    # a genotype reported in components (the genomics reporting style): the gene in one component's code,
+    # the diplotype as text
+    result = {
+        "resourceType": "Observation",
+        "id": "g1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "84413-4"}]},
+        "component": [
+            {"code": {"text": "CYP3A5 diplotype"}, "valueString": "*1/*3"},
+            {"code": {"coding": [{"system": LOINC, "code": "53034-5", "display": "Allelic state"}]},
+             "valueCodeableConcept": {"text": "Heterozygous"}},
+        ],
+    }  # fmt: skip
+    [read] = build(result).observations_coded(LOINC, ["84413-4"])
+    gene, state = read.components
+    assert (gene.code.names, gene.value_text) == (("CYP3A5 diplotype",), "*1/*3")
+    assert (state.code.names, state.value_concept.names, state.value_text) == (
+        ("Allelic state",),
+        ("Heterozygous",),
+        "",
+    )
+
+
+def test_an_observations_notes_are_joined_as_words() -> None:
+    noted = {
+        **observation("o1", "11253-2", 14.0, "ng/mL", "2026-11-20"),
+        "note": [{"text": "Sample drawn at clinic"}, {"text": "Random"}],
+    }
+    [read] = build(noted).observations_coded(LOINC, ["11253-2"])
+    assert read.note == "Sample drawn at clinic Random"
+
+
+def test_a_name_finds_only_results_the_system_does_not_code() -> None:
+    # a local lab's tacrolimus result is found by its name; one coded in LOINC with a code not asked for is
+    # another test, whatever its display says ("X-UNLISTED" stands for such a code, not a real LOINC code)
+    local = {
+        "resourceType": "Observation",
+        "id": "local",
+        "status": "final",
+        "code": {
+            "coding": [{"system": "https://lab.example.org/codes", "code": "TAC", "display": "Tacrolimus"}]
+        },
+        "effectiveDateTime": "2026-11-20",
+        "valueQuantity": {"value": 9.0, "unit": "ng/mL"},
+    }
+    unlisted = {
+        **observation("other", "X-UNLISTED", 25.0, "ng/mL", "2026-11-25"),
+        "code": {"coding": [{"system": LOINC, "code": "X-UNLISTED", "display": "Tacrolimus"}]},
+    }
+    coded = observation("coded", "11253-2", 8.0, "ng/mL", "2026-11-10")
+    found = build(local, unlisted, coded).observations_coded(
+        LOINC, ["11253-2"], or_named=re.compile("tacrolimus")
+    )
+    assert [o.ref for o in found] == ["Observation/local", "Observation/coded"]
+
+
+def test_undated_results_come_after_every_dated_one() -> None:
+    # even one dated before 1970, whose timestamp is negative
+    undated = {**observation("undated", "11253-2", 7.0, "ng/mL", "2026-11-20")}
+    del undated["effectiveDateTime"]
+    old = observation("old", "11253-2", 6.0, "ng/mL", "1969-06-01")
+    recent = observation("recent", "11253-2", 8.0, "ng/mL", "2026-11-20")
+    found = build(undated, old, recent).observations_coded(LOINC, ["11253-2"])
+    assert [o.ref for o in found] == ["Observation/recent", "Observation/old", "Observation/undated"]
