@@ -401,11 +401,30 @@ def test_a_dispense_validity_period_is_evidence_of_use(client: TestClient) -> No
         (by_text("Lansoprazole 30 MG Oral Capsule"), [RECENT_LEVEL], ["info"]),
         # undated warning with no recent level: new
         (by_text("Lansoprazole 30 MG Oral Capsule"), [OLD_LEVEL], ["warning"]),
+        # the recent interval (dosing.json monitoring.stale_after_days, 90 days) at its edge
+        (
+            by_text("Lansoprazole 30 MG Oral Capsule"),
+            [observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(90, "07:30"))],
+            ["info"],
+        ),
+        (
+            by_text("Lansoprazole 30 MG Oral Capsule"),
+            [observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(91, "07:30"))],
+            ["warning"],
+        ),
         (by_text("Lansoprazole 30 MG Oral Capsule"), [], ["warning"]),
         # undated critical: always new
         (by_text("Neoral 100 MG Oral Capsule"), [RECENT_LEVEL], ["critical"]),
     ],
-    ids=["info", "warning-recent-level", "warning-old-level", "warning-no-level", "critical"],
+    ids=[
+        "info",
+        "warning-recent-level",
+        "warning-old-level",
+        "warning-level-90-days-old",
+        "warning-level-91-days-old",
+        "warning-no-level",
+        "critical",
+    ],
 )
 def test_undated_combinations_by_indicator(
     client: TestClient, medication: dict[str, Any], observations: list[dict[str, Any]], expected: list[str]
@@ -596,6 +615,30 @@ def test_patient_view_says_why_now(
     tac = tacrolimus(authoredOn=tac_start) if tac_start else tacrolimus()
     [card] = patient_view(client, tac, medication, observations=observations)
     assert why_now(card) == expected
+
+
+def test_a_locally_coded_level_known_by_its_name_is_the_last_level(client: TestClient) -> None:
+    local = observation("lvl", "TACRO", 8.2, "ng/mL", ago_at(11, "07:30"))
+    local["code"] = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "TACRO"}], "text": "Tacrolimus level"}
+    [card] = patient_view(client, tacrolimus(), by_text("Neoral 100 MG Oral Capsule"), observations=[local])
+    assert (
+        why_now(card)
+        == f"Ciclosporin: start date not recorded; the last tacrolimus level was {ago_date(11)}."
+    )
+
+
+def test_a_level_without_a_value_is_not_the_last_level(client: TestClient) -> None:
+    no_value = observation("lvl2", "11253-2", 0, "ng/mL", ago_at(3, "07:30"))
+    del no_value["valueQuantity"]
+    no_value["dataAbsentReason"] = {"text": "sample haemolysed"}
+    observations = [no_value, RECENT_LEVEL]
+    [card] = patient_view(
+        client, tacrolimus(), by_text("Neoral 100 MG Oral Capsule"), observations=observations
+    )
+    assert (
+        why_now(card)
+        == f"Ciclosporin: start date not recorded; the last tacrolimus level was {ago_date(11)}."
+    )
 
 
 def test_order_hooks_need_no_why_now(client: TestClient) -> None:
@@ -1096,6 +1139,27 @@ def test_an_r4_caller_is_offered_an_r4_service_request(client: TestClient) -> No
     [order] = level_orders(card)
     assert order["resourceType"] == "ServiceRequest"
     assert checked(order) == order
+    assert order == {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/pat-1"},
+        "code": {
+            "coding": [
+                {
+                    "system": "http://loinc.org",
+                    "code": "11253-2",
+                    "display": "Tacrolimus [Mass/volume] in Blood",
+                }
+            ],
+            "text": "Tacrolimus level (trough, drawn just before the next dose)",
+        },
+    }
+    [suggestion] = [s for s in card["suggestions"] if s["label"] == "Order a tacrolimus level"]
+    assert "isRecommended" not in suggestion  # an interaction card asks for a level, without urging it
+    assert [(a["type"], a["description"]) for a in suggestion["actions"]] == [
+        ("create", "Order a tacrolimus whole-blood level")
+    ]
 
 
 def order_display(order: dict[str, Any]) -> str:
