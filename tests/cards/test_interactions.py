@@ -1,6 +1,7 @@
 """Scenario tests for the interaction cards: realistic requests in, expected cards out, and silence where
 nothing must be said."""
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -10,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cards.knowledge import load
+from cds.evaluate import Evaluator
 from cds.resources import checked
+from cds.service import Service
+from cds.settings import Settings
 from tests.builders import (
     RXNORM,
     bundle,
@@ -20,7 +24,7 @@ from tests.builders import (
     observation,
     tacrolimus,
 )
-from tests.clock import ago_at, ago_date
+from tests.clock import ago_at, ago_date, now
 
 ATC = "http://www.whocc.no/atc"
 PV, OSEL, OSIGN = (f"/cds-services/tacrolimus-{h}" for h in ("patient-view", "order-select", "order-sign"))
@@ -301,6 +305,59 @@ def test_a_product_with_several_drugs_of_one_entry_keeps_its_summary_short(clien
     assert "Trimethoprim" in card["detail"]
 
 
+def test_a_summary_of_exactly_140_characters_names_the_first_drug_only(client: TestClient) -> None:
+    """A summary must be under 140 characters (CDS Hooks): the five azoles joined make it exactly 140."""
+    text = "Clotrimazole / fluconazole / itraconazole / ketoconazole / posaconazole compounded suspension"
+    [card] = patient_view(client, tacrolimus(), by_text(text))
+    assert card["summary"] == (
+        "Clotrimazole raises tacrolimus levels: a tacrolimus dose reduction is likely to be needed"
+    )
+
+
+def test_the_specifics_of_each_drug_of_a_product_follow_the_evidence_as_sentences(client: TestClient) -> None:
+    draft = by_text("Ketoconazole 200 MG / Itraconazole 100 MG Oral Tablet", rid="d1", status="draft")
+    prefetch = full_prefetch([tacrolimus()])
+    [card] = interaction_cards(client, OSEL, hook_request("order-select", prefetch, drafts=[draft]))
+    [evidence] = [line for line in card["detail"].splitlines() if line.startswith("- Elevated tacrolimus")]
+    assert "likely to be necessary with an azole antifungal. With itraconazole a 50% reduction" in evidence
+    assert "depending on the starting and target concentrations. With ketoconazole the oral" in evidence
+
+
+def test_the_card_names_every_tacrolimus_product_and_a_dated_start_before_a_same_day_assertion(
+    client: TestClient,
+) -> None:
+    tac = tacrolimus(authoredOn=ago_date(183))
+    tac2 = by_text("Tacrolimus 0.5 MG Oral Capsule", rid="tac-2", authoredOn=ago_date(183))
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn=ago_date(30))
+    reported = statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": ago_date(30)}
+    [card] = patient_view(client, tac, tac2, clari, reported, observations=[LEVEL_AFTER_BOTH])
+    lines = card["detail"].splitlines()
+    assert lines[:2] == [
+        "**Clarithromycin** (Clarithromycin 500 MG Oral Tablet (active order); Clarithromycin 500 MG Oral"
+        " Tablet (reported by the patient)) with tacrolimus (Tacrolimus 1 MG Oral Capsule [Prograf] (active"
+        " order); Tacrolimus 0.5 MG Oral Capsule (active order)): raises tacrolimus levels.",
+        "",
+    ]
+    # the order's date and the statement's assertion date are the same day: the order's start is said
+    assert why_now(card) == (
+        f"Clarithromycin started {ago_date(30)}; the last tacrolimus level was {ago_date(47)}, before it."
+    )
+
+
+def test_the_repeat_hold_knows_an_interaction_card_by_its_topic_entry_and_drugs(
+    services: list[Service], settings: Settings
+) -> None:
+    """Two cards are the same card for the repeat hold (cds/hold.py) when their key is: the topic, the
+    entry and the product's drugs, never the summary (which names only the first drug when too long)."""
+    draft = by_text("Ketoconazole 200 MG / Itraconazole 100 MG Oral Tablet", rid="d1", status="draft")
+    body = hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    evaluator = Evaluator(services, settings, clock=lambda: now())
+    response = asyncio.run(evaluator.evaluate("tacrolimus-order-select", body))
+    assert [card.hold_key for card in response.cards] == [
+        "interaction-raises-level|azole-antifungals|itraconazole+ketoconazole"
+    ]
+
+
 def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> None:
     [card] = patient_view(client, tacrolimus(), by_text("Paxlovid"))
     assert card["source"]["label"] == "AIFA: Paxlovid and tacrolimus (2024)"
@@ -343,7 +400,9 @@ def test_an_established_combination_is_one_step_quieter(client: TestClient) -> N
     # a renewal of tacrolimus at order-sign: the same combination as info
     [card] = renewal_sign(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "info"
-    assert "shown one step quieter" in card["detail"]
+    assert "- Both were started before the latest tacrolimus level: shown one step quieter." in (
+        card["detail"].splitlines()
+    )
 
 
 def test_an_established_critical_combination_still_shows_as_a_warning(client: TestClient) -> None:
