@@ -107,3 +107,12 @@ def test_every_not_live_word_silences_a_live_name(word: str) -> None:
 def test_uk_tacrolimus_brands_are_tacrolimus(text: str) -> None:
     # BNF, tacrolimus medicinal forms: the UK's branded generics
     assert TACROLIMUS in DRUGS.identify_concept(Concept.of((), text)).ingredients
+
+
+@pytest.mark.parametrize(
+    "code", ["316758", "564557"], ids=["tacrolimus-1-mg-component", "prograf-1-mg-component"]
+)
+def test_a_tacrolimus_product_component_code_alone_is_tacrolimus(code: str) -> None:
+    # RxNorm 316758 "Tacrolimus 1 MG", 564557 "Tacrolimus 1 MG [Prograf]" (reference/rxnorm-products-subset)
+    identified = DRUGS.identify_concept(Concept.of((Code(RXNORM, code, ""),), ""))
+    assert identified.ingredients == frozenset({TACROLIMUS})
