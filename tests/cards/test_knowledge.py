@@ -1,6 +1,8 @@
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,7 +86,10 @@ def test_cards_can_only_cite_known_sources_and_topics() -> None:
 PAXLOVID = "nirmatrelvir-ritonavir"
 
 
-def paxlovid(**changes: object):  # type: ignore[no-untyped-def]
+Change = Callable[[dict[str, Any]], None]
+
+
+def paxlovid(**changes: object) -> Change:
     return lambda d: d["interactions"][PAXLOVID].update(changes)
 
 
@@ -99,14 +104,12 @@ def paxlovid(**changes: object):  # type: ignore[no-untyped-def]
         ),
         (paxlovid(source="nosuchsource"), "unknown source 'nosuchsource'"),
         (paxlovid(indications=["nosuchindication"]), "unknown indication 'nosuchindication'"),
-        (paxlovid(summary="{drug}" + "x" * 128), "summary too long for 'Nirmatrelvir'"),  # 12 + 128,
+        (paxlovid(summary="{drug}" + "x" * 128), "summary too long for 'Nirmatrelvir'"),  # 12 + 128
     ],
     ids=["drug", "class", "citation-source", "source", "indication", "summary-140"],
 )
 def test_an_interaction_entry_naming_what_does_not_exist_is_refused(
-    knowledge_copy: Path,
-    change,
-    said: str,  # type: ignore[no-untyped-def]
+    knowledge_copy: Path, change: Change, said: str
 ) -> None:
     edit(knowledge_copy, "interactions.json", change)
     with pytest.raises(KnowledgeError) as raised:
