@@ -317,3 +317,17 @@ def test_eight_entries_are_listed_then_a_count(count: int, more: str | None) -> 
     listed = [line for line in lines if line.startswith("- Observation/")]
     assert len(listed) == 8
     assert [line for line in lines if line.startswith("- and ")] == ([more] if more else [])
+
+
+def test_a_medication_that_could_not_be_retrieved_matters_though_no_tacrolimus_is_known(
+    client: TestClient,
+) -> None:
+    # what could not be retrieved may be tacrolimus: the gap is shown for any patient
+    unresolved = medication_request("m1", "")
+    del unresolved["medicationCodeableConcept"]
+    unresolved["medicationReference"] = {"reference": "Medication/gone"}
+    [card] = cards(client, PV, hook_request(prefetch=full_prefetch([unresolved])))
+    assert card["summary"] == "Some medications could not be identified; tacrolimus checks may be incomplete"
+    assert "- MedicationRequest/m1: its Medication (Medication/gone) could not be retrieved" in (
+        card["detail"].splitlines()
+    )

@@ -78,3 +78,9 @@ def test_not_when_a_transplant_is_the_indication(client: TestClient) -> None:
     assert not duration_cards(
         client, "order-sign", 400, [*COLITIS, transplant("Z94.0", 800, "c2")], [RENEWAL]
     )
+
+
+def test_not_when_only_another_drug_is_being_ordered(client: TestClient) -> None:
+    # the card belongs to a tacrolimus order: signing an unrelated order is not the moment for it
+    other = medication_request("d2", "Amlodipine 5 MG Oral Tablet", status="draft")
+    assert not duration_cards(client, "order-sign", 400, COLITIS, [other])

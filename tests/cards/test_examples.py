@@ -47,6 +47,8 @@ def test_any_other_file_is_evaluated_now(tmp_path: Path) -> None:
     )
     assert as_of(directory / "listed.json", directory) == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert as_of(directory / "unlisted.json", directory) is None
+    (directory / "listed.json").unlink()  # listed, but no such file: not a bundled example
+    assert as_of(directory / "listed.json", directory) is None
 
 
 def test_examples_are_read_with_their_service_and_instant(tmp_path: Path) -> None:

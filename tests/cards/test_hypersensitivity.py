@@ -297,6 +297,14 @@ def test_the_vehicle_named_in_any_of_the_records_names(client: TestClient) -> No
     assert card["overrideReasons"] == OVERRIDES
 
 
+def test_the_vehicle_named_alone_beside_another_name_is_found(client: TestClient) -> None:
+    # one word of the record's names, next to another name: each name is read as its own words
+    substance = {"coding": [{"system": LOCAL, "code": "EXC-4", "display": "Cremophor"}], "text": "Excipient"}
+    [card] = cards_for(client, IV, [allergy(substance)])
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Allergy to Excipient")
+
+
 def test_the_vehicle_card_offers_the_same_override_reasons(client: TestClient) -> None:
     [card] = cards_for(client, IV, [], current=[tacrolimus()])
     assert card["overrideReasons"] == OVERRIDES

@@ -1,6 +1,7 @@
 """Scenario tests for the interaction cards: realistic requests in, expected cards out, and silence where
 nothing must be said."""
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -10,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cards.knowledge import load
+from cds.evaluate import Evaluator
 from cds.resources import checked
+from cds.service import Service
+from cds.settings import Settings
 from tests.builders import (
     RXNORM,
     bundle,
@@ -20,7 +24,7 @@ from tests.builders import (
     observation,
     tacrolimus,
 )
-from tests.clock import ago_at, ago_date
+from tests.clock import ago_at, ago_date, now
 
 ATC = "http://www.whocc.no/atc"
 PV, OSEL, OSIGN = (f"/cds-services/tacrolimus-{h}" for h in ("patient-view", "order-select", "order-sign"))
@@ -301,6 +305,59 @@ def test_a_product_with_several_drugs_of_one_entry_keeps_its_summary_short(clien
     assert "Trimethoprim" in card["detail"]
 
 
+def test_a_summary_of_exactly_140_characters_names_the_first_drug_only(client: TestClient) -> None:
+    """A summary must be under 140 characters (CDS Hooks): the five azoles joined make it exactly 140."""
+    text = "Clotrimazole / fluconazole / itraconazole / ketoconazole / posaconazole compounded suspension"
+    [card] = patient_view(client, tacrolimus(), by_text(text))
+    assert card["summary"] == (
+        "Clotrimazole raises tacrolimus levels: a tacrolimus dose reduction is likely to be needed"
+    )
+
+
+def test_the_specifics_of_each_drug_of_a_product_follow_the_evidence_as_sentences(client: TestClient) -> None:
+    draft = by_text("Ketoconazole 200 MG / Itraconazole 100 MG Oral Tablet", rid="d1", status="draft")
+    prefetch = full_prefetch([tacrolimus()])
+    [card] = interaction_cards(client, OSEL, hook_request("order-select", prefetch, drafts=[draft]))
+    [evidence] = [line for line in card["detail"].splitlines() if line.startswith("- Elevated tacrolimus")]
+    assert "likely to be necessary with an azole antifungal. With itraconazole a 50% reduction" in evidence
+    assert "depending on the starting and target concentrations. With ketoconazole the oral" in evidence
+
+
+def test_the_card_names_every_tacrolimus_product_and_a_dated_start_before_a_same_day_assertion(
+    client: TestClient,
+) -> None:
+    tac = tacrolimus(authoredOn=ago_date(183))
+    tac2 = by_text("Tacrolimus 0.5 MG Oral Capsule", rid="tac-2", authoredOn=ago_date(183))
+    clari = by_text("Clarithromycin 500 MG Oral Tablet", authoredOn=ago_date(30))
+    reported = statement("Clarithromycin 500 MG Oral Tablet") | {"dateAsserted": ago_date(30)}
+    [card] = patient_view(client, tac, tac2, clari, reported, observations=[LEVEL_AFTER_BOTH])
+    lines = card["detail"].splitlines()
+    assert lines[:2] == [
+        "**Clarithromycin** (Clarithromycin 500 MG Oral Tablet (active order); Clarithromycin 500 MG Oral"
+        " Tablet (reported by the patient)) with tacrolimus (Tacrolimus 1 MG Oral Capsule [Prograf] (active"
+        " order); Tacrolimus 0.5 MG Oral Capsule (active order)): raises tacrolimus levels.",
+        "",
+    ]
+    # the order's date and the statement's assertion date are the same day: the order's start is said
+    assert why_now(card) == (
+        f"Clarithromycin started {ago_date(30)}; the last tacrolimus level was {ago_date(47)}, before it."
+    )
+
+
+def test_the_repeat_hold_knows_an_interaction_card_by_its_topic_entry_and_drugs(
+    services: list[Service], settings: Settings
+) -> None:
+    """Two cards are the same card for the repeat hold (cds/hold.py) when their key is: the topic, the
+    entry and the product's drugs, never the summary (which names only the first drug when too long)."""
+    draft = by_text("Ketoconazole 200 MG / Itraconazole 100 MG Oral Tablet", rid="d1", status="draft")
+    body = hook_request("order-select", full_prefetch([tacrolimus()]), drafts=[draft])
+    evaluator = Evaluator(services, settings, clock=lambda: now())
+    response = asyncio.run(evaluator.evaluate("tacrolimus-order-select", body))
+    assert [card.hold_key for card in response.cards] == [
+        "interaction-raises-level|azole-antifungals|itraconazole+ketoconazole"
+    ]
+
+
 def test_paxlovid_gives_one_card_with_its_own_guidance(client: TestClient) -> None:
     [card] = patient_view(client, tacrolimus(), by_text("Paxlovid"))
     assert card["source"]["label"] == "AIFA: Paxlovid and tacrolimus (2024)"
@@ -343,7 +400,9 @@ def test_an_established_combination_is_one_step_quieter(client: TestClient) -> N
     # a renewal of tacrolimus at order-sign: the same combination as info
     [card] = renewal_sign(client, tac, clari, observations=[LEVEL_AFTER_BOTH])
     assert card["indicator"] == "info"
-    assert "shown one step quieter" in card["detail"]
+    assert "- Both were started before the latest tacrolimus level: shown one step quieter." in (
+        card["detail"].splitlines()
+    )
 
 
 def test_an_established_critical_combination_still_shows_as_a_warning(client: TestClient) -> None:
@@ -401,11 +460,30 @@ def test_a_dispense_validity_period_is_evidence_of_use(client: TestClient) -> No
         (by_text("Lansoprazole 30 MG Oral Capsule"), [RECENT_LEVEL], ["info"]),
         # undated warning with no recent level: new
         (by_text("Lansoprazole 30 MG Oral Capsule"), [OLD_LEVEL], ["warning"]),
+        # the recent interval (dosing.json monitoring.stale_after_days, 90 days) at its edge
+        (
+            by_text("Lansoprazole 30 MG Oral Capsule"),
+            [observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(90, "07:30"))],
+            ["info"],
+        ),
+        (
+            by_text("Lansoprazole 30 MG Oral Capsule"),
+            [observation("lvl", "11253-2", 8.2, "ng/mL", ago_at(91, "07:30"))],
+            ["warning"],
+        ),
         (by_text("Lansoprazole 30 MG Oral Capsule"), [], ["warning"]),
         # undated critical: always new
         (by_text("Neoral 100 MG Oral Capsule"), [RECENT_LEVEL], ["critical"]),
     ],
-    ids=["info", "warning-recent-level", "warning-old-level", "warning-no-level", "critical"],
+    ids=[
+        "info",
+        "warning-recent-level",
+        "warning-old-level",
+        "warning-level-90-days-old",
+        "warning-level-91-days-old",
+        "warning-no-level",
+        "critical",
+    ],
 )
 def test_undated_combinations_by_indicator(
     client: TestClient, medication: dict[str, Any], observations: list[dict[str, Any]], expected: list[str]
@@ -596,6 +674,30 @@ def test_patient_view_says_why_now(
     tac = tacrolimus(authoredOn=tac_start) if tac_start else tacrolimus()
     [card] = patient_view(client, tac, medication, observations=observations)
     assert why_now(card) == expected
+
+
+def test_a_locally_coded_level_known_by_its_name_is_the_last_level(client: TestClient) -> None:
+    local = observation("lvl", "TACRO", 8.2, "ng/mL", ago_at(11, "07:30"))
+    local["code"] = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "TACRO"}], "text": "Tacrolimus level"}
+    [card] = patient_view(client, tacrolimus(), by_text("Neoral 100 MG Oral Capsule"), observations=[local])
+    assert (
+        why_now(card)
+        == f"Ciclosporin: start date not recorded; the last tacrolimus level was {ago_date(11)}."
+    )
+
+
+def test_a_level_without_a_value_is_not_the_last_level(client: TestClient) -> None:
+    no_value = observation("lvl2", "11253-2", 0, "ng/mL", ago_at(3, "07:30"))
+    del no_value["valueQuantity"]
+    no_value["dataAbsentReason"] = {"text": "sample haemolysed"}
+    observations = [no_value, RECENT_LEVEL]
+    [card] = patient_view(
+        client, tacrolimus(), by_text("Neoral 100 MG Oral Capsule"), observations=observations
+    )
+    assert (
+        why_now(card)
+        == f"Ciclosporin: start date not recorded; the last tacrolimus level was {ago_date(11)}."
+    )
 
 
 def test_order_hooks_need_no_why_now(client: TestClient) -> None:
@@ -1096,6 +1198,27 @@ def test_an_r4_caller_is_offered_an_r4_service_request(client: TestClient) -> No
     [order] = level_orders(card)
     assert order["resourceType"] == "ServiceRequest"
     assert checked(order) == order
+    assert order == {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/pat-1"},
+        "code": {
+            "coding": [
+                {
+                    "system": "http://loinc.org",
+                    "code": "11253-2",
+                    "display": "Tacrolimus [Mass/volume] in Blood",
+                }
+            ],
+            "text": "Tacrolimus level (trough, drawn just before the next dose)",
+        },
+    }
+    [suggestion] = [s for s in card["suggestions"] if s["label"] == "Order a tacrolimus level"]
+    assert "isRecommended" not in suggestion  # an interaction card asks for a level, without urging it
+    assert [(a["type"], a["description"]) for a in suggestion["actions"]] == [
+        ("create", "Order a tacrolimus whole-blood level")
+    ]
 
 
 def order_display(order: dict[str, Any]) -> str:

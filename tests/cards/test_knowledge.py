@@ -1,6 +1,8 @@
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,58 @@ def test_cards_can_only_cite_known_sources_and_topics() -> None:
         knowledge.source("wikipedia", "dosing")
     with pytest.raises(KnowledgeError, match="no topic"):
         knowledge.source("monograph", "made-up")
+
+
+# -- the cross-file checks (cards/knowledge.py check, check_dosing): each names the file and the entry
+PAXLOVID = "nirmatrelvir-ritonavir"
+
+
+Change = Callable[[dict[str, Any]], None]
+
+
+def paxlovid(**changes: object) -> Change:
+    return lambda d: d["interactions"][PAXLOVID].update(changes)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (paxlovid(drugs=["nosuchdrug"]), "unknown drug 'nosuchdrug'"),
+        (paxlovid(classes=["nosuchclass"]), "unknown class 'nosuchclass'"),
+        (
+            paxlovid(citations=[{"source": "nosuchsource", "section": "s", "references": []}]),
+            "unknown source 'nosuchsource'",
+        ),
+        (paxlovid(source="nosuchsource"), "unknown source 'nosuchsource'"),
+        (paxlovid(indications=["nosuchindication"]), "unknown indication 'nosuchindication'"),
+        (paxlovid(summary="{drug}" + "x" * 128), "summary too long for 'Nirmatrelvir'"),  # 12 + 128
+    ],
+    ids=["drug", "class", "citation-source", "source", "indication", "summary-140"],
+)
+def test_an_interaction_entry_naming_what_does_not_exist_is_refused(
+    knowledge_copy: Path, change: Change, said: str
+) -> None:
+    edit(knowledge_copy, "interactions.json", change)
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value) == (
+        f"knowledge file {knowledge_copy / 'interactions.json'}: entry '{PAXLOVID}': {said}"
+    )
+
+
+def test_a_summary_of_139_characters_fits_in_a_card(knowledge_copy: Path) -> None:
+    edit(knowledge_copy, "interactions.json", paxlovid(summary="{drug}" + "x" * 127))  # "Nirmatrelvir": 12
+    assert load(knowledge_copy).interactions.interactions[PAXLOVID].summary == "{drug}" + "x" * 127
+
+
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [("formulation", "unknown formulation 'nosuch'"), ("organ", "unknown indication 'nosuch'")],
+)
+def test_a_starting_dose_naming_what_does_not_exist_is_refused(
+    knowledge_copy: Path, field: str, said: str
+) -> None:
+    edit(knowledge_copy, "dosing.json", lambda d: d["starting_doses"][0].update({field: "nosuch"}))
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value) == f"knowledge file {knowledge_copy / 'dosing.json'}: starting_doses[0]: {said}"

@@ -233,7 +233,7 @@ def test_a_pregnancy_recorded_without_a_date_says_so(client: TestClient) -> None
     prefetch["conditions"] = bundle([undated])
     cards = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch))).json()["cards"]
     [card] = of_topic(cards, "pregnancy")
-    assert "Recorded without a date." in card["detail"]
+    assert "- Recorded without a date." in card["detail"].splitlines()
 
 
 def test_the_latest_record_wins_whatever_the_order_received(client: TestClient) -> None:
@@ -256,3 +256,13 @@ def test_an_undated_record_gives_way_to_a_dated_one(client: TestClient) -> None:
     undated = condition(SNOMED, "77386006")
     del undated["recordedDate"]
     assert topics(client, [pregnancy("LA26683-5", "2026-11-10")], [undated]) == []
+
+
+def test_an_undated_and_a_dated_record_are_weighed_without_a_failed_check(client: TestClient) -> None:
+    undated = condition(SNOMED, "77386006")
+    del undated["recordedDate"]
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["observations"] = bundle([pregnancy("LA26683-5", "2026-11-10")])
+    prefetch["conditions"] = bundle([undated])
+    cards = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch))).json()["cards"]
+    assert of_topic(cards, "pregnancy", "breastfeeding", "data-incomplete") == []

@@ -121,3 +121,12 @@ def test_a_condition_is_recognised_by_the_dosing_knowledge_it_is_asked_of() -> N
     )
     assert recognised(liver, without_liver) == ()
     assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)
+
+
+@pytest.mark.parametrize(
+    "code", ["316758", "564557"], ids=["tacrolimus-1-mg-component", "prograf-1-mg-component"]
+)
+def test_a_tacrolimus_product_component_code_alone_is_tacrolimus(code: str) -> None:
+    # RxNorm 316758 "Tacrolimus 1 MG", 564557 "Tacrolimus 1 MG [Prograf]" (reference/rxnorm-products-subset)
+    identified = DRUGS.identify_concept(Concept.of((Code(RXNORM, code, ""),), ""))
+    assert identified.ingredients == frozenset({TACROLIMUS})

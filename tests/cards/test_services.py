@@ -2,15 +2,29 @@
 its topic's cards only, and a critical card is never lowered without the site's acknowledgement, even when
 a site file that start-up would refuse is given directly."""
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from cards import assemble, load_services
 from cards.services import SiteRules
-from cards.site import IndicatorChange, Site
+from cards.site import FAMILIES, IndicatorChange, Site
 from cards.story_link import StoryLink
+from cds.app import build_app
+from cds.clock import fixed
 from cds.models import Card, Source
 from cds.models.card import Coding
 from cds.record import PatientRecord, RecordBuilder
+from cds.service import Service
+from cds.settings import Settings
+from tests.builders import full_prefetch, hook_request, medication_request, of_topic, tacrolimus
+from tests.cards.test_site import only
+from tests.clock import now as suite_now
 
 RECORD = RecordBuilder(hook="patient-view", now=datetime(2026, 11, 22, tzinfo=UTC), patient_id="p1").build()
 
@@ -62,3 +76,115 @@ def test_the_family_is_named_as_it_was() -> None:
 def test_a_family_with_the_story_link_is_named_as_it_was() -> None:
     linked = StoryLink(Fixed(), "https://cds.example.org/story")
     assert (linked.title, linked.needs) == ("fixed", frozenset({"medicationRequests"}))
+
+
+# -- the prefetch each service advertises, and the words the clinician reads when a key is missing
+PATIENT = "{{context.patientId}}"
+PV = "/cds-services/tacrolimus-patient-view"
+
+
+def test_the_observations_query_asks_for_each_code_by_its_loinc_code(services: list[Service]) -> None:
+    for service in services:
+        query = service.prefetch["observations"].query
+        found = re.fullmatch(
+            rf"Observation\?patient={re.escape(PATIENT)}&code=([^&]+)&_sort=-date&_count=100", query
+        )
+        assert found, query
+        codes = found.group(1).split(",")
+        assert all(re.fullmatch(r"\d{1,5}-\d", code) for code in codes), codes
+        # tacrolimus trough, body weight, serum creatinine, potassium, glucose (LOINC)
+        assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7"} <= set(codes)
+
+
+def test_a_dstu2_server_is_asked_for_medication_orders(services: list[Service]) -> None:
+    for service in services:
+        template = service.prefetch["medicationRequests"]
+        assert template.query == f"MedicationRequest?patient={PATIENT}&status=active"
+        assert template.alternatives == (f"MedicationOrder?patient={PATIENT}&status=active",)
+
+
+def test_without_the_medication_orders_the_answer_is_412_naming_them(client: TestClient) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["medicationRequests"]
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    assert response.status_code == 412
+    assert (
+        response.json()["message"]
+        == "cannot check this patient without the patient's active medication orders"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("patient", "the patient's age and sex"),
+        (
+            "medicationStatements",
+            "medications the patient reports taking (including supplements and over-the-counter products)",
+        ),
+        ("conditions", "the patient's conditions"),
+        (
+            "observations",
+            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
+            " status",
+        ),
+        ("immunizations", "the patient's immunizations"),
+        ("allergies", "the patient's allergies"),
+    ],
+)
+def test_a_missing_key_is_named_in_words_on_the_data_incomplete_card(
+    client: TestClient, key: str, said: str
+) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch[key]
+    response = client.post(PV, content=orjson.dumps(hook_request(prefetch=prefetch)))
+    [card] = of_topic(response.json()["cards"], "data-incomplete")
+    assert f"- {said}: not prefetched, and no FHIR server was given\n" in card["detail"]
+
+
+# -- each family run alone (a site file turns the others off) finds the patient's therapy by itself
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_alone_answers_without_failing(tmp_path: Path, family: str) -> None:
+    expected = {"levels": ["Tacrolimus level due: no tacrolimus trough on record"]}
+    with only(family, tmp_path) as client:
+        for hook, drafts in (("patient-view", []), ("order-sign", [tacrolimus("d1", status="draft")])):
+            body = hook_request(hook, full_prefetch([tacrolimus()]), drafts=drafts)
+            response = client.post(f"/cds-services/tacrolimus-{hook}", content=orjson.dumps(body))
+            summaries = [card["summary"] for card in response.json()["cards"]]
+            assert summaries == (expected.get(family, []) if hook == "patient-view" else []), (
+                hook,
+                summaries,
+            )
+
+
+# -- the fast path: a patient with no tacrolimus is answered without building the record
+def test_each_service_answers_a_patient_without_tacrolimus_on_the_fast_path(services: list[Service]) -> None:
+    amlodipine = medication_request("m1", "Amlodipine 5 MG Oral Tablet", code="197361")
+    prograf = tacrolimus()
+    parts = [(r["medicationCodeableConcept"], None, None) for r in (amlodipine, prograf)]
+    for service in services:
+        assert service.relevant is not None, service.id
+        assert service.relevant(parts[:1]) is False
+        assert service.relevant(parts) is True
+
+
+# -- cards/__init__.py: the site given to load_services, and what assemble passes to the protocol side
+def test_load_services_runs_the_families_the_site_leaves_on() -> None:
+    body = orjson.dumps(hook_request(prefetch=full_prefetch([tacrolimus()])))
+
+    def summaries(services: list[Service]) -> list[str]:
+        with TestClient(
+            build_app(services, Settings(database_url="sqlite://", auth="off"), clock=fixed(suite_now()))
+        ) as c:
+            return [card["summary"] for card in c.post(PV, content=body).json()["cards"]]
+
+    assert summaries(load_services()) == ["Tacrolimus level due: no tacrolimus trough on record"]
+    assert summaries(load_services(site=Site(families={"levels": False}))) == []
+
+
+@pytest.mark.parametrize(("text", "days"), [("repeat_hold_days: 3\n", 3), ("name: Renal unit\n", 7)])
+def test_the_site_s_repeat_hold_reaches_the_protocol_side(tmp_path: Path, text: str, days: int) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(text)
+    _, policy = assemble(site)
+    assert policy.hold_days == days

@@ -3,9 +3,12 @@ an instant exactly at the moment being neither after nor before it."""
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
+from fastapi.testclient import TestClient
 
 from cards.therapy import Start
+from tests.builders import full_prefetch, hook_request, tacrolimus
 
 MOMENT = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # e.g. the last level's date
 SECOND = timedelta(seconds=1)
@@ -48,3 +51,17 @@ def test_first_recorded_after(asserted: datetime | None, recorded_after: bool) -
     assert Start(None, exact=False, new=False, asserted=asserted).recorded_after(MOMENT) is recorded_after
     # known before the moment: not "recorded after" it, whatever was asserted later
     assert Start(MOMENT - SECOND, exact=True, new=False, asserted=asserted).recorded_after(MOMENT) is False
+
+
+# -- the level suggestion (cards/therapy.py level_suggestion): the level card urges it
+def test_the_level_due_card_recommends_ordering_a_level(client: TestClient) -> None:
+    body = hook_request(prefetch=full_prefetch([tacrolimus()]))
+    [card] = client.post("/cds-services/tacrolimus-patient-view", content=orjson.dumps(body)).json()["cards"]
+    assert card["summary"] == "Tacrolimus level due: no tacrolimus trough on record"
+    [suggestion] = card["suggestions"]
+    assert (suggestion["label"], suggestion["isRecommended"]) == ("Order a tacrolimus level", True)
+    [action] = suggestion["actions"]
+    assert (action["type"], action["description"]) == ("create", "Order a tacrolimus whole-blood level")
+    assert action["resource"]["code"]["coding"] == [
+        {"system": "http://loinc.org", "code": "11253-2", "display": "Tacrolimus [Mass/volume] in Blood"}
+    ]

@@ -315,3 +315,29 @@ def test_on_patient_view_the_card_says_why_it_is_quieter(client: TestClient) -> 
     assert detail.startswith(
         "- Recorded: Condition/c9.\n- Already in use: shown one step quieter than at the order.\n"
     )
+
+
+INFECTION = "Topical tacrolimus with a skin infection recorded: treat the infection first"
+
+
+def test_a_resolved_condition_before_a_current_one_does_not_hide_it(client: TestClient) -> None:
+    conditions = [condition("Impetigo", "c1", clinical="resolved"), condition("Impetigo", "c2")]
+    assert summaries(client, conditions=conditions) == [INFECTION, COUNSEL]
+
+
+def test_a_condition_word_in_one_of_its_names_beside_another_is_found(client: TestClient) -> None:
+    # coded locally as "Impetigo", with the text "Skin problem": each name is read as its own words
+    impetigo = condition("Skin problem")
+    impetigo["code"]["coding"] = [{"system": "urn:oid:1.2.3.4", "code": "L01", "display": "Impetigo"}]
+    assert summaries(client, conditions=[impetigo]) == [INFECTION, COUNSEL]
+
+
+def test_an_immunosuppressant_word_in_one_of_the_medications_names_beside_another_is_found(
+    client: TestClient,
+) -> None:
+    # a locally coded product: the display names the drug, the text does not
+    local = medication_request("m1", "Weekly injection")
+    local["medicationCodeableConcept"]["coding"] = [
+        {"system": "urn:oid:1.2.3.4", "code": "RX9", "display": "Etanercept"}
+    ]
+    assert IMMUNOCOMPROMISED in summaries(client, medications=[local])
