@@ -113,8 +113,8 @@ def test_colitis_with_no_start_and_an_undated_level_shows_both_targets(client: T
         "Tacrolimus 12 ng/mL on an unknown date: within the colitis initial target 10 to 15 ng/mL"
     )
     assert (
-        "No start date on record: the level is within the initial and above the maintenance target."
-        in card["detail"]
+        "When tacrolimus was started is not known: the level is within the initial and above the maintenance"
+        " target." in card["detail"]
     )
 
 

@@ -482,7 +482,7 @@ def test_a_dose_without_a_timing_has_no_frequency() -> None:
 
 
 # What a CodeableConcept may hold as it really arrives: codings of every shape, codes as numbers, blanks.
-_CODING = st.one_of(
+_CODING: st.SearchStrategy[object] = st.one_of(
     st.fixed_dictionaries(
         {},
         optional={
@@ -493,7 +493,7 @@ _CODING = st.one_of(
     ),
     st.sampled_from(["11253-2", None, 5, []]),
 )
-_CODE = st.one_of(
+_CODE: st.SearchStrategy[object] = st.one_of(
     st.fixed_dictionaries(
         {},
         optional={
