@@ -26,7 +26,7 @@ from cds.models import Card
 from cds.record import Observation, PatientRecord
 
 TOPIC = "trough-target"
-MASS_UNITS = {"ng/ml", "ug/l", "µg/l", "μg/l", "mcg/l", "ng/ml(whole blood)"}
+MASS_UNITS = {"ng/ml", "ug/l", "µg/l", "μg/l", "mcg/l", "ng/ml(wholeblood)"}  # spaces removed, lower case
 MOLAR_UNITS = {"nmol/l"}
 ALONGSIDE = ("creatinine", "egfr", "potassium", "glucose")
 

@@ -218,6 +218,8 @@ def test_latest_and_previous_levels_with_dates_and_labs_alongside(client: TestCl
         (12.0, "nmol/L", "9.6"),
         (9.5, "µg/L", "9.5"),
         (9.5, "ng / mL", "9.5"),  # spaces in a unit are not part of it
+        (9.5, "ng/mL (whole blood)", "9.5"),  # tacrolimus is measured in whole blood: the same unit
+        (9.5, "ng/mL(whole blood)", "9.5"),
     ],
 )
 def test_units(client: TestClient, value: float, unit: str, shown: str) -> None:
