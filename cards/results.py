@@ -21,6 +21,7 @@ from cds.models import Card
 from cds.record import Observation, PatientRecord
 
 TOPIC = "abnormal-result"
+UNDATED = "undated"  # how a result with no date is named in the summary
 Direction = Literal["high", "low", "abnormal", "normal"]
 DIRECTIONS: tuple[Direction, ...] = ("high", "low", "abnormal", "normal")
 
@@ -66,7 +67,11 @@ class ResultFamily(Family):
         summary = data.card.summary.replace("{results}", ", ".join(parts) + f" ({flags}, {when})")
         if len(summary) > MAX_SUMMARY:
             summary = data.card.summary.replace("{results}", ", ".join(parts) + f" ({flags})")
-        lines = [f"{f.name} {f.shown} on {f.when}: {f.direction} ({f.why})." for f in flagged]
+        lines = [
+            f"{f.name} {f.shown} {'on an unknown date' if f.when == UNDATED else f'on {f.when}'}:"
+            f" {f.direction} ({f.why})."
+            for f in flagged
+        ]
         lines += list(dict.fromkeys(data.groups[f.group].why for f in flagged))
         return [self._maker.card(data.card, TOPIC, data.citations, summary=summary, extra=lines)]
 
@@ -93,7 +98,7 @@ class ResultFamily(Family):
             if direction in rule.directions or direction == "abnormal":
                 unit = latest.quantity.unit
                 preliminary = ", preliminary" if latest.status == "preliminary" else ""
-                when = latest.effective.date().isoformat() if latest.effective else "undated"
+                when = latest.effective.date().isoformat() if latest.effective else UNDATED
                 shown = f"{latest.quantity.value:g} {unit}".strip()
                 found.append(Flagged(group, rule.name, shown, direction, why + preliminary, when))
         return found

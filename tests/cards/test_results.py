@@ -209,7 +209,7 @@ def test_an_undated_result_is_said_to_be_undated(client: TestClient) -> None:
     del undated["effectiveDateTime"]
     [card] = result_cards(client, [undated])
     assert card["summary"] == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, undated)"
-    assert "Potassium 5.9 mmol/L on undated: high (laboratory flag H)." in card["detail"]
+    assert "Potassium 5.9 mmol/L on an unknown date: high (laboratory flag H)." in card["detail"]
 
 
 def test_a_flag_word_in_the_second_of_its_names(client: TestClient) -> None:
