@@ -453,9 +453,12 @@ def _figures(figures: Sequence[Figure], knowledge: Knowledge) -> str:
                 f' Source: <a href="{escape(entry.url)}" rel="noopener noreferrer">{escape(entry.label)}</a>.'
             )
         note = f" {escape(figure.note)}" if figure.note else ""
+        rests_on = (
+            f" Rests on {escape(figure.rests_on)}." if figure.rests_on else ""
+        )  # none: the note says why
         items.append(
             f"<dt>{escape(figure.name)}: <strong>{value}</strong></dt><dd>{escape(figure.definition)}"
-            f" Rests on {escape(figure.rests_on)}.{note}{source}</dd>"
+            f"{rests_on}{note}{source}</dd>"
         )
     return f'<h3>Derived figures (shown, not judged)</h3><dl class="story-figures">{"".join(items)}</dl>'
 

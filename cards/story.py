@@ -210,22 +210,25 @@ def _with_drugs_before(
     """Each trough (measured or a bound) with the level-altering drugs taken since the trough before it (or
     the window's start): beside its C/D, for a ratio the drug, not the patient, may explain."""
     out: list[Point] = []
-    since = start
+    since, first = start, True
     for point in points:
         if point.kind != "trough" or point.when is None or not (point.trough or point.censored):
             out.append(point)
             continue
+        when, after = point.when, since
         taken = tuple(
             f"{d.name} ({d.effect})"
             if d.end_known
             else f"{d.name} ({d.effect}; from {_date(d.start)}, end not recorded)"
             for d in drugs
             # a drug with no end recorded: beside the first trough after its start only (after that, whether
-            # it was still taken is not known, and repeating it on every row would drown the rest)
-            if d.start <= point.when and (d.end >= since if d.end_known else d.start >= since)
+            # it was still taken is not known, and repeating it on every row would drown the rest); one
+            # started at the very instant of a trough is beside that trough, not the next one too
+            if d.start <= when
+            and (d.end >= after if d.end_known else d.start > after or (first and d.start == after))
         )
         out.append(replace(point, drugs_before=taken))
-        since = point.when
+        since, first = when, False
     return tuple(out)
 
 

@@ -936,3 +936,41 @@ def test_no_cv_when_two_level_altering_drugs_were_taken_between_its_troughs() ->
     assert cv.definition.startswith("The standard deviation of the troughs divided by their mean, times 100")
     assert cv.source == "gandolfini-2022-nonadherence"
     assert f"Rests on {ADVAGRAF_RUN}." in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("start", "beside"),
+    [
+        ("2026-10-20T08:00:00Z", ["2026-10-20"]),  # at the trough's instant: beside it, not the next too
+        ("2026-10-20T07:59:59Z", ["2026-10-20"]),
+        ("2026-10-20T08:00:01Z", ["2026-11-10"]),  # after it: beside the next one
+    ],
+)
+def test_a_drug_with_no_end_is_beside_one_trough_even_when_it_began_at_one(
+    start: str, beside: list[str]
+) -> None:
+    # fluconazole with no end recorded (the example's, started here at `start`): beside the first trough at or
+    # after its start only; the troughs: 2026-10-20 08:00Z, 11-10 08:00Z
+    request = example()
+    for entry in entries(request, "medicationRequests"):
+        if entry["resource"]["id"] == "fluc":
+            entry["resource"]["authoredOn"] = start
+    points = story_of(request).points
+    assert [day(p.when) for p in points if any(d.startswith("Fluconazole") for d in p.drugs_before)] == beside
+
+
+@pytest.mark.now(AS_OF)
+def test_a_cv_with_too_few_troughs_says_why_and_not_what_it_rests_on() -> None:
+    # three troughs, the latest two at one dose (Advagraf 5 mg/day from 2026-10-05; Prograf before it)
+    request = example()
+    request["prefetch"]["observations"]["entry"] = [
+        level("p", "2026-09-01T08:00:00Z", 6.0),
+        level("a", "2026-10-20T08:00:00Z", 6.0),
+        level("b", "2026-11-10T08:00:00Z", 8.0),
+    ]
+    page = picture.tables(story_of(request), KNOWLEDGE)
+    assert (
+        "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure." in page
+    )
+    assert "Rests on ." not in page
