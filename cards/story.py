@@ -67,6 +67,7 @@ class DoseStep:
     kind: str = "any"  # the formulations key when one product kind is in force, else "any"
     short: str = ""  # the products' short names, joined (the picture's label)
     formulation_changed: bool = False  # another formulation than the step before
+    infusion: bool = False  # an infusion is among the doses in force (alone, `kind` says so too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +130,10 @@ class Point:
         """The concentration/dose ratio: ng/mL per mg/day, for a trough with a readable dose."""
         if not self.trough or self.dose is None or not self.dose.daily_mg or self.value is None:
             return None
-        if self.dose.kind == INTRAVENOUS:
-            return None  # an infusion's ratio is not the oral one the sources describe
+        if self.dose.kind == INTRAVENOUS or self.dose.infusion:
+            return (
+                None  # an infusion's ratio (or one with an infusion's milligrams in it) is not the oral one
+            )
         return self.value / self.dose.daily_mg
 
 
@@ -501,8 +504,9 @@ class StoryBuilder:
                 if total is not None:
                     total += ordered.daily_mg
                 shown.append(ordered.shown)
+        infusion = INTRAVENOUS in keys
         kind = keys.pop() if len(keys) == 1 else "any"
-        daily = None if total is None else round(total, 2)
+        daily = None if total is None else round(total, 3)  # to the microgram: 125 µg 3 times a day is 0.375
         return DoseStep(
             left,
             right,
@@ -511,6 +515,7 @@ class StoryBuilder:
             " + ".join(kinds),
             "any" if kind == UNKNOWN else kind,
             " + ".join(shorts),
+            infusion=infusion,
         )
 
     # interacting drugs

@@ -441,3 +441,52 @@ def test_the_laboratory_s_note_is_shown_beside_any_result(result: dict[str, Any]
     (point,) = story.points
     assert point.note == NOTE
     assert f"<td>{shown} (note: {NOTE})</td>" in picture.tables(story, KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_an_infusion_overlapping_an_oral_order_gives_no_ratio() -> None:
+    # the infusion at 0.1 mg/h (2.4 mg/day) from 2026-06-20 to 07-05, overlapping Prograf 8 mg/day: the
+    # 2026-07-01 trough is drawn with both in force; its ratio would count the infusion's milligrams as oral
+    # ones, so there is none (the sources' C/D is for oral doses); the troughs after it keep theirs
+    request = example()
+    infusion = order(
+        "tac-iv",
+        "Tacrolimus 5 mg/mL concentrate for solution for infusion",
+        "2026-06-20",
+        end="2026-07-05",
+        dose=[
+            {
+                "text": "0.1 mg/h continuous infusion",
+                "doseAndRate": [{"rateQuantity": {"value": 0.1, "unit": "mg/h"}}],
+            }
+        ],
+    )
+    entries(request, "medicationRequests").insert(0, infusion)
+    story = story_of(request)
+    by_day = {day(t.when): t for t in story.troughs}
+    assert by_day["2026-07-01"].dose is not None
+    assert by_day["2026-07-01"].dose.daily_mg == pytest.approx(10.4)  # 8 + 2.4, shown as the dose in force
+    assert by_day["2026-07-01"].ratio is None
+    assert by_day["2026-08-31"].ratio == pytest.approx(1.0)  # 6 ng/mL on 6 mg/day
+
+
+@pytest.mark.now(AS_OF)
+def test_a_dose_in_micrograms_gives_its_exact_ratio() -> None:
+    # 125 micrograms every 8 hours = 0.375 mg/day (not 0.38, the total shown to two decimals); the 2026-11-10
+    # trough (10 nmol/L = 8.0 ng/mL) gives 8.0 / 0.375 = 21.33 ng/mL per mg/day
+    request = example()
+    advagraf = resource(request, "tac-3")
+    advagraf["medicationCodeableConcept"] = {"text": PROGRAF}
+    advagraf["dosageInstruction"] = [
+        {
+            "text": "125 micrograms every 8 hours",
+            "timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}},
+            "doseAndRate": [{"doseQuantity": {"value": 125, "unit": "ug"}}],
+        }
+    ]
+    story = story_of(request)
+    trough = next(t for t in story.troughs if day(t.when) == "2026-11-10")
+    assert trough.dose is not None
+    assert trough.dose.daily_mg == 0.375
+    assert trough.ratio == pytest.approx(8.0 / 0.375)
+    assert "0.38 mg/day" in picture.tables(story, KNOWLEDGE)  # shown to two decimals
