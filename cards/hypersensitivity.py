@@ -9,7 +9,7 @@ from cards.knowledge import Knowledge
 from cards.text import clip, word_pattern
 from cards.therapy import ORDER_HOOKS, Family, Therapy
 from cds.fhirjson import Concept
-from cds.models import Action, Card, Coding, Suggestion, deletable
+from cds.models import Action, Card, Suggestion, deletable
 from cds.record import Allergy, MedicationUse, PatientRecord
 
 TOPIC = "hypersensitivity"
@@ -30,8 +30,6 @@ class HypersensitivityFamily(Family):
         self._macrolide_words = word_pattern(data.macrolide_allergy.words)
         self._vehicle_words = word_pattern(data.injection.words)
         self._hypersensitivity = word_pattern(data.macrolide_allergy.intolerance.hypersensitivity_words)
-        system = knowledge.interactions.override_reasons.system
-        self._override = [Coding(system=system, code=c, display=d) for c, d in data.override_reasons.items()]
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
@@ -123,14 +121,11 @@ class HypersensitivityFamily(Family):
             summary=summary,
             extra=extra,
             suggestions=suggestions,
-            override=self._override,
         )
 
     def _injection_card(self, vehicle: Allergy | None) -> Card:
         data = self._knowledge.cautions.injection
         if vehicle is None:
-            return self._maker.card(data.card, TOPIC, data.citations, override=self._override)
+            return self._maker.card(data.card, TOPIC, data.citations)
         summary = data.allergy_card.summary.replace("{substance}", self._name(vehicle))
-        return self._maker.card(
-            data.allergy_card, TOPIC, data.citations, summary=summary, override=self._override
-        )
+        return self._maker.card(data.allergy_card, TOPIC, data.citations, summary=summary)

@@ -97,7 +97,6 @@ class InteractionFamily(Family):
             effect: [Coding(system=reasons.system, code=c, display=d) for c, d in shown.items()]
             for effect, shown in reasons.by_effect.items()
         }
-        self._level_codes = knowledge.observation_codes("tacrolimus-level")
 
     def cards(self, record: PatientRecord) -> Iterable[Card]:
         therapy = Therapy.of(record, self._drugs)
