@@ -110,10 +110,10 @@ class ResultFamily(Family):
             for coding in flags.codings:
                 if coding.code.upper() in self._codes[direction]:
                     return direction, f"laboratory flag {coding.code}"
-        names = " ".join(flags.names).lower()
-        for direction in DIRECTIONS:
-            if names and self._words[direction].search(names):
-                return direction, f"laboratory flag '{flags.names[0]}'"
+        for direction in DIRECTIONS:  # the flag's words, quoted as the name that says it
+            said = next((n for n in flags.names if self._words[direction].search(n.lower())), None)
+            if said is not None:
+                return direction, f"laboratory flag '{said}'"
         quantity = observation.quantity
         if quantity is None:
             return None

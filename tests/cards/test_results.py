@@ -173,7 +173,8 @@ def test_a_flag_in_any_of_its_names(client: TestClient) -> None:
         }
     ]
     [card] = result_cards(client, [observation])
-    assert "high (laboratory flag 'Abnormal')" in card["detail"]
+    # the name that says it is quoted, not the first name (the text, 'Abnormal', says no direction)
+    assert "high (laboratory flag 'Above high normal')" in card["detail"]
 
 
 def test_the_family_made_here_judges_as_the_service_does() -> None:
