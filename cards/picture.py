@@ -39,7 +39,8 @@ def _day(moment: datetime | None) -> str:
 
 
 def _mg(value: float) -> str:
-    return f"{round(value, 2):g} mg/day"
+    """A daily dose as the story keeps it, to the microgram (0.375 mg/day: the figure its ratio uses)."""
+    return f"{round(value, 3):g} mg/day"
 
 
 class Scale:

@@ -609,7 +609,7 @@ def test_the_dose_steps_around_a_dose_that_cannot_be_read() -> None:
             DoseStep(at(0), at(100), 8.0, "4 mg every 12 hours = 8 mg/day", PROGRAF),
             DoseStep(at(100), at(250), 6.0, "3 mg every 12 hours = 6 mg/day", PROGRAF),
             DoseStep(at(250), at(300.3), None, "dose not readable", PROGRAF),
-            # 3.5 mg every 18 hours: 3.5 x 24 / 18 = 4.666... mg/day, written to two decimals
+            # 3.5 mg every 18 hours: 3.5 x 24 / 18 = 4.666... mg/day, written to the microgram
             DoseStep(
                 at(300.3),
                 at(802),
@@ -637,7 +637,7 @@ def test_the_dose_steps_around_a_dose_that_cannot_be_read() -> None:
         '<text x="78" y="348">Total daily dose (mg/day)</text>',
         '<text class="small" x="81.0" y="376.0">8 mg/day</text>',
         '<text class="small" x="181.0" y="394.0">6 mg/day</text>',
-        '<text class="small" x="381.3" y="406.0">4.67 mg/day</text>',
+        '<text class="small" x="381.3" y="406.0">4.667 mg/day</text>',
     ]
     assert '<text class="small" x="72" y="455" text-anchor="end">0</text>' in texts
     assert '<text class="small" x="72" y="365" text-anchor="end">10</text>' in texts
