@@ -146,6 +146,11 @@ class VaccineFamily(Family):
                 text = self._knowledge.vaccines.cards[
                     "recent_within" if days < interval.avoid_within_days else "recent"
                 ]
-                summary = text.summary.replace("{vaccine}", kind[1]).replace("{days}", str(days))
+                summary = text.summary.replace("{vaccine}", kind[1]).replace("{days}", _ago(days))
                 cards.append(self._card(text, summary, []))
         return cards
+
+
+def _ago(days: int) -> str:
+    """'today', '1 day ago', 'n days ago'."""
+    return "today" if days == 0 else ("1 day ago" if days == 1 else f"{days} days ago")

@@ -335,11 +335,19 @@ def test_starting_tacrolimus_soon_after_a_live_vaccine(
 # start is too soon, 28 days (4 weeks) is not; given 13 days before is within the 2 weeks to be avoided
 # (critical: the verb is avoid), 14 days is not (warning: the 4-week advice).
 @pytest.mark.parametrize(
-    ("days", "indicator"),
-    [(0, "critical"), (13, "critical"), (14, "warning"), (27, "warning"), (28, None), (29, None)],
+    ("days", "given_when", "indicator"),
+    [
+        (0, "today", "critical"),
+        (1, "1 day ago", "critical"),
+        (13, "13 days ago", "critical"),
+        (14, "14 days ago", "warning"),
+        (27, "27 days ago", "warning"),
+        (28, "", None),
+        (29, "", None),
+    ],
 )
 def test_the_two_and_four_week_intervals_after_a_live_vaccine_on_both_sides_of_their_edges(
-    client: TestClient, days: int, indicator: str | None
+    client: TestClient, days: int, given_when: str, indicator: str | None
 ) -> None:
     found = starting(client, [given("21", ago_iso(days))])  # an instant: a date alone is read at UTC midnight
     if indicator is None:
@@ -348,14 +356,15 @@ def test_the_two_and_four_week_intervals_after_a_live_vaccine_on_both_sides_of_t
     [card] = found
     assert card["indicator"] == indicator
     if indicator == "critical":
+        # IDSA advises on the vaccine's timing, never on delaying immunosuppression: the card says the risk,
+        # and to discuss the timing only where the start can safely wait
         assert card["summary"] == (
-            f"Live vaccine (varicella) given {days} days ago: within 2 weeks, too soon to start tacrolimus"
+            f"Live vaccine (varicella) given {given_when}: vaccine-strain infection risk on tacrolimus"
         )
-        assert "discuss delaying tacrolimus with the transplant or infectious diseases team" in card["detail"]
+        assert "Watch for infection from the vaccine strain." in card["detail"]
+        assert "If the start can safely wait (an elective start, not at transplant)" in card["detail"]
     else:
-        assert (
-            card["summary"] == f"Live vaccine (varicella) given {days} days ago: too soon to start tacrolimus"
-        )
+        assert card["summary"] == f"Live vaccine (varicella) given {given_when}: too soon to start tacrolimus"
         assert "Discuss the timing of tacrolimus" in card["detail"]
     assert "avoided within 2 weeks of starting it (2013 IDSA guideline)" in card["detail"]
 
@@ -377,7 +386,9 @@ def test_no_timing_card_for_old_or_inactivated_vaccines_or_patients_already_on_t
 def test_every_summary_template_fits_the_longest_label() -> None:
     for text in VACCINES.cards.values():
         summary = (
-            text.summary.replace("{vaccine}", "x" * 60).replace("{on}", "starting").replace("{days}", "27")
+            text.summary.replace("{vaccine}", "x" * 60)
+            .replace("{on}", "starting")
+            .replace("{days}", "27 days ago")
         )
         assert len(summary) < 140, text.summary
 
