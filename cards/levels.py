@@ -269,7 +269,11 @@ class LevelFamily(Family):
                 f"{uc.text} When tacrolimus was started is not known: the level is {initial} the initial and"
                 f" {maintenance} the maintenance target."
             )
-            return f"{initial} the colitis initial target {il:g} to {ih:g} ng/mL", warn, explained
+            judged = (
+                f"{initial} the colitis initial {il:g} to {ih:g}, {maintenance} the maintenance"
+                f" {ml:g} to {mh:g} ng/mL (start not known)"
+            )
+            return judged, warn, explained
         acute = day < uc.acute_phase_days  # days 0 to 13: the first 14 days
         low, high, where = (il, ih, initial) if acute else (ml, mh, maintenance)
         phase = "initial" if acute else "maintenance"

@@ -110,7 +110,8 @@ def test_colitis_with_no_start_and_an_undated_level_shows_both_targets(client: T
     del undated["effectiveDateTime"]
     card = level_card(cards(client, [undated], [transplant("K51.90", None)]))
     assert card["summary"] == (
-        "Tacrolimus 12 ng/mL on an unknown date: within the colitis initial target 10 to 15 ng/mL"
+        "Tacrolimus 12 ng/mL on an unknown date: within the colitis initial 10 to 15, above the maintenance"
+        " 5 to 10 ng/mL (start not known)"
     )
     assert (
         "When tacrolimus was started is not known: the level is within the initial and above the maintenance"

@@ -293,7 +293,7 @@ def colitis_on_tacrolimus(days_on: float) -> list[dict[str, Any]]:
 def test_colitis_without_a_start_date_shows_both_targets(client: TestClient) -> None:
     colitis = [transplant("K51.90", None)]
     card = level_card(cards(client, [level(12.0, 1)], colitis))
-    assert "within the colitis initial target 10 to 15 ng/mL" in card["summary"]
+    assert "within the colitis initial 10 to 15, above the maintenance 5 to 10 ng/mL" in card["summary"]
     assert "above the maintenance target" in card["detail"]
     assert card["source"]["label"] == "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO)"
     assert card["indicator"] == "info"
@@ -330,7 +330,9 @@ def test_a_colitis_renewal_is_not_the_start(client: TestClient) -> None:
     card = level_card(cards(client, [level(7.2, 1)], [transplant("K51.90", None)], [renewal]))
     assert "maintenance target" in card["detail"]
     assert card["indicator"] == "info"  # within 5 to 15: not outside both
-    assert "initial target 10 to 15" in card["summary"]  # both shown: the phase is not known
+    assert (
+        "initial 10 to 15, within the maintenance 5 to 10 ng/mL (start not known)" in card["summary"]
+    )  # both
 
 
 def test_an_earlier_level_shows_colitis_treatment_began_before_the_order(client: TestClient) -> None:
@@ -630,7 +632,11 @@ def test_colitis_without_a_start_is_judged_against_both(
     client: TestClient, value: float, initial: str, maintenance: str, indicator: str
 ) -> None:
     card = level_card(cards(client, [level(value, 1)], [transplant("K51.90", None)]))
-    assert card["summary"].endswith(f"{initial} the colitis initial target 10 to 15 ng/mL")
+    # the summary says both (7 ng/mL is below the initial target but within the maintenance one)
+    assert card["summary"].endswith(
+        f"{initial} the colitis initial 10 to 15, {maintenance} the maintenance 5 to 10 ng/mL"
+        " (start not known)"
+    )
     assert (
         f"When tacrolimus was started is not known: the level is {initial} the initial and"
         f" {maintenance} the maintenance target."
@@ -654,7 +660,9 @@ def test_at_least_two_weeks_on_tacrolimus_is_maintenance(client: TestClient, ear
         assert card["summary"].endswith("above the colitis maintenance target 5 to 10 ng/mL")
         assert "At least 14 days on tacrolimus: the maintenance target" in card["detail"]
     else:
-        assert card["summary"].endswith("within the colitis initial target 10 to 15 ng/mL")
+        assert card["summary"].endswith(
+            "within the colitis initial 10 to 15, above the maintenance 5 to 10 ng/mL (start not known)"
+        )
         assert (
             "When tacrolimus was started is not known: the level is within the initial and above the"
             " maintenance" in card["detail"]
