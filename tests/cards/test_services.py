@@ -83,8 +83,16 @@ PATIENT = "{{context.patientId}}"
 PV = "/cds-services/tacrolimus-patient-view"
 
 
-def test_the_observations_query_asks_for_each_code_by_its_loinc_code(services: list[Service]) -> None:
-    for service in services:
+@pytest.fixture
+def built() -> list[Service]:
+    """The services built by the test itself, not the card tests' shared assembly: mutation testing maps
+    what building them runs (the prefetch templates, the services' assembly) to the tests that build them,
+    and the shared one is built once, inside whichever test asks first."""
+    return load_services()
+
+
+def test_the_observations_query_asks_for_each_code_by_its_loinc_code(built: list[Service]) -> None:
+    for service in built:
         query = service.prefetch["observations"].query
         found = re.fullmatch(
             rf"Observation\?patient={re.escape(PATIENT)}&code=([^&]+)&_sort=-date&_count=100", query
@@ -96,8 +104,8 @@ def test_the_observations_query_asks_for_each_code_by_its_loinc_code(services: l
         assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7"} <= set(codes)
 
 
-def test_a_dstu2_server_is_asked_for_medication_orders(services: list[Service]) -> None:
-    for service in services:
+def test_a_dstu2_server_is_asked_for_medication_orders(built: list[Service]) -> None:
+    for service in built:
         template = service.prefetch["medicationRequests"]
         assert template.query == f"MedicationRequest?patient={PATIENT}&status=active"
         assert template.alternatives == (f"MedicationOrder?patient={PATIENT}&status=active",)
@@ -142,6 +150,23 @@ def test_a_missing_key_is_named_in_words_on_the_data_incomplete_card(
     assert f"- {said}: not prefetched, and no FHIR server was given\n" in card["detail"]
 
 
+@pytest.mark.parametrize(
+    ("key", "query", "said"),
+    [
+        ("patient", f"Patient/{PATIENT}", "the patient's age and sex"),
+        ("conditions", f"Condition?patient={PATIENT}", "the patient's conditions"),
+        ("immunizations", f"Immunization?patient={PATIENT}", "the patient's immunizations"),
+        ("allergies", f"AllergyIntolerance?patient={PATIENT}", "the patient's allergies"),
+    ],
+)
+def test_each_service_asks_for_each_key_and_names_it_in_words(
+    built: list[Service], key: str, query: str, said: str
+) -> None:
+    for service in built:
+        template = service.prefetch[key]
+        assert (template.query, template.description) == (query, said), service.id
+
+
 # -- each family run alone (a site file turns the others off) finds the patient's therapy by itself
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_alone_answers_without_failing(tmp_path: Path, family: str) -> None:
@@ -158,11 +183,11 @@ def test_each_family_alone_answers_without_failing(tmp_path: Path, family: str) 
 
 
 # -- the fast path: a patient with no tacrolimus is answered without building the record
-def test_each_service_answers_a_patient_without_tacrolimus_on_the_fast_path(services: list[Service]) -> None:
+def test_each_service_answers_a_patient_without_tacrolimus_on_the_fast_path(built: list[Service]) -> None:
     amlodipine = medication_request("m1", "Amlodipine 5 MG Oral Tablet", code="197361")
     prograf = tacrolimus()
     parts = [(r["medicationCodeableConcept"], None, None) for r in (amlodipine, prograf)]
-    for service in services:
+    for service in built:
         assert service.relevant is not None, service.id
         assert service.relevant(parts[:1]) is False
         assert service.relevant(parts) is True
