@@ -60,7 +60,7 @@ def _indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) 
     for condition in record.conditions:
         if not condition.active:
             continue
-        for key in recognised(condition.code, dosing):
+        for key in recognised(record, condition.code, dosing):
             codes = dosing.indications[key]
             # a transplant's date is its onset: a condition recorded at a later visit says nothing of when
             since, exact = condition.onset, True
@@ -77,28 +77,15 @@ def _indications(record: PatientRecord, knowledge: Knowledge, therapy: Therapy) 
     return transplants + [i for i in found.values() if i.key == UC]
 
 
-def recognised(code: Concept, dosing: Dosing) -> tuple[str, ...]:
+def recognised(record: PatientRecord, code: Concept, dosing: Dosing) -> tuple[str, ...]:
     """The indications a condition's code stands for: by code prefix, or by words in its text or displays
-    (any code system), unless its words say it is not the patient's own (a candidate, a donor). Kept per
-    code: a chart repeats its conditions' codes, and several families ask."""
-    cache = _RECOGNISED.get(id(dosing))
-    if cache is None or cache[0] is not dosing:
-        if len(_RECOGNISED) >= _KEPT_DOSINGS:  # tests make many; a service, one or two
-            _RECOGNISED.clear()
-        cache = _RECOGNISED[id(dosing)] = (dosing, {})
-    found = cache[1].get(code)
+    (any code system), unless its words say it is not the patient's own (a candidate, a donor). Read once
+    per code and record: a chart repeats its conditions' codes, and several families ask."""
+    memo: dict[Concept, tuple[str, ...]] = record.memo.setdefault("recognised", {})
+    found = memo.get(code)
     if found is None:
-        if len(cache[1]) >= _KEPT:
-            cache[1].clear()
-        found = cache[1][code] = _recognised(code, dosing)
+        found = memo[code] = _recognised(code, dosing)
     return found
-
-
-# The dosing knowledge lives for the life of the process (a site file makes a second one); the entry keeps it,
-# so its id cannot be reused while the entry exists.
-_RECOGNISED: dict[int, tuple[Dosing, dict[Concept, tuple[str, ...]]]] = {}
-_KEPT = 4096  # codes kept per dosing knowledge
-_KEPT_DOSINGS = 8
 
 
 def _recognised(code: Concept, dosing: Dosing) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ def hepatic_conditions(record: PatientRecord, knowledge: Knowledge) -> list[str]
     new_liver = [
         c.onset
         for c in record.conditions
-        if c.active and c.onset is not None and "liver" in recognised(c.code, knowledge.dosing)
+        if c.active and c.onset is not None and "liver" in recognised(record, c.code, knowledge.dosing)
     ]
     latest = max(new_liver) if new_liver else None
     return [

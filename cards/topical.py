@@ -87,7 +87,7 @@ class TopicalFamily(Family):
                 return next(iter(medication.names), medication.ref)
         dosing = self._knowledge.dosing
         for c in record.conditions:
-            transplant = any(key != UC for key in recognised(c.code, dosing))
+            transplant = any(key != UC for key in recognised(record, c.code, dosing))
             if c.active and (coded_as(c.code, caution.conditions) or transplant):
                 return next(iter(c.code.names), c.ref)
         named = self._conditions(record, "immunocompromised")

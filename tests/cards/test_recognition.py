@@ -13,6 +13,8 @@ from cards.indication import recognised
 from cards.knowledge import load
 from cards.vaccines import VaccineFamily
 from cds.fhirjson import Code, Concept
+from cds.record import RecordBuilder
+from tests.conftest import NOW
 
 KNOWLEDGE = load()
 DRUGS = DrugIdentifier(KNOWLEDGE)
@@ -111,16 +113,17 @@ def test_uk_tacrolimus_brands_are_tacrolimus(text: str) -> None:
 
 
 def test_a_condition_is_recognised_by_the_dosing_knowledge_it_is_asked_of() -> None:
-    """recognised() keeps its answers per code; a second dosing knowledge (a site's) gets its own answers,
-    never the first one's."""
+    """recognised() reads each code once per record; another record (another service's knowledge, a
+    site's) gets its own answers, never the first one's."""
     liver = Concept.of((Code("http://hl7.org/fhir/sid/icd-10-cm", "Z94.4", "Liver transplant status"),), "")
-    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)
-    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)  # as kept
+    first, second = (RecordBuilder(hook="patient-view", now=NOW, patient_id="p1").build() for _ in range(2))
+    assert recognised(first, liver, KNOWLEDGE.dosing) == ("liver",)
+    assert recognised(first, liver, KNOWLEDGE.dosing) == ("liver",)  # as kept
     without_liver = KNOWLEDGE.dosing.model_copy(
         update={"indications": {k: v for k, v in KNOWLEDGE.dosing.indications.items() if k != "liver"}}
     )
-    assert recognised(liver, without_liver) == ()
-    assert recognised(liver, KNOWLEDGE.dosing) == ("liver",)
+    assert recognised(second, liver, without_liver) == ()
+    assert recognised(first, liver, KNOWLEDGE.dosing) == ("liver",)
 
 
 @pytest.mark.parametrize(
