@@ -514,8 +514,10 @@ class ObservationIndex:
         if keys is None:  # not the usual shape (a bare Coding, a string, an odd list): read it now
             code = concept(value)
             keys = [(c.system, c.code) for c in code.codings]
-        if not keys and not (code or concept(value)).text:
-            raise _Skip("has no code")
+        if not keys:  # known by its text alone, or not at all
+            code = code or concept(value)
+            if not code.text:
+                raise _Skip("has no code")
         position = len(self._raws)
         self._positions[ref] = position
         self._raws.append((ref, raw))
