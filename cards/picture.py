@@ -454,9 +454,8 @@ def _figures(figures: Sequence[Figure], knowledge: Knowledge) -> str:
                 f' Source: <a href="{escape(entry.url)}" rel="noopener noreferrer">{escape(entry.label)}</a>.'
             )
         note = f" {escape(figure.note)}" if figure.note else ""
-        rests_on = (
-            f" Rests on {escape(figure.rests_on)}." if figure.rests_on else ""
-        )  # none: the note says why
+        # a figure resting on nothing (too few troughs) has only its note to say why
+        rests_on = f" Rests on {escape(figure.rests_on)}." if figure.rests_on else ""
         items.append(
             f"<dt>{escape(figure.name)}: <strong>{value}</strong></dt><dd>{escape(figure.definition)}"
             f"{rests_on}{note}{source}</dd>"

@@ -21,7 +21,6 @@ from cds.models import Card
 from cds.record import Observation, PatientRecord
 
 TOPIC = "abnormal-result"
-UNDATED = "undated"  # how a result with no date is named in the summary
 Direction = Literal["high", "low", "abnormal", "normal"]
 DIRECTIONS: tuple[Direction, ...] = ("high", "low", "abnormal", "normal")
 
@@ -33,7 +32,7 @@ class Flagged:
     shown: str  # "5.9 mmol/L"
     direction: Direction
     why: str  # "laboratory flag H; reference 3.5 to 5.1 mmol/L"
-    when: str
+    when: str  # its date, ISO 8601; '' when it has none
 
 
 class ResultFamily(Family):
@@ -62,13 +61,13 @@ class ResultFamily(Family):
             return []
         data = self._knowledge.cautions.abnormal_results
         parts = [f"{_lower(f.name)} {f.shown} {f.direction}" for f in flagged]
-        when = flagged[0].when
+        when = flagged[0].when or "undated"
         flags = "laboratory flag" if len(flagged) == 1 else "laboratory flags"
         summary = data.card.summary.replace("{results}", ", ".join(parts) + f" ({flags}, {when})")
         if len(summary) > MAX_SUMMARY:
             summary = data.card.summary.replace("{results}", ", ".join(parts) + f" ({flags})")
         lines = [
-            f"{f.name} {f.shown} {'on an unknown date' if f.when == UNDATED else f'on {f.when}'}:"
+            f"{f.name} {f.shown} {f'on {f.when}' if f.when else 'on an unknown date'}:"
             f" {f.direction} ({f.why})."
             for f in flagged
         ]
@@ -98,7 +97,7 @@ class ResultFamily(Family):
             if direction in rule.directions or direction == "abnormal":
                 unit = latest.quantity.unit
                 preliminary = ", preliminary" if latest.status == "preliminary" else ""
-                when = latest.effective.date().isoformat() if latest.effective else UNDATED
+                when = latest.effective.date().isoformat() if latest.effective else ""
                 shown = f"{latest.quantity.value:g} {unit}".strip()
                 found.append(Flagged(group, rule.name, shown, direction, why + preliminary, when))
         return found

@@ -131,9 +131,8 @@ class Point:
         if not self.trough or self.dose is None or not self.dose.daily_mg or self.value is None:
             return None
         if self.dose.kind == INTRAVENOUS or self.dose.infusion:
-            return (
-                None  # an infusion's ratio (or one with an infusion's milligrams in it) is not the oral one
-            )
+            # an infusion's ratio, or one with an infusion's milligrams in it, is not the oral one
+            return None
         return self.value / self.dose.daily_mg
 
 
