@@ -44,9 +44,8 @@ _MAX_MG = 100  # orderable doses are listed up to this amount per administration
 
 @dataclass(frozen=True, slots=True)
 class OrderedDose:
-    """What an order gives: mg per administration and per day, as the prescriber wrote it."""
+    """What an order gives: administrations and mg per day, as the prescriber wrote it."""
 
-    per_administration: float | None
     per_day: float | None  # administrations per day; None for an infusion given by rate
     daily_mg: float | None
     shown: str  # "3 mg every 12 hours = 6 mg/day"
@@ -126,17 +125,15 @@ class Formulations:
             per_day_factor = RATE_PER_DAY.get(dose.rate.unit.replace(" ", "").lower())
             if per_day_factor is not None:
                 daily = dose.rate.value * per_day_factor
-                return OrderedDose(
-                    None, None, daily, f"{dose.rate.value:g} {dose.rate.unit} = {mg(daily)}/day"
-                )
+                return OrderedDose(None, daily, f"{dose.rate.value:g} {dose.rate.unit} = {mg(daily)}/day")
         amount = self._milligrams(dose, medication)
         per_day = dose.per_day
         if amount is None or per_day is None:
             return None
         daily = amount * per_day
         if kind == INTRAVENOUS and per_day == 1:
-            return OrderedDose(amount, per_day, daily, f"{mg(daily)}/day by infusion")
-        return OrderedDose(amount, per_day, daily, f"{mg(amount)} {every(per_day)} = {mg(daily)}/day")
+            return OrderedDose(per_day, daily, f"{mg(daily)}/day by infusion")
+        return OrderedDose(per_day, daily, f"{mg(amount)} {every(per_day)} = {mg(daily)}/day")
 
     def _milligrams(self, dose: Dose, medication: MedicationUse) -> float | None:
         quantity: Quantity | None = dose.quantity

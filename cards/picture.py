@@ -376,8 +376,10 @@ def _kind_text(point: Point) -> str:
     return f"{point.kind}: not a trough, not judged"
 
 
-def _row(cells: Sequence[str]) -> str:
-    return "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
+def _row(cells: Sequence[str], linked: str | None = None) -> str:
+    """A table row of text cells, then a last cell of markup already escaped (a source's link) if given."""
+    tail = f"<td>{linked}</td>" if linked is not None else ""
+    return "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + tail + "</tr>"
 
 
 def tables(story: Story, knowledge: Knowledge) -> str:
@@ -425,13 +427,18 @@ def tables(story: Story, knowledge: Knowledge) -> str:
         for bar in story.drugs
     )
     bands = "".join(
-        _row((_day(b.start), _day(b.end), f"{b.low:g} to {b.high:g}", b.basis)) for b in story.bands
+        _row(
+            (_day(b.start), _day(b.end), f"{b.low:g} to {b.high:g}", b.basis),
+            _source_link(b.source, knowledge),
+        )
+        for b in story.bands
     )
     notes = "".join(f"<li>{escape(n)}</li>" for n in story.notes)
     return (
         f"{levels}{_figures(story.figures, knowledge)}"
         '<table class="story-table"><caption>Target bands</caption><tr><th>from</th><th>to</th>'
-        f"<th>ng/mL</th><th>basis</th></tr>{bands or '<tr><td colspan=4>None drawn.</td></tr>'}</table>"
+        "<th>ng/mL</th><th>basis</th><th>source</th></tr>"
+        f"{bands or '<tr><td colspan=5>None drawn.</td></tr>'}</table>"
         '<table class="story-table"><caption>Total daily dose of tacrolimus</caption>'
         "<tr><th>from</th><th>to</th>"
         "<th>daily dose</th><th>what the records say</th><th>formulation</th></tr>"
@@ -443,16 +450,23 @@ def tables(story: Story, knowledge: Knowledge) -> str:
     )
 
 
+def _source_link(key: str, knowledge: Knowledge) -> str:
+    """A sources.json entry as a link to it ('' for a key it does not hold)."""
+    entry = knowledge.sources.get(key)
+    if entry is None:
+        return ""
+    return f'<a href="{escape(entry.url)}" rel="noopener noreferrer">{escape(entry.label)}</a>'
+
+
 def _figures(figures: Sequence[Figure], knowledge: Knowledge) -> str:
     items = []
     for figure in figures:
         value = escape(figure.value) if figure.value is not None else "no figure"
-        source = ""
-        if figure.source and figure.source in knowledge.sources:
-            entry = knowledge.sources[figure.source]
-            source = (
-                f' Source: <a href="{escape(entry.url)}" rel="noopener noreferrer">{escape(entry.label)}</a>.'
-            )
+        source = (
+            f" Source: {_source_link(figure.source, knowledge)}."
+            if figure.source in knowledge.sources
+            else ""
+        )
         note = f" {escape(figure.note)}" if figure.note else ""
         # a figure resting on nothing (too few troughs) has only its note to say why
         rests_on = f" Rests on {escape(figure.rests_on)}." if figure.rests_on else ""

@@ -153,7 +153,6 @@ class Story:
     patient_id: str
     start: datetime
     end: datetime
-    indication: str  # the indication whose target is drawn, or ""
     points: tuple[Point, ...]  # oldest first
     bands: tuple[Band, ...]
     doses: tuple[DoseStep, ...]
@@ -199,7 +198,12 @@ def _dose_at(moment: datetime, doses: Sequence[DoseStep]) -> DoseStep | None:
 
 
 def _same(band: Band, other: Band) -> bool:
-    return (band.low, band.high, band.basis) == (other.low, other.high, other.basis)
+    return (band.low, band.high, band.basis, band.source) == (
+        other.low,
+        other.high,
+        other.basis,
+        other.source,
+    )
 
 
 def _listed(points: Sequence[Point]) -> str:
@@ -290,7 +294,6 @@ class StoryBuilder:
             record.patient_id,
             start,
             end,
-            applies.display if applies else "",
             points,
             bands,
             doses,

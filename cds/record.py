@@ -52,9 +52,7 @@ EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued
 @dataclass(frozen=True, slots=True)
 class Quantity:
     value: float
-    unit: str
-    system: str = ""
-    code: str = ""
+    unit: str  # as written, or its (UCUM) code when it has no unit text
     comparator: str = ""  # "<", "<=", ">=", ">" or "ad": the value is a bound, not a measurement
 
 
@@ -173,8 +171,9 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Component:
+    """A component's code and its coded or text value (a CYP3A5 result); no card reads a numeric one."""
+
     code: Concept
-    quantity: Quantity | None
     value_concept: Concept
     value_text: str
 
@@ -624,7 +623,7 @@ def _quantity(value: object) -> Quantity | None:
     if amount is None:
         return None
     unit = text(raw.get("unit")) or text(raw.get("code"))
-    return Quantity(amount, unit, text(raw.get("system")), text(raw.get("code")), text(raw.get("comparator")))
+    return Quantity(amount, unit, text(raw.get("comparator")))
 
 
 MEDICATION_DATES = ("authoredOn", "dateWritten", "effectiveDateTime", "effectivePeriod")
@@ -685,7 +684,6 @@ def _observation(ref: str, raw: dict[str, Any], code: Concept, effective: dateti
         components=tuple(
             Component(
                 code=concept(c.get("code")),
-                quantity=_quantity(c.get("valueQuantity")),
                 value_concept=concept(c.get("valueCodeableConcept")),
                 value_text=text(c.get("valueString")),
             )

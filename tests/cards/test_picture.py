@@ -73,6 +73,7 @@ def tables_of(story: Story) -> dict[str, list[list[str]]]:
 
 KIDNEY = "adult kidney transplant with azathioprine"
 TRANSPLANT = "transplant on 2026-06-01"
+USPI = "Prograf US prescribing information"  # the label the kidney targets come from (README, Sources)
 
 
 @pytest.mark.now(AS_OF)
@@ -140,18 +141,20 @@ def test_the_levels_table_has_a_row_for_every_result_with_its_target_dose_and_ra
 def test_the_bands_doses_and_drugs_tables() -> None:
     found = tables_of(story_of(example()))
     assert found["Target bands"] == [
-        ["from", "to", "ng/mL", "basis"],
+        ["from", "to", "ng/mL", "basis", "source"],
         [
             "2026-06-02",
             "2026-09-01",
             "7 to 20",
             f"US label, {KIDNEY}, months 1 to 3 after transplant; {TRANSPLANT}",
+            USPI,
         ],
         [
             "2026-09-01",
             "2026-10-05",
             "5 to 15",
             f"US label, {KIDNEY}, months 4 to 12 after transplant; {TRANSPLANT}",
+            USPI,
         ],
         [
             "2026-10-05",
@@ -159,6 +162,7 @@ def test_the_bands_doses_and_drugs_tables() -> None:
             "5 to 15",
             "US label (Prograf, immediate-release) applied to Advagraf (the monograph: trough and exposure"
             f" relate alike for both), {KIDNEY}, months 4 to 12 after transplant; {TRANSPLANT}",
+            USPI,
         ],
     ]
     assert found["Total daily dose of tacrolimus"] == [
@@ -233,6 +237,30 @@ def test_what_could_not_be_drawn_is_listed_escaped() -> None:
     drawn = picture.tables(story, KNOWLEDGE)
     assert drawn.endswith("<h3>Not drawn</h3><ul><li>a level &lt;unreadable&gt;</li><li>a dose</li></ul>")
     assert "Not drawn" not in picture.tables(dataclasses.replace(story, notes=()), KNOWLEDGE)
+
+
+@pytest.mark.now(AS_OF)
+def test_each_target_band_links_to_the_source_of_its_range() -> None:
+    story = story_of(example())
+    first = story.bands[0]
+    colitis = dataclasses.replace(first, source="uc-summary")
+    unknown = dataclasses.replace(first, source="no-such-source")
+    drawn = picture.tables(dataclasses.replace(story, bands=(first, colitis, unknown)), KNOWLEDGE)
+    assert (
+        '<td><a href="https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=7f667de1-9dfa-4bd6-8ba0-15ee2d78873b"'
+        ' rel="noopener noreferrer">Prograf US prescribing information</a></td></tr>'
+    ) in drawn
+    assert (
+        '<a href="https://www.droracle.ai/articles/131672/what-is-the-role-of-tacrolimus-fk506-as-rescue"'
+        in drawn
+    )
+    rows = tables_of(dataclasses.replace(story, bands=(first, colitis, unknown)))["Target bands"]
+    assert [row[-1] for row in rows] == [
+        "source",
+        "Prograf US prescribing information",
+        "Online Q&A summary on tacrolimus in acute severe UC (cites ECCO)",
+        "",  # a key sources.json does not hold: the cell is there, empty
+    ]
 
 
 @pytest.mark.now(AS_OF)
@@ -582,7 +610,6 @@ def window(**parts: Any) -> Story:
         "patient_id": "p",
         "start": START,
         "end": at(802),
-        "indication": "",
         "points": (),
         "bands": (),
         "doses": (),
