@@ -15,6 +15,7 @@ Below the range stays `info` (lower starts are common and the label's figure is 
 switch card is a `warning` (SmPC 4.4: substitution has caused rejection and toxicity).
 """
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,14 +105,14 @@ class DosingFamily(Family):
             converted = INTRAVENOUS not in current
             card = self._start(record, therapy, order, kind, note, reference_only=converted)
             return [card] if card else []
-        known = next((k for k in current if k != UNKNOWN), UNKNOWN)
+        known = next(k for k in current if k != UNKNOWN)  # one is known: all unknown returned above
         if self._release(known) == self._release(kind) == "immediate":
             return []  # capsules and granules: the same immediate-release tacrolimus
         return [self._switch(record, order, kind, current[known], known)]
 
     def _release(self, kind: str) -> str:
-        entry = self.products.entry(kind)
-        return entry.release if entry else UNKNOWN
+        """The release of a recognised product (never UNKNOWN: it has no entry)."""
+        return self.products.entries[kind].release
 
     # -- what the record says -------------------------------------------------------------------------
 
@@ -142,13 +143,13 @@ class DosingFamily(Family):
             for component in observation.components:
                 texts += [*component.code.names, *component.value_concept.names, component.value_text]
                 codes += [c.code for c in component.value_concept.codings]
-            joined = " ".join(t for t in (*texts, *codes) if t)
-            if "cyp3a5" not in joined.lower() and "hgnc:2638" not in joined.lower():
+            said = [t for t in (*texts, *codes) if t]
+            if not any("cyp3a5" in t.lower() or "hgnc:2638" in t.lower() for t in said):
                 continue
             for code in codes:
                 if code in PHENOTYPE_CODES:
                     return Genotype(PHENOTYPE_CODES[code], f"CYP3A5 phenotype recorded ({observation.ref})")
-            match = DIPLOTYPE.search(joined)
+            match = next((m for t in said if (m := DIPLOTYPE.search(t))), None)  # within one text
             if match:
                 normal = [a == "1" for a in match.groups()].count(True)
                 phenotype = {2: "normal", 1: "intermediate", 0: "poor"}[normal]
@@ -193,8 +194,7 @@ class DosingFamily(Family):
         genotype = self.genotype(record)
         if applies is None and genotype is None:
             return None  # nothing to compute a dose from, and nothing to say about it
-        entry = self.products.entry(kind)
-        product = entry.short if entry else "tacrolimus"
+        entry = self.products.entry(kind)  # None: the product is not stated (UNKNOWN)
         what = applies.display if applies else "an unrecorded indication"
         lines: list[str] = [route_note] if route_note else []
         citations = list(dosing.citations["targets"])
@@ -218,8 +218,8 @@ class DosingFamily(Family):
                 if (row.status == "partial")
                 else ""
             )
-            form = f" ({entry.short})" if entry else ""
-            who = f"{self._population(row)}{applies.display if applies else ''}{form}"
+            # a row is of a recognised product, for a recorded indication
+            who = f"{self._population(row)}{what} ({self.products.entries[row.formulation].short})"
             lines.append(
                 f"{basis[:1].upper()}{basis[1:]}, {who}: {rate_text(row.low, row.high)}{extra}{status}."
                 f" {population_note}".strip()
@@ -235,12 +235,13 @@ class DosingFamily(Family):
                 basis = "CPIC-adjusted"
                 citations += dosing.citations["cpic"]
 
+            if applies is None:
+                summary = f"Starting tacrolimus with a CYP3A5 result on record: {genotype.shown}"
+
         weight = self.weight(record)
         if applies is None:
-            summary = (
-                f"Starting tacrolimus with a CYP3A5 result on record: {genotype.shown if genotype else ''}"
-            )
-        elif kind == UNKNOWN:
+            pass  # the CYP3A5 result is what the card is about (above)
+        elif entry is None:
             summary = f"Starting tacrolimus for {what}: product not stated, dose not checked"
             lines.append(
                 "The order does not say which product (immediate-release every 12 hours, a once-daily"
@@ -270,16 +271,20 @@ class DosingFamily(Family):
                     + "."
                 )
         elif row is None:
-            summary = f"Starting {product} for {what}: no starting dose for it in the sources, not checked"
+            summary = (
+                f"Starting {entry.short} for {what}: no starting dose for it in the sources, not checked"
+            )
             lines.append(
-                f"The project's sources give no starting dose for {entry.display if entry else product}"
+                f"The project's sources give no starting dose for {entry.display}"
                 f" in {what}: the dose ordered is shown, not judged."
             )
         elif rate is not None and weight is None:
             summary = f"Starting tacrolimus for {what}: no body weight on record, dose not checked"
             lines.append(f"The dose is per kilogram ({rate_text(*rate)}): record a weight to check it.")
-        elif rate is not None and weight is not None and entry is not None:
-            warn, summary = self._judge(lines, entry, rate, weight, ordered, basis, f"{product} for {what}")
+        elif rate is not None and weight is not None:
+            warn, summary = self._judge(
+                lines, entry, rate, weight, ordered, basis, f"{entry.short} for {what}"
+            )
         if ordered is not None and (row is None or weight is None or kind == UNKNOWN or reference_only):
             lines.append(f"Ordered: {ordered.shown}.")
         elif ordered is None:
@@ -291,7 +296,7 @@ class DosingFamily(Family):
             and ordered is not None
             and ordered.per_day
             and entry.doses_per_day
-            and round(ordered.per_day, 2) != entry.doses_per_day
+            and not math.isclose(ordered.per_day, entry.doses_per_day)
         ):
             warn = True
             given, written = every(entry.doses_per_day), every(ordered.per_day)
@@ -435,8 +440,8 @@ class DosingFamily(Family):
         )
 
     def _short(self, kind: str) -> str:
-        entry = self.products.entry(kind)
-        return entry.short if entry else "tacrolimus"
+        """The short name of a recognised product (never UNKNOWN: it has no entry)."""
+        return self.products.entries[kind].short
 
     # -- the switch card --------------------------------------------------------------------------------
 
@@ -444,21 +449,21 @@ class DosingFamily(Family):
         self, record: PatientRecord, order: MedicationUse, kind: str, current: MedicationUse, known: str
     ) -> Card:
         dosing = self._knowledge.dosing
-        ordered_entry, current_entry = self.products.entry(kind), self.products.entry(known)
-        ordered_name = ordered_entry.short if ordered_entry else "another product"
-        current_name = current_entry.short if current_entry else "the current product"
+        # both recognised (cards() returns before a switch to or from an UNKNOWN product)
+        ordered_entry, current_entry = self.products.entries[kind], self.products.entries[known]
+        ordered_name, current_name = ordered_entry.short, current_entry.short
         now_name, then_name = next(iter(current.names), current.ref), next(iter(order.names), order.ref)
         lines = [f"Current: {now_name}; ordered: {then_name}."]
         citations = list(dosing.citations["switch"])
-        conversion = ordered_entry.conversion if ordered_entry else None
-        if conversion is not None and current_entry is not None and current_entry.release == "immediate":
+        conversion = ordered_entry.conversion
+        if conversion is not None and current_entry.release == "immediate":
             checked = "; not verified against the label" if conversion.status == "partial" else ""
             line = (
                 f"Conversion from immediate-release to {ordered_name}: {conversion.text}"
                 f" ({conversion.basis}{checked})."
             )
             now = self.products.ordered(current, known)
-            if now is not None and now.daily_mg is not None and ordered_entry is not None:
+            if now is not None and now.daily_mg is not None:
                 target = now.daily_mg * conversion.factor
                 line += f" Current {now.shown}: about {mg(target)} once daily"
                 floor, ceiling = orderable_range(target, target, ordered_entry.strengths_mg, 1)
