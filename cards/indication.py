@@ -28,11 +28,16 @@ class Indication:
     exact: bool = True  # False: tacrolimus started at or before `since` (a renewal or a level says so)
 
     def months(self, now: datetime) -> float | None:
-        return None if self.since is None else max(0.0, days_since(self.since, now) / DAYS_PER_MONTH)
+        return None if self.since is None else months_since(self.since, now)
 
     def days(self, now: datetime) -> int | None:
         """Whole days since the transplant, or on tacrolimus for colitis (day 0 the first)."""
         return None if self.since is None else max(0, days_since(self.since, now))
+
+
+def months_since(since: datetime, now: datetime) -> float:
+    """Months (of DAYS_PER_MONTH days) from `since` to `now`; 0 when `now` is before it."""
+    return max(0.0, days_since(since, now) / DAYS_PER_MONTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +157,13 @@ def target(
     """The site protocol's row when the site file gives one (with the label's range beside it); else the
     label row that applies (the product's own rows first, then the Prograf table, which the monograph says
     holds for Advagraf too), or the monograph's general range; None for colitis."""
-    if indication.key == UC:
+    since = indication.since
+    if indication.key == UC or since is None:
         return None
     group, _ = population(record, dosing)
-    months = indication.months(record.now)
-    if months is None:
-        return None
+    months = months_since(since, record.now)
     label = _label_target(indication, dosing, therapy, formulation, group, months)
-    dated = f"transplant on {indication.since.date().isoformat()}" if indication.since else ""
+    dated = f"transplant on {since.date().isoformat()}"
     for row in dosing.site_targets:
         if row.organ == indication.key and row.population in (group, "any") and _within(row, months):
             beside = (

@@ -186,7 +186,8 @@ class LevelFamily(Family):
             citations = list(dosing.citations["uc"])
             source = "uc-summary"
         else:
-            product = next((self._products.kind(m) for m in therapy.systemic if m.origin != "draft"), "any")
+            # the product in force (cards() makes this card only for a patient on tacrolimus)
+            product = next(self._products.kind(m) for m in therapy.systemic if m.origin != "draft")
             chosen = target(applies, dosing, record, therapy, product) if applies else None
             source = chosen.source if chosen else "monograph"
             if source == "envarsus-summary":  # its rows are not the Prograf label's: cite where they are from

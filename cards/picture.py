@@ -388,10 +388,10 @@ def tables(story: Story, knowledge: Knowledge) -> str:
     for point in story.points:
         if point.censored:
             plotted = point.listed_why
-        elif point.listed_why:
+        elif point.value is None:  # a point has no value exactly when it says why (cards.story)
             plotted = f"listed, not plotted: {point.listed_why}"
         else:
-            plotted = f"{point.value:g}" if point.value is not None else ""
+            plotted = f"{point.value:g}"
         band = f"{point.band.low:g} to {point.band.high:g}" if point.band else ""
         within = {True: "yes", False: "no", None: ""}[point.within]
         dose = ""
