@@ -103,8 +103,8 @@ class Site(_Strict):
             ]
             or "none (the label's and the monograph's)",
             "indicator changes": {
-                topic: (change.indicator if (change := self.indicator(topic)) else "")
-                for topic in self.indicators
+                topic: (change.indicator if isinstance(change, IndicatorChange) else change)
+                for topic, change in self.indicators.items()
             }
             or "none",
             "repeat hold": f"{self.repeat_hold_days} days" if self.repeat_hold_days else "off",
@@ -133,9 +133,8 @@ def read_site(path: Path | None, knowledge: Knowledge) -> Site:
     try:
         site = Site.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()[:5]
-        )
+        # every error has a place: the file is a mapping (checked above) and Site has no whole-file check
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5])
         raise ConfigError(f"CDS_SITE_FILE {path}: {problems}") from None
     _check(site, knowledge, path)
     return site

@@ -6,9 +6,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cards.data_incomplete import detail, summary
+from cards.data_incomplete import detail, gap_card, summary
+from cards.drugs import DrugIdentifier
+from cards.knowledge import load
 from cds.app import build_app
 from cds.clock import fixed
+from cds.record import RecordBuilder
 from cds.service import Gaps, Service
 from cds.settings import Settings
 from tests.builders import (
@@ -331,3 +334,25 @@ def test_a_medication_that_could_not_be_retrieved_matters_though_no_tacrolimus_i
     assert "- MedicationRequest/m1: its Medication (Medication/gone) could not be retrieved" in (
         card["detail"].splitlines()
     )
+
+
+@pytest.mark.parametrize(
+    ("gaps", "shown"),
+    [
+        (Gaps(failed=("dosing",)), True),  # a check that failed may have had a card to show
+        (Gaps(unidentified=("MedicationRequest/m1: no code or name",)), True),  # it may be tacrolimus
+        (Gaps(incomplete={"the patient's medications": "cut at 1000 entries"}), True),  # the rest may be
+        (Gaps(not_run=("levels",)), False),  # nothing to judge for a patient not on tacrolimus
+        (Gaps(unavailable={"the patient's allergies": "the EHR could not prefetch it"}), False),
+    ],
+)
+def test_for_a_patient_not_on_tacrolimus_only_a_gap_that_may_hide_a_card_is_shown(
+    gaps: Gaps, shown: bool
+) -> None:
+    knowledge = load()
+    make = gap_card(knowledge, DrugIdentifier(knowledge), None)
+    record = RecordBuilder(hook="patient-view", now=now(), patient_id="p").build()
+    card = make(gaps, record)
+    assert (card is not None) == shown
+    if card is not None:
+        assert card.indicator == "warning"

@@ -126,7 +126,11 @@ def test_a_summary_of_139_characters_fits_in_a_card(knowledge_copy: Path) -> Non
 
 @pytest.mark.parametrize(
     ("field", "said"),
-    [("formulation", "unknown formulation 'nosuch'"), ("organ", "unknown indication 'nosuch'")],
+    [
+        ("formulation", "unknown formulation 'nosuch'"),
+        ("organ", "unknown indication 'nosuch'"),
+        ("source", "unknown source 'nosuch'"),
+    ],
 )
 def test_a_starting_dose_naming_what_does_not_exist_is_refused(
     knowledge_copy: Path, field: str, said: str
@@ -135,3 +139,16 @@ def test_a_starting_dose_naming_what_does_not_exist_is_refused(
     with pytest.raises(KnowledgeError) as raised:
         load(knowledge_copy)
     assert str(raised.value) == f"knowledge file {knowledge_copy / 'dosing.json'}: starting_doses[0]: {said}"
+
+
+def test_a_target_naming_a_formulation_that_does_not_exist_is_refused(knowledge_copy: Path) -> None:
+    edit(knowledge_copy, "dosing.json", lambda d: d["targets"][0].update({"formulation": "nosuch"}))
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    expected = f"knowledge file {knowledge_copy / 'dosing.json'}: targets[0]: unknown formulation 'nosuch'"
+    assert str(raised.value) == expected
+
+
+def test_a_target_for_any_formulation_is_accepted(knowledge_copy: Path) -> None:
+    edit(knowledge_copy, "dosing.json", lambda d: d["targets"][0].update({"formulation": "any"}))
+    assert load(knowledge_copy).dosing.targets[0].formulation == "any"

@@ -133,3 +133,16 @@ def test_a_tacrolimus_product_component_code_alone_is_tacrolimus(code: str) -> N
     # RxNorm 316758 "Tacrolimus 1 MG", 564557 "Tacrolimus 1 MG [Prograf]" (reference/rxnorm-products-subset)
     identified = DRUGS.identify_concept(Concept.of((Code(RXNORM, code, ""),), ""))
     assert identified.ingredients == frozenset({TACROLIMUS})
+
+
+@pytest.mark.parametrize(
+    "code", ["108514", "1235241"], ids=["prograf-5-mg-capsule", "hecoria-0.5-mg-capsule"]
+)
+def test_a_tacrolimus_product_known_only_by_its_ingredients_is_tacrolimus(code: str) -> None:
+    # RxNorm 108514 "Tacrolimus 5 MG Oral Capsule [Prograf]" and 1235241 "Tacrolimus 0.5 MG Oral Capsule
+    # [Hecoria]" (reference/rxnorm-products-subset.json): not in tacrolimus.json's own codes, reached through
+    # the products subset's ingredients. The identifier is built here, not at import, so that a fault in its
+    # construction reaches this test (docs/mutants.md).
+    assert code not in KNOWLEDGE.tacrolimus.rxnorm
+    identified = DrugIdentifier(KNOWLEDGE).identify_concept(Concept.of((Code(RXNORM, code, ""),), ""))
+    assert identified.ingredients == frozenset({TACROLIMUS})

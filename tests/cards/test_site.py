@@ -273,7 +273,8 @@ def test_what_the_site_file_sets_is_described(tmp_path: Path) -> None:
         "name: Renal unit\nrepeat_hold_days: 3\nlevel_stale_after_days: 60\nfamilies: {topical: false}\n"
         "targets:\n  - {organ: kidney, from_month: 0, to_month: 3, low: 8, high: 12}\n"
         "  - {organ: kidney, from_month: 3, low: 5, high: 10}\n"
-        "indicators: {trough-target: warning}\n"
+        "indicators:\n  trough-target: warning\n"
+        "  live-vaccine: {indicator: warning, acknowledge_lowering_critical: the transplant team decides}\n"
     )
     assert load_site(write(tmp_path, text)).describe() == {
         "name": "Renal unit",
@@ -282,7 +283,7 @@ def test_what_the_site_file_sets_is_described(tmp_path: Path) -> None:
             "kidney any: months 0 to 3: 8 to 12 ng/mL",
             "kidney any: months 3 to onwards: 5 to 10 ng/mL",
         ],
-        "indicator changes": {"trough-target": "warning"},
+        "indicator changes": {"trough-target": "warning", "live-vaccine": "warning"},  # both forms
         "repeat hold": "3 days",
         "level due after": "60 days (site)",
     }
