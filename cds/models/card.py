@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from cds.models.base import Emitted
+from cds.models.base import Emitted, OptionalList
 
 Indicator = Literal["info", "warning", "critical"]
 INDICATOR_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
@@ -56,7 +56,7 @@ class Suggestion(Emitted):
     label: str
     uuid: str = Field(default_factory=new_uuid)
     isRecommended: bool | None = None
-    actions: list[Action] | None = None
+    actions: OptionalList[Action] = None
 
 
 class Link(Emitted):
@@ -79,10 +79,10 @@ class Card(Emitted):
     detail: str | None = None
     indicator: Indicator
     source: Source
-    suggestions: list[Suggestion] | None = None
+    suggestions: OptionalList[Suggestion] = None
     selectionBehavior: Literal["at-most-one", "any"] | None = None
-    overrideReasons: list[Coding] | None = None
-    links: list[Link] | None = None
+    overrideReasons: OptionalList[Coding] = None
+    links: OptionalList[Link] = None
     _hold_key: str = PrivateAttr(default="")  # never emitted
 
     @property
@@ -113,9 +113,9 @@ class Card(Emitted):
 
 class CDSResponse(Emitted):
     cards: list[Card]
-    systemActions: list[Action] | None = None
+    systemActions: OptionalList[Action] = None
 
     def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
+        data = super().to_json()
         data.setdefault("cards", [])  # the one empty array the spec allows (RESP-1)
         return data

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from cds.models.base import Emitted
+from cds.models.base import Emitted, OptionalMapping
 
 
 class ServiceDescription(Emitted):
@@ -10,7 +10,7 @@ class ServiceDescription(Emitted):
     title: str | None = None
     description: str
     id: str
-    prefetch: dict[str, str] | None = None
+    prefetch: OptionalMapping[str] = None
     usageRequirements: str | None = None
 
 
@@ -18,6 +18,6 @@ class DiscoveryResponse(Emitted):
     services: list[ServiceDescription]
 
     def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
+        data = super().to_json()
         data.setdefault("services", [])
         return data

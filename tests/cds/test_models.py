@@ -2,6 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from cds.models import Action, Card, CDSResponse, Coding, Link, Source, Suggestion
+from cds.models.discovery import ServiceDescription
 from cds.models.feedback import FeedbackEntry
 from cds.models.request import FhirAuthorization, HookRequest
 from tests.builders import walk_empty
@@ -22,8 +23,13 @@ def test_empty_response_keeps_the_cards_array() -> None:
 
 def test_empty_lists_are_dropped() -> None:
     card = Card(summary="s", indicator="info", source=SOURCE, links=[], suggestions=[])
-    assert "links" not in card.model_dump()
-    assert "suggestions" not in card.model_dump()
+    assert "links" not in card.to_json()
+    assert "suggestions" not in card.to_json()
+    suggestion = Suggestion(label="s", actions=[])
+    assert set(suggestion.to_json()) == {"label", "uuid"}
+    assert CDSResponse(cards=[card], systemActions=[]).to_json().keys() == {"cards"}
+    described = ServiceDescription(hook="patient-view", description="d", id="x", prefetch={}).to_json()
+    assert "prefetch" not in described
 
 
 def test_every_card_and_suggestion_gets_a_distinct_uuid() -> None:
