@@ -1,4 +1,5 @@
 import functools
+import gc
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -72,6 +73,17 @@ def _ids_survive_a_second_collection(items: list[pytest.Item]) -> None:
             seen.add(id(given))
             if any(isinstance(i, str) and (not i.isascii() or "\\" in i) for i in given):
                 raise pytest.UsageError(f"{item.nodeid}: parametrize ids must be plain ASCII")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """mutmut's fork server collects every test once (--collect-only, in mutants/), then forks a process per
+    mutant. Each of those runs pytest, which collects garbage in full twice (its unraisable-exception check)
+    and more as the test runs: over that heap of every module and test, 0.2 s a pass, most of a mutant's
+    cost. Frozen here, the heap the forked runs inherit is not scanned again: a one-test run takes 0.1 s
+    instead of 0.6 s."""
+    if session.config.option.collectonly and Path.cwd().name == "mutants":
+        gc.collect()
+        gc.freeze()
 
 
 @functools.cache
