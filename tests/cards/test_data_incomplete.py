@@ -369,6 +369,7 @@ def test_the_card_s_own_maker_adds_an_unnamed_medication_to_the_gaps_it_was_give
     record = builder.build()
     card = make(Gaps(unidentified=(UNNAMED,)), record)
     assert card is not None
+    assert card.detail is not None
     assert card.summary == "Some medications could not be identified; tacrolimus checks may be incomplete"
     assert [line for line in card.detail.splitlines() if line.startswith("- ")] == [
         f"- {UNNAMED}",
@@ -376,4 +377,5 @@ def test_the_card_s_own_maker_adds_an_unnamed_medication_to_the_gaps_it_was_give
     ]
     alone = make(Gaps(), record)
     assert alone is not None
+    assert alone.detail is not None
     assert "- MedicationRequest/loc1: could not identify:" in alone.detail

@@ -196,6 +196,7 @@ def test_the_family_made_here_reads_a_flag_given_in_words() -> None:
     builder.add([patient, tacrolimus(), flagged], where="test")
     [card] = ResultFamily(knowledge, DrugIdentifier(knowledge)).cards(builder.build())
     assert card.summary == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, 2026-11-20)"
+    assert card.detail is not None
     assert "Potassium 5.9 mmol/L on 2026-11-20: high (laboratory flag 'Above high normal')." in card.detail
 
 
