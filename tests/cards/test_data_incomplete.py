@@ -356,3 +356,26 @@ def test_for_a_patient_not_on_tacrolimus_only_a_gap_that_may_hide_a_card_is_show
     assert (card is not None) == shown
     if card is not None:
         assert card.indicator == "warning"
+
+
+def test_the_card_s_own_maker_adds_an_unnamed_medication_to_the_gaps_it_was_given() -> None:
+    """For a patient on tacrolimus, a medication known only by a local code joins the unidentified ones the
+    request already had (both listed); with no other gap it alone makes the card. Made here, in the test, so
+    that a fault in gap_card's maker shows (the services' own copy is built once per session)."""
+    knowledge = load()
+    make = gap_card(knowledge, DrugIdentifier(knowledge), None)
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id="p")
+    builder.add([tacrolimus(), LOCAL_ONLY], where="test")
+    record = builder.build()
+    card = make(Gaps(unidentified=(UNNAMED,)), record)
+    assert card is not None
+    assert card.detail is not None
+    assert card.summary == "Some medications could not be identified; tacrolimus checks may be incomplete"
+    assert [line for line in card.detail.splitlines() if line.startswith("- ")] == [
+        f"- {UNNAMED}",
+        "- MedicationRequest/loc1: could not identify: urn:oid:1.2.840.114350.1.13.0.1.7.2.698288 59837",
+    ]
+    alone = make(Gaps(), record)
+    assert alone is not None
+    assert alone.detail is not None
+    assert "- MedicationRequest/loc1: could not identify:" in alone.detail

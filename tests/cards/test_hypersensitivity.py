@@ -6,7 +6,21 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.builders import RXNORM, bundle, full_prefetch, hook_request, medication_request, tacrolimus
+from cards.drugs import DrugIdentifier
+from cards.hypersensitivity import HypersensitivityFamily
+from cards.knowledge import load
+from cds.models import Card
+from cds.record import RecordBuilder
+from tests.builders import (
+    PATIENT_ID,
+    RXNORM,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    tacrolimus,
+)
+from tests.clock import now
 
 OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
 
@@ -347,3 +361,60 @@ def test_one_suggestion_removes_both_tacrolimus_orders_signed_together(client: T
         ("delete", "MedicationRequest/d1"),
         ("delete", "MedicationRequest/d2"),
     ]
+
+
+# -- the family made in the test: the services' own copy is built once per session, so a fault in the
+# family's constructor would not show in the scenarios above
+KNOWLEDGE = load()
+
+
+def family_cards(
+    draft: dict[str, Any],
+    allergies: list[dict[str, Any]],
+    current: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> list[Card]:
+    builder = RecordBuilder(
+        hook="order-select", now=now(), patient_id=PATIENT_ID, selections=["MedicationRequest/d1"]
+    )
+    builder.add([draft], where="draftOrders", draft=True)
+    builder.add([*current, *allergies], where="prefetch")
+    family = HypersensitivityFamily(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+    return list(family.cards(builder.build()))
+
+
+@pytest.mark.parametrize(
+    ("substance", "summary"),
+    [
+        (  # by RxNorm ingredient
+            {"coding": [{"system": RXNORM, "code": "21212", "display": "Clarithromycin"}]},
+            "Allergy to Clarithromycin recorded: tacrolimus is a macrolide and should be avoided",
+        ),
+        (  # by ATC class alone
+            {"coding": [{"system": ATC, "code": "J01FA"}]},
+            "Allergy to a macrolide recorded: tacrolimus is a macrolide and should be avoided",
+        ),
+        (  # by its words alone
+            {"text": "Macrolide antibiotics"},
+            "Allergy to Macrolide antibiotics recorded: tacrolimus is a macrolide and should be avoided",
+        ),
+        ({"text": "Penicillin"}, None),
+    ],
+    ids=["ingredient", "class", "words", "penicillin"],
+)
+def test_the_family_made_here_knows_a_macrolide_by_ingredient_class_or_words(
+    substance: dict[str, Any], summary: str | None
+) -> None:
+    found = family_cards(tacrolimus("d1", status="draft"), [allergy(substance)])
+    assert [(c.indicator, c.summary) for c in found] == ([("critical", summary)] if summary else [])
+
+
+def test_the_family_made_here_knows_an_allergy_to_the_vehicle() -> None:
+    [card] = family_cards(IV, [allergy({"text": "castor oil"})])
+    assert card.indicator == "critical"
+    assert card.summary.startswith("Allergy to castor oil")
+
+
+@pytest.mark.parametrize(("reaction", "expected"), [("Anaphylaxis", "critical"), ("Nausea", None)])
+def test_the_family_made_here_reads_an_intolerance_s_reaction(reaction: str, expected: str | None) -> None:
+    found = family_cards(tacrolimus("d1", status="draft"), [typed("intolerance", reaction)])
+    assert [c.indicator for c in found] == ([expected] if expected else [])

@@ -10,12 +10,17 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards.drugs import DrugIdentifier
+from cards.interactions import InteractionFamily
 from cards.knowledge import load
 from cds.evaluate import Evaluator
+from cds.models import Card
+from cds.record import RecordBuilder
 from cds.resources import checked
 from cds.service import Service
 from cds.settings import Settings
 from tests.builders import (
+    PATIENT_ID,
     RXNORM,
     bundle,
     full_prefetch,
@@ -1313,3 +1318,37 @@ def test_a_drug_known_only_by_its_code_is_named_by_its_record(client: TestClient
     assert card["detail"].startswith(
         "**Clarithromycin** (MedicationRequest/m2 (active order)) with tacrolimus"
     )
+
+
+# -- the family made in the test: the services' own copy is built once per session, so a fault in the
+# family's constructor (its drug and indication indexes, its override reasons) would not show above
+
+
+def family_cards(*resources: dict[str, Any]) -> list[Card]:
+    knowledge = load()
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    builder.add(list(resources), where="prefetch")
+    return list(InteractionFamily(knowledge, DrugIdentifier(knowledge)).cards(builder.build()))
+
+
+def test_the_family_made_here_finds_sirolimus_not_recommended_in_a_liver_recipient() -> None:
+    liver = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z94.4"}]},
+    }
+    [card] = family_cards(liver, tacrolimus(), by_text("Rapamune 1 MG Oral Tablet"))
+    assert card.indicator == "critical"
+    assert card.source.topic is not None
+    assert card.source.topic.code == "interaction-toxicity"
+    assert "not recommended" in card.summary
+
+
+def test_the_family_made_here_offers_a_level_card_its_level_reasons() -> None:
+    [card] = family_cards(tacrolimus(), by_text("Clarithromycin 500 MG Oral Tablet", rid="m2"))
+    assert [r.display for r in card.overrideReasons or ()] == [
+        "Tacrolimus levels will be monitored and the dose adjusted",
+        "Tacrolimus dose already adjusted for this combination",
+        "Benefit outweighs the risk for this patient",
+        "Patient is not taking this medication",
+    ]

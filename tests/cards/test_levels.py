@@ -577,6 +577,22 @@ def test_envarsus_targets_cite_the_summary_they_come_from(client: TestClient, da
     assert "Prograf US prescribing information" not in sources  # not the Prograf label's figures
 
 
+def test_the_target_is_the_product_in_force_not_a_draft_being_written() -> None:
+    """A draft Envarsus order beside the immediate-release tacrolimus the patient takes (a patient-view
+    request may carry draftOrders: the context keeps what it does not know): the trough was drawn on the
+    product in force, so it is judged against the Prograf label's row (adult kidney with mycophenolate,
+    months 1 to 12: 4 to 11 ng/mL), not Envarsus's month-1 row (6 to 11)."""
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": "1970-01-01"}
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    builder.add([{**ENVARSUS, "id": "d1", "status": "draft"}], where="draftOrders", draft=True)
+    builder.add([patient, tacrolimus(), MMF, transplant("Z94.0", 20), level(9.5, 0)], where="test")
+    family = LevelFamily(KNOWLEDGE, DrugIdentifier(KNOWLEDGE))
+    found = [card.model_dump() for card in family.cards(builder.build())]
+    card = level_card(found)
+    assert "within target 4 to 11 ng/mL" in card["summary"]
+    assert card["source"]["label"] == "Prograf US prescribing information"
+
+
 def test_prograf_targets_cite_the_prograf_label(client: TestClient) -> None:
     card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.4", 100)]))
     sources = card["detail"].split("**Sources**")[1]

@@ -231,6 +231,17 @@ def test_a_figure_without_a_value_or_a_known_source() -> None:
     )
 
 
+def test_a_figure_resting_on_nothing_gives_only_its_note() -> None:
+    # the CV with too few troughs at one dose (cards/story.py) rests on nothing: its note says why
+    why = "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure."
+    figure = Figure(
+        name="CV", value=None, definition="The SD over the mean.", rests_on="", note=why, source=""
+    )
+    story = dataclasses.replace(story_of(example()), figures=(figure,))
+    drawn = picture.tables(story, KNOWLEDGE)
+    assert f"<dt>CV: <strong>no figure</strong></dt><dd>The SD over the mean. {why}</dd>" in drawn
+
+
 @pytest.mark.now(AS_OF)
 def test_what_could_not_be_drawn_is_listed_escaped() -> None:
     story = dataclasses.replace(story_of(example()), notes=("a level <unreadable>", "a dose"))

@@ -187,6 +187,19 @@ def test_the_family_made_here_judges_as_the_service_does() -> None:
     assert card.summary == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, 2026-11-20)"
 
 
+def test_the_family_made_here_reads_a_flag_given_in_words() -> None:
+    # no flag code, only the flag's words: read by the word patterns the family's constructor builds
+    knowledge = load()
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male", "birthDate": "1970-01-01"}
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    flagged = result("k", POTASSIUM, 5.9, "mmol/L", flag_text="Above high normal")
+    builder.add([patient, tacrolimus(), flagged], where="test")
+    [card] = ResultFamily(knowledge, DrugIdentifier(knowledge)).cards(builder.build())
+    assert card.summary == "On tacrolimus: potassium 5.9 mmol/L high (laboratory flag, 2026-11-20)"
+    assert card.detail is not None
+    assert "Potassium 5.9 mmol/L on 2026-11-20: high (laboratory flag 'Above high normal')." in card.detail
+
+
 def test_an_unjudged_result_does_not_hide_the_next_group(client: TestClient) -> None:
     # potassium with neither flag nor range is not judged; the creatinine after it is still read
     found = result_cards(

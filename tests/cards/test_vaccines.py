@@ -8,10 +8,13 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards.drugs import DrugIdentifier
 from cards.knowledge import load
+from cards.vaccines import VaccineFamily
+from cds.record import RecordBuilder
 from tests.builders import PATIENT_ID, full_prefetch, hook_request, medication_request, tacrolimus
 from tests.cards.test_site import only
-from tests.clock import ago_date, ago_iso
+from tests.clock import ago_date, ago_iso, now
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 OSEL, OSIGN = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-order-sign"
@@ -206,6 +209,21 @@ def test_unspecified_formulations_ask_to_check_the_product(client: TestClient, c
     assert card["indicator"] == "warning"
     assert card["summary"].endswith("check it is not live")
     assert len(card["summary"]) < 140
+
+
+def test_the_family_made_here_knows_an_unspecified_code_ending_in_zero() -> None:
+    """CVX 330, dengue of unspecified formulation (the reference's section 3a): only leading zeros are
+    stripped from a code. The family is made here: the services' own copy is built once per session."""
+    knowledge = load()
+    builder = RecordBuilder(
+        hook="order-select", now=now(), patient_id=PATIENT_ID, selections=["MedicationRequest/v1"]
+    )
+    builder.add([vaccine_order(code="330")], where="draftOrders", draft=True)
+    builder.add([tacrolimus()], where="prefetch")
+    [card] = VaccineFamily(knowledge, DrugIdentifier(knowledge)).cards(builder.build())
+    assert card.indicator == "warning"
+    assert "dengue" in card.summary
+    assert card.summary.endswith("check it is not live")
 
 
 @pytest.mark.parametrize(
