@@ -359,7 +359,8 @@ def test_the_family_made_here_finds_each_caution() -> None:
         builder = RecordBuilder(hook="order-sign", now=now(), patient_id=PATIENT_ID)
         builder.add([medication_request("d1", PROTOPIC, status="draft")], where="draft", draft=True)
         builder.add([patient, *resources], where="prefetch")
-        return [(c.summary, c.indicator, c.detail.split("\n")[0]) for c in family.cards(builder.build())]
+        made = family.cards(builder.build())
+        return [(c.summary, c.indicator, (c.detail or "").split("\n")[0]) for c in made]
 
     # etanercept is known by its name alone (an immunosuppressant: the patient is immunocompromised); each
     # skin condition gets its own caution, a family history none
