@@ -6,6 +6,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from cards.drugs import DrugIdentifier
+from cards.knowledge import load
+from cards.topical import TopicalFamily
+from cds.record import RecordBuilder
 from tests.builders import (
     PATIENT_ID,
     RXNORM,
@@ -16,7 +20,7 @@ from tests.builders import (
     tacrolimus,
 )
 from tests.cards.test_interactions import by_code
-from tests.clock import years_ago
+from tests.clock import now, years_ago
 
 OSEL, PV = "/cds-services/tacrolimus-order-select", "/cds-services/tacrolimus-patient-view"
 PROTOPIC = "Protopic 0.1% Topical Ointment"
@@ -341,3 +345,51 @@ def test_an_immunosuppressant_word_in_one_of_the_medications_names_beside_anothe
         {"system": "urn:oid:1.2.3.4", "code": "RX9", "display": "Etanercept"}
     ]
     assert IMMUNOCOMPROMISED in summaries(client, medications=[local])
+
+
+def test_the_family_made_here_finds_each_caution() -> None:
+    # the family and its identifier made in the test, not at the start of the session: a fault in its
+    # constructor (each caution's words, their negations, the immunosuppressants' names) shows here
+    knowledge = load()
+    family = TopicalFamily(knowledge, DrugIdentifier(knowledge))
+    patient = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female", "birthDate": "1990-01-01"}
+
+    def found(*resources: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """(summary, indicator, the detail's first line) of each card, in the family's order."""
+        builder = RecordBuilder(hook="order-sign", now=now(), patient_id=PATIENT_ID)
+        builder.add([medication_request("d1", PROTOPIC, status="draft")], where="draft", draft=True)
+        builder.add([patient, *resources], where="prefetch")
+        made = family.cards(builder.build())
+        return [(c.summary, c.indicator, (c.detail or "").split("\n")[0]) for c in made]
+
+    # etanercept is known by its name alone (an immunosuppressant: the patient is immunocompromised); each
+    # skin condition gets its own caution, a family history none
+    cards = found(
+        medication_request("m1", "Etanercept 50 MG/ML Injection"),
+        condition("Basal cell carcinoma of skin", "c1"),
+        condition("Follicular lymphoma", "c2"),
+        condition("Impetigo", "c3"),
+        condition("Erythroderma", "c4"),
+        condition("Family history of melanoma", "c5"),
+    )
+    assert [(summary, indicator) for summary, indicator, _ in cards] == [
+        (IMMUNOCOMPROMISED, "critical"),
+        (SKIN_CRITICAL, "critical"),
+        (NEOPLASIA, "warning"),
+        (INFECTION, "warning"),
+        (
+            "Topical tacrolimus with a disrupted skin barrier: avoid (systemic absorption can be high)",
+            "critical",
+        ),
+        (COUNSEL, "info"),
+    ]
+    assert [first for _, _, first in cards[:5]] == [
+        "- Recorded: Etanercept 50 MG/ML Injection.",
+        "- Recorded: Basal cell carcinoma of skin.",
+        "- Recorded: Follicular lymphoma.",
+        "- Recorded: Impetigo.",
+        "- Recorded: Erythroderma.",
+    ]
+    # immunocompromised by a condition's name alone; a negative screening test is not
+    assert [summary for summary, _, _ in found(condition("HIV disease"))] == [IMMUNOCOMPROMISED, COUNSEL]
+    assert [summary for summary, _, _ in found(condition("HIV screening test negative"))] == [COUNSEL]
