@@ -102,6 +102,10 @@ def test_the_observations_query_asks_for_each_code_by_its_loinc_code(built: list
         assert all(re.fullmatch(r"\d{1,5}-\d", code) for code in codes), codes
         # tacrolimus trough, body weight, serum creatinine, potassium, glucose (LOINC)
         assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7"} <= set(codes)
+        assert service.prefetch["observations"].description == (
+            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
+            " status"
+        )
 
 
 def test_a_dstu2_server_is_asked_for_medication_orders(built: list[Service]) -> None:
@@ -154,6 +158,16 @@ def test_a_missing_key_is_named_in_words_on_the_data_incomplete_card(
     ("key", "query", "said"),
     [
         ("patient", f"Patient/{PATIENT}", "the patient's age and sex"),
+        (
+            "medicationRequests",
+            f"MedicationRequest?patient={PATIENT}&status=active",
+            "the patient's active medication orders",
+        ),
+        (
+            "medicationStatements",
+            f"MedicationStatement?patient={PATIENT}&status=active",
+            "medications the patient reports taking (including supplements and over-the-counter products)",
+        ),
         ("conditions", f"Condition?patient={PATIENT}", "the patient's conditions"),
         ("immunizations", f"Immunization?patient={PATIENT}", "the patient's immunizations"),
         ("allergies", f"AllergyIntolerance?patient={PATIENT}", "the patient's allergies"),
