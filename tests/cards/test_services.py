@@ -249,6 +249,14 @@ async def test_patient_view_shows_no_info_card(built: list[Service]) -> None:
     assert above.source.topic.code == "trough-target"
 
 
+async def test_patient_view_names_the_checks_it_could_not_run(built: list[Service]) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["observations"]
+    [card] = await answer(built, hook_request(prefetch=prefetch))
+    # the families that need the observations, by their titles (results before levels, as registered)
+    assert card.summary == "Not checked for lack of data: laboratory results, tacrolimus levels"
+
+
 # -- cards/__init__.py: the site given to load_services, and what assemble passes to the protocol side
 def test_load_services_runs_the_families_the_site_leaves_on() -> None:
     body = orjson.dumps(hook_request(prefetch=full_prefetch([tacrolimus()])))
