@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -17,13 +18,23 @@ from cards.site import FAMILIES, IndicatorChange, Site
 from cards.story_link import StoryLink
 from cds.app import build_app
 from cds.clock import fixed
+from cds.evaluate import Evaluator
 from cds.models import Card, Source
 from cds.models.card import Coding
 from cds.record import PatientRecord, RecordBuilder
 from cds.service import Service
 from cds.settings import Settings
-from tests.builders import full_prefetch, hook_request, medication_request, of_topic, tacrolimus
+from tests.builders import (
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    observation,
+    of_topic,
+    tacrolimus,
+)
 from tests.cards.test_site import only
+from tests.clock import ago_iso
 from tests.clock import now as suite_now
 
 RECORD = RecordBuilder(hook="patient-view", now=datetime(2026, 11, 22, tzinfo=UTC), patient_id="p1").build()
@@ -102,6 +113,10 @@ def test_the_observations_query_asks_for_each_code_by_its_loinc_code(built: list
         assert all(re.fullmatch(r"\d{1,5}-\d", code) for code in codes), codes
         # tacrolimus trough, body weight, serum creatinine, potassium, glucose (LOINC)
         assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7"} <= set(codes)
+        assert service.prefetch["observations"].description == (
+            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
+            " status"
+        )
 
 
 def test_a_dstu2_server_is_asked_for_medication_orders(built: list[Service]) -> None:
@@ -154,6 +169,16 @@ def test_a_missing_key_is_named_in_words_on_the_data_incomplete_card(
     ("key", "query", "said"),
     [
         ("patient", f"Patient/{PATIENT}", "the patient's age and sex"),
+        (
+            "medicationRequests",
+            f"MedicationRequest?patient={PATIENT}&status=active",
+            "the patient's active medication orders",
+        ),
+        (
+            "medicationStatements",
+            f"MedicationStatement?patient={PATIENT}&status=active",
+            "medications the patient reports taking (including supplements and over-the-counter products)",
+        ),
         ("conditions", f"Condition?patient={PATIENT}", "the patient's conditions"),
         ("immunizations", f"Immunization?patient={PATIENT}", "the patient's immunizations"),
         ("allergies", f"AllergyIntolerance?patient={PATIENT}", "the patient's allergies"),
@@ -191,6 +216,45 @@ def test_each_service_answers_a_patient_without_tacrolimus_on_the_fast_path(buil
         assert service.relevant is not None, service.id
         assert service.relevant(parts[:1]) is False
         assert service.relevant(parts) is True
+
+
+# -- patient-view runs each family action-only (README, burden policy): its info cards are not shown there
+def liver_patient_with_a_trough(value: float) -> dict[str, Any]:
+    """A liver transplant 400 days ago and a trough 3 days ago. The reference's liver ranges (US label 5 to
+    20 ng/mL in months 1 to 12; EU SmPC maintenance 5 to 15) put 9.5 within target (an info card) and 25
+    above it (a warning)."""
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["observations"] = bundle([observation("l1", "11253-2", value, "ng/mL", ago_iso(3))])
+    liver = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z94.4"}]},
+        "onsetDateTime": ago_iso(400),
+    }
+    prefetch["conditions"] = bundle([liver])
+    return hook_request(prefetch=prefetch)
+
+
+async def answer(services: list[Service], request: dict[str, Any]) -> list[Card]:
+    evaluator = Evaluator(services, Settings(auth="off"), clock=fixed(suite_now()))
+    return (await evaluator.evaluate("tacrolimus-patient-view", request)).cards
+
+
+async def test_patient_view_shows_no_info_card(built: list[Service]) -> None:
+    within = await answer(built, liver_patient_with_a_trough(9.5))
+    assert [(c.summary, c.indicator) for c in within] == []  # an in-range level is info: not shown here
+    [above] = await answer(built, liver_patient_with_a_trough(25))
+    assert above.indicator == "warning"
+    assert above.source.topic is not None
+    assert above.source.topic.code == "trough-target"
+
+
+async def test_patient_view_names_the_checks_it_could_not_run(built: list[Service]) -> None:
+    prefetch = full_prefetch([tacrolimus()])
+    del prefetch["observations"]
+    [card] = await answer(built, hook_request(prefetch=prefetch))
+    # the families that need the observations, by their titles (results before levels, as registered)
+    assert card.summary == "Not checked for lack of data: laboratory results, tacrolimus levels"
 
 
 # -- cards/__init__.py: the site given to load_services, and what assemble passes to the protocol side
