@@ -372,6 +372,12 @@ def colitis_request(ordered: str, levels: list[dict[str, Any]]) -> dict[str, Any
 
 INITIAL = "colitis initial target, days 0 to 13 on tacrolimus"
 MAINTENANCE = "colitis maintenance target, from day 14 on tacrolimus"
+# the seed's UC summary, labelled as what it is (the reference: an online question-and-answer summary that
+# cites the third ECCO consensus, not ECCO itself)
+UC_SUMMARY = (
+    '<a href="https://www.droracle.ai/articles/131672/what-is-the-role-of-tacrolimus-fk506-as-rescue"'
+    ' rel="noopener noreferrer">Online Q&amp;A summary on tacrolimus in acute severe UC (cites ECCO)</a>'
+)
 
 
 @pytest.mark.now(AS_OF)
@@ -393,9 +399,10 @@ def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None
         ("2026-11-15", "2026-12-01", 5, 10, MAINTENANCE),
     ]
     assert story.notes == ()  # the start of tacrolimus is known: nothing to say of its first 14 days
+    # each colitis band links to the summary its range comes from, the initial and the maintenance one alike
     tables = picture.tables(story, KNOWLEDGE)
-    assert f"<td>10 to 15</td><td>{INITIAL}</td>" in tables
-    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td>" in tables
+    assert f"<td>10 to 15</td><td>{INITIAL}</td><td>{UC_SUMMARY}</td></tr>" in tables
+    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td><td>{UC_SUMMARY}</td></tr>" in tables
 
 
 @pytest.mark.now(AS_OF)
