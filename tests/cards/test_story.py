@@ -952,6 +952,9 @@ def test_no_cv_when_two_level_altering_drugs_were_taken_between_its_troughs() ->
         ("2026-10-20T08:00:00Z", ["2026-10-20"]),  # at the trough's instant: beside it, not the next too
         ("2026-10-20T07:59:59Z", ["2026-10-20"]),
         ("2026-10-20T08:00:01Z", ["2026-11-10"]),  # after it: beside the next one
+        # begun before the window (from 2026-06-02, the first tacrolimus order): its bar starts at the
+        # window's start, and it is beside the window's first trough (2026-07-01)
+        ("2026-05-01", ["2026-07-01"]),
     ],
 )
 def test_a_drug_with_no_end_is_beside_one_trough_even_when_it_began_at_one(
