@@ -984,3 +984,7 @@ def test_a_cv_with_too_few_troughs_says_why_and_not_what_it_rests_on() -> None:
         "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure." in page
     )
     assert "Rests on ." not in page
+    # the CV's entry has no "Rests on" at all (the C/D and the share beside it each say what they rest on)
+    found = re.search(r"<dt>Coefficient of variation \(CV\):.*?</dd>", page)
+    assert found is not None
+    assert "Rests on" not in found.group(0)
