@@ -372,6 +372,12 @@ def colitis_request(ordered: str, levels: list[dict[str, Any]]) -> dict[str, Any
 
 INITIAL = "colitis initial target, days 0 to 13 on tacrolimus"
 MAINTENANCE = "colitis maintenance target, from day 14 on tacrolimus"
+# the seed's UC summary, labelled as what it is (the reference: an online question-and-answer summary that
+# cites the third ECCO consensus, not ECCO itself)
+UC_SUMMARY = (
+    '<a href="https://www.droracle.ai/articles/131672/what-is-the-role-of-tacrolimus-fk506-as-rescue"'
+    ' rel="noopener noreferrer">Online Q&amp;A summary on tacrolimus in acute severe UC (cites ECCO)</a>'
+)
 
 
 @pytest.mark.now(AS_OF)
@@ -393,9 +399,10 @@ def test_colitis_initial_target_for_the_first_14_days_then_maintenance() -> None
         ("2026-11-15", "2026-12-01", 5, 10, MAINTENANCE),
     ]
     assert story.notes == ()  # the start of tacrolimus is known: nothing to say of its first 14 days
+    # each colitis band links to the summary its range comes from, the initial and the maintenance one alike
     tables = picture.tables(story, KNOWLEDGE)
-    assert f"<td>10 to 15</td><td>{INITIAL}</td>" in tables
-    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td>" in tables
+    assert f"<td>10 to 15</td><td>{INITIAL}</td><td>{UC_SUMMARY}</td></tr>" in tables
+    assert f"<td>5 to 10</td><td>{MAINTENANCE}</td><td>{UC_SUMMARY}</td></tr>" in tables
 
 
 @pytest.mark.now(AS_OF)
@@ -945,6 +952,9 @@ def test_no_cv_when_two_level_altering_drugs_were_taken_between_its_troughs() ->
         ("2026-10-20T08:00:00Z", ["2026-10-20"]),  # at the trough's instant: beside it, not the next too
         ("2026-10-20T07:59:59Z", ["2026-10-20"]),
         ("2026-10-20T08:00:01Z", ["2026-11-10"]),  # after it: beside the next one
+        # begun before the window (from 2026-06-02, the first tacrolimus order): its bar starts at the
+        # window's start, and it is beside the window's first trough (2026-07-01)
+        ("2026-05-01", ["2026-07-01"]),
     ],
 )
 def test_a_drug_with_no_end_is_beside_one_trough_even_when_it_began_at_one(
@@ -974,3 +984,7 @@ def test_a_cv_with_too_few_troughs_says_why_and_not_what_it_rests_on() -> None:
         "Fewer than 3 troughs at one unchanged daily dose and formulation (the latest 2): no figure." in page
     )
     assert "Rests on ." not in page
+    # the CV's entry has no "Rests on" at all (the C/D and the share beside it each say what they rest on)
+    found = re.search(r"<dt>Coefficient of variation \(CV\):.*?</dd>", page)
+    assert found is not None
+    assert "Rests on" not in found.group(0)
