@@ -39,8 +39,9 @@ def _day(moment: datetime | None) -> str:
 
 
 def _mg(value: float) -> str:
-    """A daily dose as the story keeps it, to the microgram (0.375 mg/day: the figure its ratio uses)."""
-    return f"{round(value, 3):g} mg/day"
+    """A daily dose to four significant figures: 0.375 and 0.0625 mg/day as the story keeps them (the
+    figures its ratio uses), 4.667 for 3.5 mg every 18 hours."""
+    return f"{value:.4g} mg/day"
 
 
 class Scale:

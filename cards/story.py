@@ -27,12 +27,13 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from cards.drugs import DrugIdentifier
 from cards.formulation import INTRAVENOUS, UNKNOWN, Formulations
 from cards.indication import UC, Indication, indications, target
 from cards.knowledge import Effect, Knowledge
-from cards.levels import LevelFamily
+from cards.levels import Level, LevelFamily
 from cards.text import word_pattern
 from cards.therapy import LEVEL_NAMES, Therapy
 from cds.fhirjson import obj, when
@@ -342,9 +343,9 @@ class StoryBuilder:
         if quantity is None:
             said = observation.value_text or next(iter(observation.value_concept.names), "")
             return Point(moment, said or "no value", None, "unknown", "no numeric value", note=note)
-        level = self._levels.read(observation)
-        if level is None:  # pragma: no cover - read() returns a level whenever there is a quantity
-            return Point(moment, "no value", None, "unknown", "no numeric value", note=note)
+        level = cast(
+            Level, self._levels.read(observation)
+        )  # read() gives a level whenever there is a quantity
         kind = level.not_trough or ("preliminary" if observation.status == "preliminary" else "trough")
         if level.value is None:
             why = "unit not converted (ng/mL, ug/L, nmol/L are)"
@@ -508,7 +509,7 @@ class StoryBuilder:
                 shown.append(ordered.shown)
         infusion = INTRAVENOUS in keys
         kind = keys.pop() if len(keys) == 1 else "any"
-        daily = None if total is None else round(total, 3)  # to the microgram: 125 µg 3 times a day is 0.375
+        daily = None if total is None else round(total, 9)  # float noise only: 62.5 µg a day is 0.0625
         return DoseStep(
             left,
             right,
@@ -651,7 +652,7 @@ class StoryBuilder:
             " between them"
             for b in between
         ]
-        bounds = [p for p in story.points if p.censored and p.when is not None and first < p.when < last]
+        bounds = [p for p in story.points if p.censored and p.when is not None and first <= p.when <= last]
         if bounds:
             notes.append(f"not in it: {_listed(bounds)}, given as a bound")
         note = "; ".join(notes) + "." if notes else ""

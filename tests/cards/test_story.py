@@ -988,3 +988,29 @@ def test_a_cv_with_too_few_troughs_says_why_and_not_what_it_rests_on() -> None:
     found = re.search(r"<dt>Coefficient of variation \(CV\):.*?</dd>", page)
     assert found is not None
     assert "Rests on" not in found.group(0)
+
+
+@pytest.mark.now(AS_OF)
+@pytest.mark.parametrize(
+    ("moment", "said"),
+    [
+        ("2026-10-20T07:59:59Z", ""),  # a second before the run's first trough: outside it
+        ("2026-10-20T08:00:00Z", "<2 ng/mL on 2026-10-20, "),  # at the first trough's instant: within
+        ("2026-11-17T08:00:00Z", "<2 ng/mL on 2026-11-17, "),  # at the last trough's instant: within
+    ],
+)
+def test_a_bound_at_the_instant_of_the_cv_s_first_or_last_trough_is_said_to_be_left_out(
+    moment: str, said: str
+) -> None:
+    # the CV's run is the troughs of 2026-10-20, 11-10 and 11-17 (08:00Z each, the example); a bound taken at
+    # the very instant of either end falls within the dates the CV rests on, so the note names it
+    request = example()
+    entries(request, "observations").append(bound("b0", moment, "<", 2.0))
+    figures = {f.name: f for f in story_of(request).figures}
+    note = figures["Coefficient of variation (CV)"].note
+    if said.endswith("2026-10-20, "):
+        assert note.endswith(f"; not in it: {said}<2 ng/mL on 2026-11-15, given as a bound.")
+    elif said:
+        assert note.endswith(f"; not in it: <2 ng/mL on 2026-11-15, {said[:-2]}, given as a bound.")
+    else:
+        assert note.endswith("; not in it: <2 ng/mL on 2026-11-15, given as a bound.")

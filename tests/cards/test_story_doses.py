@@ -490,3 +490,23 @@ def test_a_dose_in_micrograms_gives_its_exact_ratio() -> None:
     assert trough.dose.daily_mg == 0.375
     assert trough.ratio == pytest.approx(8.0 / 0.375)
     assert "<td>0.375 mg/day</td>" in picture.tables(story, KNOWLEDGE)  # the dose its ratio uses
+
+
+@pytest.mark.now(AS_OF)
+def test_a_dose_below_a_microgram_s_precision_keeps_its_exact_daily_total() -> None:
+    # 62.5 micrograms once daily = 0.0625 mg/day; the 2026-11-10 trough (8.0 ng/mL) gives 8.0 / 0.0625 = 128
+    request = example()
+    advagraf = resource(request, "tac-3")
+    advagraf["dosageInstruction"] = [
+        {
+            "text": "62.5 micrograms once daily",
+            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 62.5, "unit": "ug"}}],
+        }
+    ]
+    story = story_of(request)
+    trough = next(t for t in story.troughs if day(t.when) == "2026-11-10")
+    assert trough.dose is not None
+    assert trough.dose.daily_mg == 0.0625
+    assert trough.ratio == pytest.approx(128.0)
+    assert "<td>0.0625 mg/day</td>" in picture.tables(story, KNOWLEDGE)
