@@ -285,7 +285,7 @@ class DosingFamily(Family):
             warn, summary = self._judge(
                 lines, entry, rate, weight, ordered, basis, f"{entry.short} for {what}"
             )
-        if ordered is not None and (row is None or weight is None or kind == UNKNOWN or reference_only):
+        if ordered is not None and (row is None or weight is None or entry is None or reference_only):
             lines.append(f"Ordered: {ordered.shown}.")
         elif ordered is None:
             lines.append(

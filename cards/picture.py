@@ -463,11 +463,8 @@ def _figures(figures: Sequence[Figure], knowledge: Knowledge) -> str:
     items = []
     for figure in figures:
         value = escape(figure.value) if figure.value is not None else "no figure"
-        source = (
-            f" Source: {_source_link(figure.source, knowledge)}."
-            if figure.source in knowledge.sources
-            else ""
-        )
+        link = _source_link(figure.source, knowledge)
+        source = f" Source: {link}." if link else ""
         note = f" {escape(figure.note)}" if figure.note else ""
         # a figure resting on nothing (too few troughs) has only its note to say why
         rests_on = f" Rests on {escape(figure.rests_on)}." if figure.rests_on else ""

@@ -343,9 +343,8 @@ class StoryBuilder:
         if quantity is None:
             said = observation.value_text or next(iter(observation.value_concept.names), "")
             return Point(moment, said or "no value", None, "unknown", "no numeric value", note=note)
-        level = cast(
-            Level, self._levels.read(observation)
-        )  # read() gives a level whenever there is a quantity
+        # read() gives a level whenever there is a quantity, as here
+        level = cast(Level, self._levels.read(observation))
         kind = level.not_trough or ("preliminary" if observation.status == "preliminary" else "trough")
         if level.value is None:
             why = "unit not converted (ng/mL, ug/L, nmol/L are)"
