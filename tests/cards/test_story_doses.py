@@ -471,42 +471,34 @@ def test_an_infusion_overlapping_an_oral_order_gives_no_ratio() -> None:
 
 
 @pytest.mark.now(AS_OF)
-def test_a_dose_in_micrograms_gives_its_exact_ratio() -> None:
-    # 125 micrograms every 8 hours = 0.375 mg/day (not 0.38, the total to two decimals); the 2026-11-10
-    # trough (10 nmol/L = 8.0 ng/mL) gives 8.0 / 0.375 = 21.33 ng/mL per mg/day
+@pytest.mark.parametrize(
+    ("renamed", "text", "hours", "micrograms", "daily", "ratio", "cell"),
+    [
+        # 125 micrograms every 8 hours (Prograf) = 0.375 mg/day, not 0.38 (the total to two decimals): the
+        # 2026-11-10 trough (10 nmol/L = 8.0 ng/mL) gives 8.0 / 0.375 = 21.33 ng/mL per mg/day
+        (True, "125 micrograms every 8 hours", 8, 125, 0.375, 8.0 / 0.375, "<td>0.375 mg/day</td>"),
+        # 62.5 micrograms once daily (Advagraf) = 0.0625 mg/day, not 0.062 (to the microgram): 8.0 / 0.0625
+        (False, "62.5 micrograms once daily", 24, 62.5, 0.0625, 128.0, "<td>0.0625 mg/day</td>"),
+    ],
+    ids=["to-the-microgram", "below-a-microgram"],
+)
+def test_a_dose_in_micrograms_keeps_its_exact_daily_total_and_ratio(
+    renamed: bool, text: str, hours: int, micrograms: float, daily: float, ratio: float, cell: str
+) -> None:
     request = example()
     advagraf = resource(request, "tac-3")
-    advagraf["medicationCodeableConcept"] = {"text": PROGRAF}
+    if renamed:
+        advagraf["medicationCodeableConcept"] = {"text": PROGRAF}
     advagraf["dosageInstruction"] = [
         {
-            "text": "125 micrograms every 8 hours",
-            "timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}},
-            "doseAndRate": [{"doseQuantity": {"value": 125, "unit": "ug"}}],
+            "text": text,
+            "timing": {"repeat": {"frequency": 1, "period": hours, "periodUnit": "h"}},
+            "doseAndRate": [{"doseQuantity": {"value": micrograms, "unit": "ug"}}],
         }
     ]
     story = story_of(request)
     trough = next(t for t in story.troughs if day(t.when) == "2026-11-10")
     assert trough.dose is not None
-    assert trough.dose.daily_mg == 0.375
-    assert trough.ratio == pytest.approx(8.0 / 0.375)
-    assert "<td>0.375 mg/day</td>" in picture.tables(story, KNOWLEDGE)  # the dose its ratio uses
-
-
-@pytest.mark.now(AS_OF)
-def test_a_dose_below_a_microgram_s_precision_keeps_its_exact_daily_total() -> None:
-    # 62.5 micrograms once daily = 0.0625 mg/day; the 2026-11-10 trough (8.0 ng/mL) gives 8.0 / 0.0625 = 128
-    request = example()
-    advagraf = resource(request, "tac-3")
-    advagraf["dosageInstruction"] = [
-        {
-            "text": "62.5 micrograms once daily",
-            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [{"doseQuantity": {"value": 62.5, "unit": "ug"}}],
-        }
-    ]
-    story = story_of(request)
-    trough = next(t for t in story.troughs if day(t.when) == "2026-11-10")
-    assert trough.dose is not None
-    assert trough.dose.daily_mg == 0.0625
-    assert trough.ratio == pytest.approx(128.0)
-    assert "<td>0.0625 mg/day</td>" in picture.tables(story, KNOWLEDGE)
+    assert trough.dose.daily_mg == daily
+    assert trough.ratio == pytest.approx(ratio)
+    assert cell in picture.tables(story, KNOWLEDGE)  # the dose its ratio uses
