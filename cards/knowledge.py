@@ -529,8 +529,8 @@ def whole(directory: Path, name: str, model: type[M]) -> M:
     try:
         return model.model_validate(read_file(directory, name))
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "file"
+        first = error.errors()[0]  # every model read whole is validated field by field: a location is given
+        where = ".".join(str(p) for p in first["loc"])
         raise KnowledgeError(f"knowledge file {directory / name}: entry {where!r}: {first['msg']}") from None
 
 

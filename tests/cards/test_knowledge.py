@@ -152,3 +152,60 @@ def test_a_target_naming_a_formulation_that_does_not_exist_is_refused(knowledge_
 def test_a_target_for_any_formulation_is_accepted(knowledge_copy: Path) -> None:
     edit(knowledge_copy, "dosing.json", lambda d: d["targets"][0].update({"formulation": "any"}))
     assert load(knowledge_copy).dosing.targets[0].formulation == "any"
+
+
+# -- a file-level field that is missing or of the wrong kind: the message names the file's path and the field
+@pytest.mark.parametrize("name", ["topics.json", "observations.json"])
+@pytest.mark.parametrize("value", ["", 7], ids=["empty", "number"])
+def test_a_system_that_is_not_a_non_empty_string_is_refused(
+    knowledge_copy: Path, name: str, value: object
+) -> None:
+    edit(knowledge_copy, name, lambda d: d.update(system=value))
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value) == f"knowledge file {knowledge_copy / name}: 'system' must be a non-empty string"
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("sources.json", "sources"), ("topics.json", "topics"), ("observations.json", "codes")],
+)
+@pytest.mark.parametrize("value", [{}, ["an entry"]], ids=["empty", "list"])
+def test_entries_that_are_not_a_non_empty_object_are_refused(
+    knowledge_copy: Path, name: str, field: str, value: object
+) -> None:
+    edit(knowledge_copy, name, lambda d: d.update({field: value}))
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    expected = f"knowledge file {knowledge_copy / name}: {field!r} must be a non-empty object"
+    assert str(raised.value) == expected
+
+
+def test_every_problem_of_an_entry_is_named_with_its_field(knowledge_copy: Path) -> None:
+    def two_problems(d: dict[str, Any]) -> None:
+        del d["sources"]["monograph"]["label"]
+        d["sources"]["monograph"]["url"] = "http://insecure"
+
+    edit(knowledge_copy, "sources.json", two_problems)
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value) == (
+        f"knowledge file {knowledge_copy / 'sources.json'}: entry 'monograph': "
+        "label: Field required; url: Value error, must be an https URL"
+    )
+
+
+def test_an_entry_that_is_not_an_object_is_named_as_the_entry(knowledge_copy: Path) -> None:
+    edit(knowledge_copy, "topics.json", lambda d: d["topics"].update(dosing="Dosing"))
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value).startswith(
+        f"knowledge file {knowledge_copy / 'topics.json'}: entry 'dosing': entry: Input should be"
+    )
+
+
+def test_a_file_that_is_not_an_object_is_refused(knowledge_copy: Path) -> None:
+    (knowledge_copy / "topics.json").write_text("[]")
+    with pytest.raises(KnowledgeError) as raised:
+        load(knowledge_copy)
+    assert str(raised.value) == f"knowledge file {knowledge_copy / 'topics.json'} must hold a JSON object"
