@@ -121,3 +121,81 @@ def test_the_starting_family_alone_reads_the_therapy_itself(tmp_path: Path) -> N
         "Before starting tacrolimus: baseline results, grapefruit, herbal products and food, the other"
         " medicines"
     )
+
+
+def hepatic(rid: str, code: str, display: str) -> dict[str, Any]:
+    coding = {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code, "display": display}
+    return {"resourceType": "Condition", "id": rid, "code": {"coding": [coding], "text": display}}
+
+
+def test_an_intravenous_start_with_everything_to_say_reads_in_this_order(client: TestClient) -> None:
+    """Every section of the card at once, each under its heading, in the order a prescriber acts on them:
+    the infusion's vehicle first (the reason it is a warning), then the baseline, the counselling, the
+    medicines already taken (one coded only by RxNorm shows its reference; two of one drug on one line),
+    hepatic impairment, and the sources of every section (the monograph, the Prograf SmPC, and the older
+    US label for the infusion)."""
+    draft = medication_request("d1", "Tacrolimus 5 MG/ML Injection", status="draft")
+    omeprazole = medication_request("m2", "", code="7646")  # RxNorm omeprazole, no name
+    del omeprazole["medicationCodeableConcept"]["text"]
+    del omeprazole["medicationCodeableConcept"]["coding"][0]["display"]
+    current = [
+        medication_request("m1", "Mycophenolate mofetil 500 MG Oral Tablet"),
+        omeprazole,
+        medication_request("m3", "Mycophenolate mofetil 250 MG Oral Capsule"),
+    ]
+    conditions = [
+        hepatic("h1", "K74.60", "Unspecified cirrhosis of liver"),
+        hepatic("h2", "K72.10", "Chronic hepatic failure"),
+    ]
+    cards = start(client, draft=draft, current=current, observations=LABS[:1], conditions=conditions)
+    [card] = topic(cards, "before-starting")
+    assert card["summary"] == (
+        "Before starting intravenous tacrolimus: polyoxyl castor oil (anaphylaxis), baseline results, other"
+        " medicines"
+    )
+    assert card["detail"].split("\n") == [
+        "**Intravenous**",
+        "",
+        "- Tacrolimus injection is formulated with polyoxyl castor oil: anaphylactoid reactions "
+        "have occurred, and appropriate means for their management should be available in patients "
+        "given the injection.",
+        "- Because of the risk of anaphylaxis, the injection is reserved for patients unable to "
+        "take tacrolimus by mouth.",
+        "",
+        "**Baseline**",
+        "",
+        "- Renal and hepatic function, electrolytes (particularly potassium) and glucose are "
+        "monitored during tacrolimus treatment.",
+        "- Creatinine: 1.4 mg/dL (2026-11-20)",
+        "",
+        "**Tell the patient**",
+        "",
+        "- Grapefruit and grapefruit juice inhibit the metabolism of tacrolimus and should not be "
+        "taken with it.",
+        "- St John's wort lowers tacrolimus levels (risk of rejection); Schisandra extracts raise "
+        "them. Ask about herbal products and tell the team before starting any.",
+        "- Many medicines raise or lower tacrolimus levels: check with the transplant team or "
+        "pharmacist before starting or stopping any.",
+        "",
+        "**Medicines already taken**",
+        "",
+        "- Mycophenolate (Mycophenolate mofetil 500 MG Oral Tablet; Mycophenolate mofetil 250 MG "
+        "Oral Capsule): Tacrolimus may increase concentrations of mycophenolic acid, and the risk "
+        "of infection may be increased when they are used together. Watch for signs of infection.",
+        "- Omeprazole (MedicationRequest/m2): One study found no clinically relevant interaction in "
+        "renal transplant recipients, but increased tacrolimus concentrations were reported when a "
+        "paediatric liver transplant patient was started on omeprazole. Check a tacrolimus level "
+        "after starting or stopping omeprazole.",
+        "",
+        "**Hepatic impairment recorded** (Unspecified cirrhosis of liver, Chronic hepatic failure): "
+        "dosage reduction may be necessary.",
+        "",
+        "**Sources**",
+        "",
+        "- Tacrolimus monograph (Martindale-style text): Interactions; Pharmacokinetics: "
+        "Bioavailability; Interactions: Deoxyschizandrin; Interactions: Antidepressants; Adverse "
+        "Effects, Treatment, and Precautions",
+        "- Prograf SmPC: 4.4 Special warnings and precautions for use (monitoring)",
+        "- Prograf US prescribing information: 2 Dosage and administration (older edition): "
+        "intravenous infusion",
+    ]
