@@ -73,3 +73,30 @@ def test_tacrolimus_markers_are_its_codes_and_names_and_no_other_drugs(drugs: Dr
     markers = drugs.markers()
     assert {"42316", "198377", "l04ad02", "d11ah01", "tacrolimus", "prograf", "protopic"} <= markers
     assert not {"21212", "j01fa09", "clarithromycin"} & markers
+
+
+def concept(*codings: tuple[str, str], text: str = "") -> Concept:
+    return Concept.of(tuple(Code(system, code, "") for system, code in codings), text)
+
+
+def test_every_coding_of_a_medication_counts(drugs: DrugIdentifier) -> None:
+    # a product code we do not hold (RxCUI 999999999) next to the ingredient's does not hide it
+    assert drugs.identify_concept(concept((RXNORM, "42316"), (RXNORM, "999999999"))).ingredients == frozenset(
+        {TACROLIMUS}
+    )
+    # one coding per ingredient, in either system and either order: each ingredient counts
+    both = frozenset({"clarithromycin", TACROLIMUS})
+    assert drugs.identify_concept(concept((RXNORM, "21212"), (ATC, "L04AD02"))).ingredients == both
+    assert drugs.identify_concept(concept((ATC, "J01FA09"), (RXNORM, "42316"))).ingredients == both
+
+
+def test_a_topical_atc_code_stays_topical_next_to_its_group(drugs: DrugIdentifier) -> None:
+    # ATC D11AH01 (tacrolimus, dermatological) sent with its group D11AH, as some systems send the hierarchy
+    found = drugs.identify_concept(concept((ATC, "D11AH01"), (ATC, "D11AH")))
+    assert found == Identified(frozenset({TACROLIMUS}), frozenset(), systemic=False)
+
+
+def test_each_name_of_a_medication_is_read_as_its_own_words(drugs: DrugIdentifier) -> None:
+    # a brand as the text and the ingredient as a coding's display (a local code system)
+    both = Concept.of((Code("urn:example:formulary", "F-123", "Tacrolimus 1 mg capsule"),), "Advagraf")
+    assert drugs.identify_concept(both).ingredients == frozenset({TACROLIMUS})
