@@ -17,6 +17,7 @@ costs a fraction of the first. Not in CI: a full run takes far longer than the s
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ MUTANTS = ROOT / "mutants"
 REPORT = ROOT / "docs" / "mutants-report.md"
 EXPLAINED = Path(__file__).resolve().parent / "mutants-explained.json"
 # mutmut's exit codes (mutmut/stats.py status_by_exit_code); any other is "suspicious"
-STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+STATUS = {1: "killed", 3: "killed", 37: "type error", 0: "survived", 5: "no tests", 33: "no tests",
           34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout"}  # fmt: skip
 
@@ -75,8 +76,9 @@ def write_report(ran: str, seconds: float | None) -> int:
     found = results()
     checked = {module: s for module, s in found.items() if any(v != "not checked" for v in s.values())}
     total = Counter(status for statuses in checked.values() for status in statuses.values())
-    tested = total["killed"] + total["survived"] + total["timeout"]
-    score = f"{100 * (total['killed'] + total['timeout']) / tested:.1f} %" if tested else "none tested"
+    caught = total["killed"] + total["type error"] + total["timeout"]
+    tested = caught + total["survived"]
+    score = f"{100 * caught / tested:.1f} %" if tested else "none tested"
     waiting = sum(len(s) for module, s in found.items() if module not in checked)
     survivors = [n for s in checked.values() for n, v in sorted(s.items()) if v == "survived"]
     unexplained = [n for n in survivors if n not in explained]
@@ -92,22 +94,23 @@ def write_report(ran: str, seconds: float | None) -> int:
             if seconds is not None
             else _last_run_line()
         ),
-        f"- Mutants tested: {tested}; killed {total['killed']}, timed out {total['timeout']}, "
-        f"survived {total['survived']}; no tests {total['no tests']}, not checked {total['not checked']}",
-        f"- Score (killed or timed out, of tested): {score}",
+        f"- Mutants tested: {tested}; refused by mypy strict {total['type error']}, killed by a test"
+        f" {total['killed']}, timed out {total['timeout']}, survived {total['survived']};"
+        f" no tests {total['no tests']}, not checked {total['not checked']}",
+        f"- Score (refused by mypy, killed or timed out, of tested): {score}",
         f"- Not yet run: {waiting + total['not checked']} mutants: {waiting} in {len(found) - len(checked)}"
         f" modules not started, {total['not checked']} in modules part-run (`make mutants` runs them)",
         f"- Survivors explained: {len(survivors) - len(unexplained)} of {len(survivors)}",
         "",
-        "| module | tested | killed | survived | no tests | not run |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| module | tested | mypy | killed | survived | no tests | not run |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for module, statuses in sorted(found.items()):  # modules not started too: all "not run"
         counts = Counter(statuses.values())
         lines.append(
-            f"| {module} | {counts['killed'] + counts['survived'] + counts['timeout']} | "
-            f"{counts['killed'] + counts['timeout']} | {counts['survived']} | {counts['no tests']} |"
-            f" {counts['not checked']} |"
+            f"| {module} | {sum(counts[s] for s in ('type error', 'killed', 'timeout', 'survived'))} |"
+            f" {counts['type error']} | {counts['killed'] + counts['timeout']} | {counts['survived']} |"
+            f" {counts['no tests']} | {counts['not checked']} |"
         )
     lines += ["", "## Survivors explained", ""]
     for name in survivors:
@@ -195,8 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         if copied := sync_copies():
             print(f"mutants/: {copied} files that mutmut does not regenerate brought up to date")
         started = time.monotonic()
+        # mutmut runs the type checker ([tool.mutmut] type_check_command) as "mypy": this interpreter's
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         subprocess.run(  # noqa: S603 (our own interpreter and arguments)
-            [sys.executable, "-m", "mutmut", "run", *args.patterns], cwd=ROOT, check=False
+            [sys.executable, "-m", "mutmut", "run", *args.patterns],
+            cwd=ROOT,
+            check=False,
+            env={**os.environ, "PATH": path},
         )
         seconds = time.monotonic() - started
     return 1 if write_report(ran, seconds) else 0
