@@ -209,3 +209,11 @@ def test_a_file_that_is_not_an_object_is_refused(knowledge_copy: Path) -> None:
     with pytest.raises(KnowledgeError) as raised:
         load(knowledge_copy)
     assert str(raised.value) == f"knowledge file {knowledge_copy / 'topics.json'} must hold a JSON object"
+
+
+def test_observation_codes_of_several_groups_are_theirs_alone() -> None:
+    # LOINC (reference section 4): creatinine 2160-0; potassium 2823-3 (serum/plasma) and 6298-4 (blood)
+    knowledge = load()
+    assert knowledge.observation_codes("creatinine", "potassium") == ("2160-0", "2823-3", "6298-4")
+    assert knowledge.observation_codes("potassium") == ("2823-3", "6298-4")
+    assert {"2160-0", "11253-2", "29463-7"} <= set(knowledge.observation_codes())

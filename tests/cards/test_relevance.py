@@ -31,3 +31,10 @@ def test_a_code_written_with_a_letter_whose_upper_case_is_ascii_is_found() -> No
     assert scan([{"code": "\u017f01"}])
     assert not scan([{"code": "\u017f02"}])
     assert not scan([{"text": "ciclospor\u0131n"}])  # non-ASCII, and no marker either way
+
+
+def test_a_part_that_is_not_json_is_left_to_the_full_evaluation() -> None:
+    # an integer past 64 bits cannot be written by orjson: the scan cannot read it, so it cannot say "no"
+    scan = TacrolimusScan(Markers("tacrolimus"))  # type: ignore[arg-type]
+    assert scan([{"quantity": 2**70}])
+    assert not scan([{"quantity": 2}])
