@@ -35,6 +35,7 @@ EXPLAINED = Path(__file__).resolve().parent / "mutants-explained.json"
 STATUS = {1: "killed", 3: "killed", 37: "type error", 0: "survived", 5: "no tests", 33: "no tests",
           34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout"}  # fmt: skip
+CAUGHT = ("type error", "killed", "timeout")  # refused by mypy, failed a test, or ran out of time
 
 
 def results() -> dict[str, dict[str, str]]:
@@ -76,7 +77,7 @@ def write_report(ran: str, seconds: float | None) -> int:
     found = results()
     checked = {module: s for module, s in found.items() if any(v != "not checked" for v in s.values())}
     total = Counter(status for statuses in checked.values() for status in statuses.values())
-    caught = total["killed"] + total["type error"] + total["timeout"]
+    caught = sum(total[s] for s in CAUGHT)
     tested = caught + total["survived"]
     score = f"{100 * caught / tested:.1f} %" if tested else "none tested"
     waiting = sum(len(s) for module, s in found.items() if module not in checked)
@@ -108,7 +109,7 @@ def write_report(ran: str, seconds: float | None) -> int:
     for module, statuses in sorted(found.items()):  # modules not started too: all "not run"
         counts = Counter(statuses.values())
         lines.append(
-            f"| {module} | {sum(counts[s] for s in ('type error', 'killed', 'timeout', 'survived'))} |"
+            f"| {module} | {sum(counts[s] for s in CAUGHT) + counts['survived']} |"
             f" {counts['type error']} | {counts['killed'] + counts['timeout']} | {counts['survived']} |"
             f" {counts['no tests']} | {counts['not checked']} |"
         )
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         if copied := sync_copies():
             print(f"mutants/: {copied} files that mutmut does not regenerate brought up to date")
         started = time.monotonic()
-        # mutmut runs the type checker ([tool.mutmut] type_check_command) as "mypy": this interpreter's
+        # mutmut calls the type checker ([tool.mutmut] type_check_command) as plain "mypy": this
+        # interpreter's, found first on the PATH
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         subprocess.run(  # noqa: S603 (our own interpreter and arguments)
             [sys.executable, "-m", "mutmut", "run", *args.patterns],

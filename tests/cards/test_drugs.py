@@ -17,8 +17,12 @@ def drugs() -> DrugIdentifier:
     return DrugIdentifier(load())
 
 
+def concept(*codings: tuple[str, str]) -> Concept:
+    return Concept.of(tuple(Code(system, code, "") for system, code in codings), "")
+
+
 def coded(drugs: DrugIdentifier, system: str, code: str) -> Identified:
-    return drugs.identify_concept(Concept.of((Code(system, code, ""),), ""))
+    return drugs.identify_concept(concept((system, code)))
 
 
 def named(drugs: DrugIdentifier, text: str) -> Identified:
@@ -73,10 +77,6 @@ def test_tacrolimus_markers_are_its_codes_and_names_and_no_other_drugs(drugs: Dr
     markers = drugs.markers()
     assert {"42316", "198377", "l04ad02", "d11ah01", "tacrolimus", "prograf", "protopic"} <= markers
     assert not {"21212", "j01fa09", "clarithromycin"} & markers
-
-
-def concept(*codings: tuple[str, str], text: str = "") -> Concept:
-    return Concept.of(tuple(Code(system, code, "") for system, code in codings), text)
 
 
 def test_every_coding_of_a_medication_counts(drugs: DrugIdentifier) -> None:

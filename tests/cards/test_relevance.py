@@ -24,9 +24,8 @@ def test_a_marker_in_any_case_is_found() -> None:
 
 
 def test_a_code_written_with_a_letter_whose_upper_case_is_ascii_is_found() -> None:
-    """The drug identifier upper-cases an ATC code before it looks it up, so "\u017f01" (long s,
-    U+017F) reads as S01;
-    no tacrolimus code holds an S or an I today, so the identifier here is given one."""
+    """The drug identifier upper-cases an ATC code before it looks it up, so "\u017f01" (long s, U+017F)
+    reads as S01; no tacrolimus code holds an S or an I today, so the identifier here is given one."""
     scan = TacrolimusScan(Markers("tacrolimus", "s01"))  # type: ignore[arg-type]
     assert scan([{"code": "\u017f01"}])
     assert not scan([{"code": "\u017f02"}])
