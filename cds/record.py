@@ -436,9 +436,9 @@ class RecordBuilder:
                 product = obj(target.get("product"))  # DSTU2 keeps form and ingredients here
                 form = concept(target.get("form") or product.get("form"))
                 ingredients = tuple(
-                    concept(i.get("itemCodeableConcept"))
+                    found
                     for i in objs(target.get("ingredient") or product.get("ingredient"))
-                    if i.get("itemCodeableConcept")
+                    if (found := _ingredient(i)).codings or found.text
                 )
             elif medication_reference(raw):
                 identified = False
@@ -544,6 +544,7 @@ class ObservationIndex:
         updated, before = (when(obj(r.get("meta")).get("lastUpdated")) for r in (raw, old))
         newer = updated is not None and (before is None or updated > before)
         if status_code(raw.get("status")) in REPLACING_RESULT or newer:
+            self._code(position)  # the original's code, read before its raw is replaced
             self._raws[position] = (ref, raw)
             self._read[position] = None
             self._dates[position] = False
@@ -711,6 +712,15 @@ def _condition(ref: str, raw: dict[str, Any], now: datetime) -> Condition:
         ended=ended,
         abated=abated,
     )
+
+
+def _ingredient(raw: dict[str, Any]) -> Concept:
+    """A Medication's ingredient: R4 names it by a CodeableConcept (itemCodeableConcept) or a Reference to
+    a Substance or Medication (itemReference), DSTU2 by a Reference (item); a reference by its display."""
+    if raw.get("itemCodeableConcept"):
+        return concept(raw.get("itemCodeableConcept"))
+    display = text(obj(raw.get("itemReference") or raw.get("item")).get("display"))
+    return Concept.of((), display) if display else EMPTY_CONCEPT
 
 
 def _abatement(raw: dict[str, Any], now: datetime) -> tuple[datetime | None, bool]:

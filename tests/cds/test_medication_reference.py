@@ -1,4 +1,5 @@
-"""medicationReference resolution across contained, draftOrders, prefetch and the FHIR server."""
+"""medicationReference resolution across contained, draftOrders, prefetch and the FHIR server, and what a
+medication resource (R4 request or statement, DSTU2 order and Medication) is read as."""
 
 from collections.abc import Iterable
 
@@ -7,10 +8,19 @@ import respx
 
 from cds.evaluate import Evaluator
 from cds.models import Card
-from cds.record import PatientRecord
+from cds.record import PatientRecord, RecordBuilder
 from cds.service import Service
 from cds.settings import Settings
-from tests.builders import FHIR_BASE, bundle, full_prefetch, hook_request, tacrolimus
+from tests.builders import (
+    FHIR_BASE,
+    PATIENT_ID,
+    RXNORM,
+    bundle,
+    full_prefetch,
+    hook_request,
+    medication_request,
+    tacrolimus,
+)
 from tests.cds.test_evaluate import service
 from tests.conftest import NOW, NamedDrugFamily
 
@@ -92,3 +102,103 @@ async def test_references_to_other_servers_are_not_fetched(settings: Settings) -
     with respx.mock(assert_all_called=False) as mock:
         await run(service(Names(), hook="order-sign"), body, settings)
         assert len(mock.calls) == 0
+
+
+def read(*resources: object, drafts: list[object] | None = None) -> PatientRecord:
+    builder = RecordBuilder(hook="order-sign", now=NOW, patient_id=PATIENT_ID)
+    builder.add(drafts or [], where="draftOrders", draft=True)
+    builder.add(list(resources), where="prefetch test")
+    return builder.build()
+
+
+def test_a_dstu2_medication_keeps_its_form_and_ingredients_under_product() -> None:
+    # DSTU2 Medication.product holds the form and the ingredients (R4 moved them to the top); a
+    # compounded product named only by its ingredient is still tacrolimus
+    order = {
+        "resourceType": "MedicationOrder",
+        "id": "mo1",
+        "status": "active",
+        "contained": [
+            {
+                "resourceType": "Medication",
+                "id": "compound",
+                "code": {"text": "Compounded oral suspension"},
+                "product": {
+                    "form": {"text": "Oral suspension"},
+                    "ingredient": [
+                        {
+                            "itemCodeableConcept": {
+                                "coding": [{"system": RXNORM, "code": "42316", "display": "tacrolimus"}]
+                            }
+                        }
+                    ],
+                },
+            }
+        ],
+        "medicationReference": {"reference": "#compound"},
+    }
+    [med] = read(order).medications
+    assert med.form.text == "Oral suspension"
+    assert med.names == ("Compounded oral suspension", "tacrolimus")
+    assert [c.code for c in med.codings] == ["42316"]
+
+
+def test_a_statements_route_is_read_from_its_dosage() -> None:
+    # R4 MedicationStatement says `dosage` where a request says `dosageInstruction`
+    statement = medication_request(
+        "s1",
+        "Tacrolimus 5 MG/ML Injectable Solution",
+        resource_type="MedicationStatement",
+        dosage=[{"route": {"text": "Intravenous"}}],
+    )
+    [med] = read(statement).medications
+    assert med.origin == "statement"
+    assert med.route.text == "Intravenous"
+
+
+def test_the_intent_is_read_and_a_missing_status_is_draft_only_for_a_draft() -> None:
+    plan = medication_request("plan", "Tacrolimus 1 MG Oral Capsule", intent="plan")
+    unsaid = medication_request("unsaid", "Tacrolimus 1 MG Oral Capsule")
+    del unsaid["status"]
+    draft = medication_request("draft", "Tacrolimus 1 MG Oral Capsule", intent="order")
+    del draft["status"]
+    record = read(plan, unsaid, drafts=[draft])
+    assert [(m.ref, m.status, m.intent) for m in record.medications] == [
+        ("MedicationRequest/draft", "draft", "order"),  # an order still being written
+        ("MedicationRequest/plan", "active", "plan"),
+        ("MedicationRequest/unsaid", "", ""),  # in the chart, status not said: not a draft
+    ]
+
+
+def test_an_ingredient_named_by_a_reference_is_read_by_its_display() -> None:
+    # DSTU2 names an ingredient by a Reference (product.ingredient.item), R4 by a CodeableConcept or a
+    # Reference (itemReference) to a Substance or Medication: a reference's display names the ingredient
+    def ordered(kind: str, medication: dict[str, object]) -> dict[str, object]:
+        return {
+            "resourceType": kind,
+            "id": kind.lower(),
+            "status": "active",
+            "contained": [{"resourceType": "Medication", "id": "m", **medication}],
+            "medicationReference": {"reference": "#m"},
+        }
+
+    dstu2 = ordered(
+        "MedicationOrder",
+        {"product": {"ingredient": [{"item": {"reference": "Substance/s1", "display": "Tacrolimus"}}]}},
+    )
+    r4 = ordered(
+        "MedicationRequest",
+        {
+            "code": {"text": "Compounded suspension"},
+            "ingredient": [
+                {"itemReference": {"reference": "Substance/s2", "display": "tacrolimus monohydrate"}},
+                {"itemReference": {"reference": "Substance/s3"}},  # no display: nothing to read
+            ],
+        },
+    )
+    medications = {m.ref: m for m in read(dstu2, r4).medications}
+    assert medications["MedicationOrder/medicationorder"].names == ("Tacrolimus",)
+    assert medications["MedicationRequest/medicationrequest"].names == (
+        "Compounded suspension",
+        "tacrolimus monohydrate",
+    )
