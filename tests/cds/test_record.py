@@ -294,6 +294,73 @@ def test_conditions_allergies_immunizations_r4_and_dstu2() -> None:
     assert [i.given for i in record.immunizations] == [True, False]
 
 
+def condition_record(**fields: object) -> dict[str, object]:
+    return {"resourceType": "Condition", "id": "c1", "code": {"text": "Kidney transplant"}, **fields}
+
+
+@pytest.mark.parametrize(
+    ("abatement", "active"),
+    [
+        ({}, True),  # nothing says it ended
+        ({"abatementDateTime": "2026-11-01"}, False),
+        ({"abatementDateTime": "2026-11-22T09:00:00Z"}, False),  # it ended at this very instant (NOW)
+        ({"abatementDateTime": "2026-12-01"}, True),  # a date still to come is not an end yet
+        ({"abatementPeriod": {"start": "2026-10-01", "end": "2026-11-01"}}, False),
+        ({"abatementPeriod": {"start": "2026-10-01", "end": "2027-01-01"}}, True),  # abating, not ended yet
+        ({"abatementPeriod": {"start": "2026-10-01"}}, False),  # abating since October, no end given
+        ({"abatementPeriod": {"start": "2026-11-22T09:00:00Z"}}, False),  # abating from this instant (NOW)
+        ({"abatementPeriod": {"start": "2026-12-01"}}, True),  # to abate from next month
+        (
+            {"abatementAge": {"value": 12, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}},
+            False,
+        ),
+        ({"abatementRange": {"low": {"value": 10, "unit": "a"}, "high": {"value": 12, "unit": "a"}}}, False),
+        ({"abatementString": "in childhood"}, False),
+        ({"abatementString": "  "}, True),  # a blank string says nothing
+        ({"abatementBoolean": True}, False),
+        ({"abatementBoolean": False}, True),
+    ],
+)
+def test_a_condition_with_no_clinical_status_is_current_until_its_abatement_says_it_ended(
+    abatement: dict[str, object], active: bool
+) -> None:
+    # FHIR R4 Condition.abatement[x]: a dateTime, Age, Period, Range or string (DSTU2 also a boolean)
+    [condition] = build(condition_record(**abatement)).conditions
+    assert condition.active is active
+
+
+@pytest.mark.parametrize(
+    ("verification", "active"),
+    [
+        ({"coding": [{"code": "confirmed"}]}, True),
+        ({"coding": [{"code": "refuted"}]}, False),
+        ({"coding": [{"code": "entered-in-error"}]}, False),
+        ("refuted", False),  # DSTU2: a plain code
+    ],
+)
+def test_a_refuted_or_mistaken_condition_is_never_current(verification: object, active: bool) -> None:
+    record = build(
+        condition_record(clinicalStatus={"coding": [{"code": "active"}]}, verificationStatus=verification)
+    )
+    [condition] = record.conditions
+    assert condition.active is active
+
+
+def test_a_conditions_onset_period_and_r4_recorded_date() -> None:
+    # a transplant's date is its onset (a Period's start), else the date it was recorded (R4 recordedDate)
+    [condition] = build(
+        condition_record(onsetPeriod={"start": "2019-03-04", "end": "2019-03-05"}, recordedDate="2019-05-02")
+    ).conditions
+    assert condition.onset == datetime(2019, 3, 4, tzinfo=UTC)
+    assert condition.recorded == datetime(2019, 5, 2, tzinfo=UTC)
+
+
+def test_a_condition_without_a_code_is_skipped_and_said() -> None:
+    record = build(condition_record(code={"coding": [{"system": "http://snomed.info/sct"}]}))
+    assert record.conditions == ()
+    assert record.skipped == ("Condition/c1: has no code",)
+
+
 def test_fhir_json_helpers_tolerate_odd_shapes() -> None:
     assert concept({"system": "s", "code": "c"}).codings[0].code == "c"  # a bare Coding
     assert objs({"a": 1}) == [{"a": 1}]  # R4 category sent as one object
