@@ -379,3 +379,55 @@ def test_the_card_s_own_maker_adds_an_unnamed_medication_to_the_gaps_it_was_give
     assert alone is not None
     assert alone.detail is not None
     assert "- MedicationRequest/loc1: could not identify:" in alone.detail
+
+
+def test_a_medication_known_by_its_code_alone_is_not_listed_and_the_next_unknown_one_still_is() -> None:
+    """Known by code, with no name: tacrolimus (its RxNorm ingredient code) and an unnamed macrolide (ATC
+    J01FA06, placed in its class) are identified, so not listed; the local code after them still is."""
+    knowledge = load()
+    make = gap_card(knowledge, DrugIdentifier(knowledge), None)
+    code_only_tacrolimus = medication_request("t1", "", code="42316")
+    macrolide = {
+        **LOCAL_ONLY,
+        "id": "mac1",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "J01FA06"}]},
+    }
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id="p")
+    builder.add([code_only_tacrolimus, macrolide, LOCAL_ONLY], where="test")
+    card = make(Gaps(), builder.build())
+    assert card is not None
+    assert card.detail is not None
+    assert [line for line in card.detail.splitlines() if line.startswith("- ")] == [
+        "- MedicationRequest/loc1: could not identify: urn:oid:1.2.840.114350.1.13.0.1.7.2.698288 59837",
+    ]
+
+
+def test_the_could_not_identify_line_gives_every_code_with_its_system() -> None:
+    """The line a clinician reads for a medication with only codes: each coding as '<system> <code>',
+    separated by ', '; 'no system' for a coding without one; 'no code' for a Medication with no coding."""
+    knowledge = load()
+    make = gap_card(knowledge, DrugIdentifier(knowledge), None)
+    two_codes = {
+        **LOCAL_ONLY,
+        "id": "two",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "urn:oid:1.2.3", "code": "59837"}, {"code": "X-42"}]
+        },
+    }
+    empty_medication = {
+        "resourceType": "MedicationRequest",
+        "id": "empty",
+        "status": "active",
+        "intent": "order",
+        "contained": [{"resourceType": "Medication", "id": "med", "form": {"text": "tablet"}}],
+        "medicationReference": {"reference": "#med"},
+    }
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id="p")
+    builder.add([tacrolimus(), two_codes, empty_medication], where="test")
+    card = make(Gaps(), builder.build())
+    assert card is not None
+    assert card.detail is not None
+    assert [line for line in card.detail.splitlines() if line.startswith("- ")] == [
+        "- MedicationRequest/two: could not identify: urn:oid:1.2.3 59837, no system X-42",
+        "- MedicationRequest/empty: could not identify: no code",
+    ]

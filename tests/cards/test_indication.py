@@ -80,6 +80,34 @@ def test_the_regimen_is_read_from_a_coding_display_after_the_text(client: TestCl
     assert card["summary"].endswith("within target 7 to 20 ng/mL")  # not the usual range 10 to 20
 
 
+# -- several transplants: the most recent one's target, whatever the order of the record
+
+
+def test_the_most_recent_transplant_is_used_and_one_refuted_is_not_a_transplant(client: TestClient) -> None:
+    # a heart transplant entered in error (refuted) first on the problem list, the newest of all; then a
+    # kidney transplant 400 days ago, then a liver transplant 100 days ago: the liver target applies
+    refuted = transplant("Z94.1", 30, "c1")
+    refuted["verificationStatus"] = {"coding": [{"code": "refuted"}]}
+    conditions = [refuted, transplant("Z94.0", 400, "c2"), transplant("Z94.4", 100, "c3")]
+    card = level_card(cards(client, [level(9.5, 0)], conditions))
+    assert target_line(card) == (
+        "Target 5 to 20 ng/mL (US label, adult liver transplant, months 1 to 12 after transplant;"
+        f" transplant on {ago_date(100)})."
+    )
+    assert "Also recorded: kidney transplant; the liver transplant target is used" in card["detail"]
+    assert "heart" not in card["detail"]
+
+
+def test_a_second_transplant_of_one_organ_is_timed_from_the_latest(client: TestClient) -> None:
+    # a liver re-transplant 100 days ago listed before the first graft (800 days ago): months 1 to 12
+    conditions = [transplant("Z94.4", 100, "c1"), transplant("Z94.4", 800, "c2")]
+    card = level_card(cards(client, [level(9.5, 0)], conditions))
+    assert target_line(card) == (
+        "Target 5 to 20 ng/mL (US label, adult liver transplant, months 1 to 12 after transplant;"
+        f" transplant on {ago_date(100)})."
+    )
+
+
 # -- colitis: when tacrolimus began
 
 

@@ -1162,6 +1162,37 @@ def test_a_combination_matched_by_two_ingredients_gives_one_card(client: TestCli
     assert card["summary"].startswith("Cobicistat/Darunavir")
 
 
+def test_a_product_in_two_entries_of_one_effect_gets_the_first_entry_in_file_order(
+    client: TestClient,
+) -> None:
+    # an H. pylori pack (Prevpac): clarithromycin and lansoprazole both raise tacrolimus levels; one card for
+    # the effect, the macrolide entry (listed before lansoprazole's), not the one first in alphabetical order
+    pack = by_text(
+        "{2 (amoxicillin 500 MG Oral Capsule) / 1 (clarithromycin 500 MG Oral Tablet) /"
+        " 1 (lansoprazole 30 MG Delayed Release Oral Capsule) } Pack [Prevpac]"
+    )
+    [card] = patient_view(client, tacrolimus(), pack)
+    assert card["source"]["topic"]["code"] == "interaction-raises-level"
+    assert card["summary"].startswith("Clarithromycin ")
+
+
+def test_starting_tacrolimus_folds_an_info_interaction_and_still_shows_a_later_warning(
+    client: TestClient,
+) -> None:
+    # omeprazole's info finding comes first (it is first on record) and goes to the before-starting card;
+    # clarithromycin's warning after it keeps its own card
+    prefetch = full_prefetch(
+        [
+            by_text("Omeprazole 20 MG Oral Capsule", rid="m1"),
+            by_text("Clarithromycin 500 MG Oral Tablet", rid="m2"),
+        ]
+    )
+    body = hook_request("order-select", prefetch, drafts=[tacrolimus("d1", status="draft")])
+    [card] = interaction_cards(client, OSEL, body)
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Clarithromycin ")
+
+
 def level_orders(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         action["resource"]

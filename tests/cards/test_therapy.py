@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cards.therapy import Start
-from tests.builders import full_prefetch, hook_request, tacrolimus
+from tests.builders import full_prefetch, hook_request, medication_request, tacrolimus
 
 MOMENT = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)  # e.g. the last level's date
 SECOND = timedelta(seconds=1)
@@ -65,3 +65,27 @@ def test_the_level_due_card_recommends_ordering_a_level(client: TestClient) -> N
     assert action["resource"]["code"]["coding"] == [
         {"system": "http://loinc.org", "code": "11253-2", "display": "Tacrolimus [Mass/volume] in Blood"}
     ]
+
+
+# -- what is being ordered (cards/therapy.py Therapy.ordered): on order-select, the selected drafts only
+OSEL = "/cds-services/tacrolimus-order-select"
+
+
+def order_select_topics(client: TestClient, selections: list[str]) -> list[str]:
+    """The topics of the cards for a patient not on tacrolimus with two drafts: tacrolimus and amoxicillin."""
+    drafts = [
+        tacrolimus("d1", status="draft"),
+        medication_request("d2", "Amoxicillin 500 MG Oral Capsule", status="draft"),
+    ]
+    body = hook_request("order-select", full_prefetch(), drafts=drafts, selections=selections)
+    response = client.post(OSEL, content=orjson.dumps(body))
+    assert response.status_code == 200, response.text
+    return [card["source"]["topic"]["code"] for card in response.json()["cards"]]
+
+
+def test_on_order_select_an_unselected_tacrolimus_draft_is_not_a_start(client: TestClient) -> None:
+    # CDS Hooks order-select: the selections are what the clinician is choosing now; the other drafts are
+    # context. Amoxicillin selected, the tacrolimus draft beside it not: nothing about starting tacrolimus
+    assert order_select_topics(client, ["MedicationRequest/d2"]) == []
+    # the same tacrolimus draft selected: the start is news, and the before-starting card is shown
+    assert "before-starting" in order_select_topics(client, ["MedicationRequest/d1"])
