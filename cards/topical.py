@@ -49,7 +49,7 @@ class TopicalFamily(Family):
         cards = []
         age = record.patient.age_years(record.now) if record.patient else None
         if age is not None and topical.child.under_years is not None and age < topical.child.under_years:
-            cards.append(self._card(topical.child, standing, [f"Age: {age} years."]))
+            cards.append(self._card(topical.child, standing, [f"Age: {age} year{'' if age == 1 else 's'}."]))
         suppressed = self._immunocompromised(record, therapy, topical.immunocompromised)
         if suppressed:
             cards.append(self._card(topical.immunocompromised, standing, [f"Recorded: {suppressed}."]))

@@ -393,3 +393,21 @@ def test_the_family_made_here_finds_each_caution() -> None:
     # immunocompromised by a condition's name alone; a negative screening test is not
     assert [summary for summary, _, _ in found(condition("HIV disease"))] == [IMMUNOCOMPROMISED, COUNSEL]
     assert [summary for summary, _, _ in found(condition("HIV screening test negative"))] == [COUNSEL]
+
+
+def test_the_child_card_gives_the_age_recorded(client: TestClient) -> None:
+    # a first birthday today is one year; one due tomorrow is still none
+    drafts = [medication_request("d1", PROTOPIC, status="draft")]
+    for born, said in ((years_ago(1), "- Age: 1 year.\n"), (years_ago(1, days=1), "- Age: 0 years.\n")):
+        prefetch = full_prefetch([])
+        prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": born}
+        [child, _] = topical_details(client, hook_request("order-select", prefetch, drafts=drafts), OSEL)
+        assert child.startswith(said)
+
+
+def test_each_skin_condition_of_one_caution_is_named(client: TestClient) -> None:
+    prefetch = full_prefetch([])
+    prefetch["conditions"] = bundle([condition("Impetigo", "c1"), condition("Tinea corporis", "c2")])
+    body = hook_request("order-select", prefetch, drafts=[medication_request("d1", PROTOPIC, status="draft")])
+    [infection, _] = topical_details(client, body, OSEL)
+    assert infection.startswith("- Recorded: Impetigo, Tinea corporis.\n")
