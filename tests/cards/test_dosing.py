@@ -1134,3 +1134,36 @@ def test_granules_to_advagraf_at_a_dose_the_capsules_make(client: TestClient, ea
         "Current 1.25 mg every 12 hours = 2.5 mg/day: about 2.5 mg once daily. Ordered: 2.5 mg once daily ="
         " 2.5 mg/day."
     )
+
+
+# -- which change of product gives a card: the release decides (SmPC 4.4), not the product's name
+GRANULES = "Tacrolimus 0.2 mg granules for oral suspension"
+
+
+def test_capsules_to_granules_is_the_same_tacrolimus_and_gives_no_card(client: TestClient) -> None:
+    # both immediate-release tacrolimus every 12 hours: no switch to warn of, and not a start
+    assert switch_cards(client, order(mg=3, text=GRANULES), PROGRAF_3_BID) == []
+
+
+def test_a_renewal_of_a_prolonged_release_product_gives_no_card(client: TestClient) -> None:
+    on_envarsus = current(ENVARSUS, "t0")
+    assert switch_cards(client, order(mg=6, per_day=1, text=ENVARSUS), on_envarsus) == []
+
+
+def test_one_prolonged_release_product_to_another_is_a_switch(client: TestClient) -> None:
+    # Envarsus and Advagraf / Astagraf XL are both once daily, and still not interchangeable
+    card = switch_card(client, order(5, 1, ADVAGRAF), current(ENVARSUS, "m1"))
+    assert card["indicator"] == "warning"
+    assert card["summary"] == (
+        "Switching from Envarsus prolonged-release to Advagraf / Astagraf XL prolonged-release: not"
+        " interchangeable, recheck the trough"
+    )
+    assert detail_lines(card)[0] == f"Current: {ENVARSUS}; ordered: {ADVAGRAF}."
+
+
+def test_a_cyp3a5_result_with_no_diplotype_or_phenotype_leaves_the_label_dose(client: TestClient) -> None:
+    # a CYP3A5 result that names no *allele/*allele and no phenotype code: nothing to apply CPIC from
+    unread = genotype("CYP3A5 genotype: not determined")
+    [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=[unread])
+    assert "US label dose 7 mg/day for 70 kg" in card["summary"]
+    assert "CPIC" not in card["detail"]

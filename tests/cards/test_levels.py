@@ -955,3 +955,46 @@ def test_a_drug_that_adds_toxicity_without_changing_the_level_asks_for_none(clie
     mmf = medication_request("m2", "Mycophenolate mofetil 500 MG Oral Tablet", authoredOn=ago(1))
     found = cards(client, [level(9.5, 3)], [transplant("Z94.0", 400)], [tacrolimus(), mmf])
     assert not [c for c in found if c["summary"].startswith("Tacrolimus level due")]
+
+
+# -- a trough judged against no target is named on the data-incomplete card (patient-view only)
+def gap_cards(
+    client: TestClient,
+    value: float,
+    hook: str = "patient-view",
+    drafts: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    prefetch = full_prefetch([tacrolimus()])
+    prefetch["observations"] = bundle([level(value, 2)])
+    prefetch["conditions"] = bundle([])
+    body = hook_request(hook, prefetch, drafts=drafts)
+    response = client.post(f"/cds-services/tacrolimus-{hook}", content=orjson.dumps(body))
+    assert response.status_code == 200, response.text
+    return of_topic(response.json()["cards"], "data-incomplete")
+
+
+def test_a_trough_at_the_ceiling_with_no_indication_is_said_not_judged(client: TestClient) -> None:
+    # 20 ng/mL is not above the general ceiling: its level card is an info patient-view does not show
+    [card] = gap_cards(client, 20.0)
+    assert card["summary"] == (
+        f"Not checked for lack of data: tacrolimus trough 20 ng/mL on {ago_date(2)} against a target:"
+        " no transplant or colitis on record"
+    )
+
+
+def test_an_order_for_another_drug_does_not_report_the_unjudged_trough(client: TestClient) -> None:
+    # the level cards are patient-view's: an order of amlodipine says nothing of the trough
+    draft = medication_request("d1", "Amlodipine 5 MG Oral Tablet", status="draft")
+    assert gap_cards(client, 8.0, "order-select", [draft]) == []
+
+
+@pytest.mark.parametrize(
+    ("days", "cadence"),
+    [(91, "About twice weekly early after transplant"), (92, "Periodically after the first months")],
+)
+def test_the_cadence_changes_after_three_months_on_either_side(
+    client: TestClient, days: int, cadence: str
+) -> None:
+    # three months of 30.44 days are 91.32: day 91 is still early, day 92 is past it
+    card = level_card(cards(client, [level(9.5, 1)], [transplant("Z94.0", days)], KIDNEY_MMF))
+    assert cadence in card["detail"]

@@ -131,3 +131,13 @@ def test_the_latest_result_with_a_number_and_an_undated_one(client: TestClient) 
     [card] = renewal_cards(client, [CIRRHOSIS], [unreadable, *LABS[:2], undated])
     assert "Creatinine: 1.4 mg/dL (2026-11-20)" in card["detail"]  # the newer one has no number
     assert "Potassium: 4.9 mmol/L (undated)" in card["detail"]
+
+
+def test_each_hepatic_condition_is_named(client: TestClient) -> None:
+    failure = {
+        "resourceType": "Condition",
+        "id": "c3",
+        "code": {"coding": [{"system": ICD, "code": "K72.10", "display": "Chronic hepatic failure"}]},
+    }
+    [card] = renewal_cards(client, [CIRRHOSIS, failure])
+    assert card["detail"].startswith("- Recorded: Unspecified cirrhosis of liver, Chronic hepatic failure.\n")

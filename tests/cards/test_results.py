@@ -238,3 +238,35 @@ def test_a_flag_word_in_the_second_of_its_names(client: TestClient) -> None:
 
 def test_a_normal_flag_in_words_is_not_a_finding(client: TestClient) -> None:
     assert result_cards(client, [result("k", POTASSIUM, 5.9, "mmol/L", flag_text="Normal")]) == []
+
+
+# CDS Hooks: a summary is under 140 characters (checklist CARD-2): the date goes first, never a result
+def test_four_flagged_results_keep_every_result_in_the_summary_and_drop_the_date(client: TestClient) -> None:
+    four = [
+        result("k", POTASSIUM, 5.9, "mmol/L", "H"),
+        result("cr", CREATININE, 2.1, "mg/dL", "H"),
+        result("e", EGFR, 28, "mL/min/1.73m2", "L"),
+        result("g", GLUCOSE, 12.5, "mmol/L", "H"),
+    ]
+    [card] = result_cards(client, four)
+    # with ", 2026-11-20" it would be 151 characters; without, 139
+    assert card["summary"] == (
+        "On tacrolimus: potassium 5.9 mmol/L high, creatinine 2.1 mg/dL high, eGFR 28 mL/min/1.73m2 low,"
+        " glucose 12.5 mmol/L high (laboratory flags)"
+    )
+
+
+def test_a_summary_of_139_characters_with_its_date_keeps_the_date(client: TestClient) -> None:
+    four = [
+        result("k", POTASSIUM, 6, "mEq/L", "H"),
+        result("cr", CREATININE, 2.1, "mg/dL", "H"),
+        result("e", EGFR, 28, "mL/min", "L"),
+        result("g", GLUCOSE, 225, "mg/dL", "H"),
+    ]
+    [card] = result_cards(client, four)
+    expected = (
+        "On tacrolimus: potassium 6 mEq/L high, creatinine 2.1 mg/dL high, eGFR 28 mL/min low, glucose"
+        " 225 mg/dL high (laboratory flags, 2026-11-20)"
+    )
+    assert len(expected) == 139
+    assert card["summary"] == expected
