@@ -2,6 +2,7 @@
 the level card (tests/cards/test_levels.py's helpers), where the target and its basis are what the
 clinician reads."""
 
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from cards import load_site
 from cards.drugs import DrugIdentifier
-from cards.indication import indications, population, target
+from cards.indication import indications, population, recognised, target
 from cards.site import with_site
 from cards.therapy import Therapy
 from cds.record import PatientRecord, RecordBuilder
@@ -238,3 +239,30 @@ def test_a_site_row_takes_the_source_of_the_label_row_beside_it(tmp_path: Path) 
     assert (kidney.low, kidney.high, kidney.source) == (8, 12, "prograf-uspi")
     # lung after month 12: no label row, no monograph range: the monograph is named
     assert (lung.low, lung.high, lung.source) == (6, 10, "monograph")
+
+
+def test_a_records_indications_are_read_once_and_shared() -> None:
+    # several families ask for one record's indications and its conditions' codes (the levels, dosing,
+    # the story): the first reading is kept on the record and each later ask gets that same answer
+    record = record_of([transplant("Z94.0", 30), tacrolimus()])
+    therapy = Therapy.of(record, DrugIdentifier(KNOWLEDGE))
+    assert Therapy.of(record, DrugIdentifier(KNOWLEDGE)) is therapy
+    first = indications(record, KNOWLEDGE, therapy)
+    assert [i.key for i in first] == ["kidney"]  # ICD-10-CM Z94.0 Kidney transplant status
+    assert indications(record, KNOWLEDGE, therapy) is first
+    code = record.conditions[0].code
+    assert recognised(record, code, KNOWLEDGE.dosing) == ("kidney",)
+    assert recognised(record, code, KNOWLEDGE.dosing) is recognised(record, code, KNOWLEDGE.dosing)
+
+
+def test_one_transplant_recorded_twice_at_one_instant_keeps_the_first_entry() -> None:
+    # a merged chart can carry one transplant twice, written in two offsets; only a later onset replaces
+    # the first entry, so the date shown (and the days counted, in the entry's own zone) is the first's
+    onset = (now() - timedelta(days=30)).astimezone(timezone(timedelta(hours=1)))
+    first, second = transplant("Z94.0", None, "c1"), transplant("Z94.0", None, "c2")
+    first["onsetDateTime"] = onset.isoformat()
+    second["onsetDateTime"] = onset.astimezone(UTC).isoformat()
+    record = record_of([first, second, tacrolimus()])
+    [kidney] = indications(record, KNOWLEDGE, Therapy.of(record, DrugIdentifier(KNOWLEDGE)))
+    assert kidney.since is not None
+    assert kidney.since.utcoffset() == timedelta(hours=1)

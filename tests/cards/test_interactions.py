@@ -1383,3 +1383,16 @@ def test_the_family_made_here_offers_a_level_card_its_level_reasons() -> None:
         "Benefit outweighs the risk for this patient",
         "Patient is not taking this medication",
     ]
+
+
+def test_a_records_findings_are_found_once_and_shared() -> None:
+    # the interaction cards and the before-starting card both read one record's findings: the second ask
+    # gets the first answer itself
+    knowledge = load()
+    family = InteractionFamily(knowledge, DrugIdentifier(knowledge))
+    builder = RecordBuilder(hook="patient-view", now=now(), patient_id=PATIENT_ID)
+    builder.add([tacrolimus(), by_text("Clarithromycin 500 MG Oral Tablet", "m2")], where="prefetch")
+    record = builder.build()
+    first = family.findings(record)
+    assert [f.indicator for f in first] == ["warning"]  # the monograph: monitor and adjust
+    assert family.findings(record) is first
