@@ -229,10 +229,11 @@ class DosingFamily(Family):
             line, factor, cap = self._cpic(genotype, applies, kind)
             lines.append(line)
             if factor and rate and transplant:
-                rate = (rate[0] * factor[0], rate[1] * factor[1])
+                adjusted = (rate[0] * factor[0], rate[1] * factor[1])
                 if cap is not None:
-                    rate = (min(rate[0], cap), min(rate[1], cap))
-                basis = "CPIC-adjusted"
+                    adjusted = (min(adjusted[0], cap), min(adjusted[1], cap))
+                if adjusted != rate:  # a poor metabolizer's is the usual dose: the label's, not adjusted
+                    rate, basis = adjusted, "CPIC-adjusted"
                 citations += dosing.citations["cpic"]
 
             if applies is None:

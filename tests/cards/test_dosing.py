@@ -896,7 +896,7 @@ def test_a_phenotype_with_the_gene_studied_as_a_component(client: TestClient) ->
         value={"coding": [{"system": LOINC, "code": "LA9657-3", "display": "Poor metabolizer"}]},
     )
     [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=[result])
-    assert "CPIC-adjusted dose 7 mg/day for 70 kg" in card["summary"]  # CPIC's usual dose, 1 x 0.1
+    assert "US label dose 7 mg/day for 70 kg" in card["summary"]  # CPIC: the usual dose, not adjusted
     assert detail_lines(card)[1] == f"CYP3A5 phenotype recorded (Observation/p1): {POOR_CPIC}"
 
 
@@ -907,7 +907,7 @@ def test_another_genes_genotype_is_not_read_as_cyp3a5(client: TestClient) -> Non
         genotype("CYP3A5 *3/*3", rid="g1", days_ago=400),
     ]
     [card] = dosing_cards(client, order(), "Z94.0", medications=[MMF], extra_observations=results)
-    assert "CPIC-adjusted dose 7 mg/day for 70 kg" in card["summary"]  # not 10.5 to 14
+    assert "US label dose 7 mg/day for 70 kg" in card["summary"]  # the usual dose, not 10.5 to 14
     assert detail_lines(card)[1] == f"CYP3A5 *3/*3: {POOR_CPIC}"
 
 
