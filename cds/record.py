@@ -155,7 +155,6 @@ class Condition:
     verification_status: str
     onset: datetime | None
     recorded: datetime | None
-    ended: datetime | None = None  # abatement date (a Period's end), when it has one in the past
     abated: bool = False  # something says it ended (an abatement in the past, a string, age or true)
 
     @property
@@ -701,7 +700,6 @@ def _condition(ref: str, raw: dict[str, Any], now: datetime) -> Condition:
     code = concept(raw.get("code"))
     if not code.codings and not code.text:
         raise _Skip("has no code")
-    ended, abated = _abatement(raw, now)
     return Condition(
         ref=ref,
         code=code,
@@ -709,8 +707,7 @@ def _condition(ref: str, raw: dict[str, Any], now: datetime) -> Condition:
         verification_status=status_code(raw.get("verificationStatus")),
         onset=first_when(raw, "onsetDateTime", "onsetPeriod"),
         recorded=first_when(raw, "recordedDate", "dateRecorded"),
-        ended=ended,
-        abated=abated,
+        abated=_abated(raw, now),
     )
 
 
@@ -723,19 +720,17 @@ def _ingredient(raw: dict[str, Any]) -> Concept:
     return Concept.of((), display) if display else EMPTY_CONCEPT
 
 
-def _abatement(raw: dict[str, Any], now: datetime) -> tuple[datetime | None, bool]:
-    """(the date it ended, whether something says it ended). A date or Period end in the future is not an
-    end yet; abatementString, abatementAge, abatementRange and abatementBoolean true say it ended."""
+def _abated(raw: dict[str, Any], now: datetime) -> bool:
+    """Whether something says the condition ended: its abatement date, or its Period's end (else its start:
+    abating since then), at or before now (one in the future is not an end yet); abatementString,
+    abatementAge, abatementRange and abatementBoolean true."""
     period = obj(raw.get("abatementPeriod"))
-    date = when(raw.get("abatementDateTime")) or when(period.get("end"))
+    date = when(raw.get("abatementDateTime")) or when(period.get("end")) or when(period.get("start"))
     if date is not None:
-        return (date, True) if date <= now else (None, False)
-    start = when(period.get("start"))
-    if start is not None:  # abating since its start, no end given
-        return (start, True) if start <= now else (None, False)
+        return date <= now
     if raw.get("abatementBoolean") is True or text(raw.get("abatementString")):
-        return None, True
-    return None, bool(raw.get("abatementAge") or raw.get("abatementRange"))
+        return True
+    return bool(raw.get("abatementAge") or raw.get("abatementRange"))
 
 
 def _allergy(ref: str, raw: dict[str, Any]) -> Allergy:
