@@ -98,8 +98,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, PrefetchTemplate]:
         "conditions": PrefetchTemplate(f"Condition?patient={PATIENT}", "the patient's conditions"),
         "observations": PrefetchTemplate(
             f"Observation?patient={PATIENT}&code={observation_codes}&_sort=-date&_count=100",
-            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
-            " status",
+            "tacrolimus levels, weight, kidney function, potassium, glucose, liver tests (bilirubin, ALT,"
+            " AST), pregnancy and breastfeeding status, CYP3A5 genotype",
         ),
         "immunizations": PrefetchTemplate(f"Immunization?patient={PATIENT}", "the patient's immunizations"),
         "allergies": PrefetchTemplate(f"AllergyIntolerance?patient={PATIENT}", "the patient's allergies"),

@@ -111,11 +111,15 @@ def test_the_observations_query_asks_for_each_code_by_its_loinc_code(built: list
         assert found, query
         codes = found.group(1).split(",")
         assert all(re.fullmatch(r"\d{1,5}-\d", code) for code in codes), codes
-        # tacrolimus trough, body weight, serum creatinine, potassium, glucose (LOINC)
-        assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7"} <= set(codes)
+        # tacrolimus trough, body weight, serum creatinine, potassium, glucose, bilirubin, ALT, AST, the
+        # pregnancy and breastfeeding statuses, a genotype (LOINC, the reference's section 4)
+        assert {"11253-2", "29463-7", "2160-0", "2823-3", "2345-7", "1975-2", "1742-6", "1920-8"} <= set(
+            codes
+        )
+        assert {"82810-3", "63895-7", "84413-4"} <= set(codes)
         assert service.prefetch["observations"].description == (
-            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
-            " status"
+            "tacrolimus levels, weight, kidney function, potassium, glucose, liver tests (bilirubin, ALT,"
+            " AST), pregnancy and breastfeeding status, CYP3A5 genotype"
         )
 
 
@@ -148,8 +152,8 @@ def test_without_the_medication_orders_the_answer_is_412_naming_them(client: Tes
         ("conditions", "the patient's conditions"),
         (
             "observations",
-            "tacrolimus levels, weight, kidney function, potassium, glucose, pregnancy and breastfeeding"
-            " status",
+            "tacrolimus levels, weight, kidney function, potassium, glucose, liver tests (bilirubin, ALT,"
+            " AST), pregnancy and breastfeeding status, CYP3A5 genotype",
         ),
         ("immunizations", "the patient's immunizations"),
         ("allergies", "the patient's allergies"),
