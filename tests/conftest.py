@@ -96,8 +96,7 @@ def _test_durations() -> dict[str, float]:
 
 def _order_for_mutmut(items: list[pytest.Item]) -> None:
     """Under mutmut (make mutants, tests/mutants.py) a mutant's tests run with -x: the tests of the mutated
-    module's own test files first (test_record.py and test_record_builder.py for cds/record.py), then the
-    quickest, so a killed mutant costs one or two tests."""
+    module's own test file first, then the quickest, so a killed mutant costs one or two tests."""
     mutant = os.environ.get("MUTANT_UNDER_TEST")
     if mutant is None or mutant in ("stats", "list_all_tests", "mutant_generation"):
         return  # not under mutmut, or before its stats are final
@@ -105,10 +104,10 @@ def _order_for_mutmut(items: list[pytest.Item]) -> None:
         _test_durations()  # read here, inherited by every forked mutant run
         return
     durations = _test_durations()
-    own = "test_" + mutant.split(".")[1] if mutant.count(".") >= 2 else "\0"
+    own = "test_" + mutant.split(".")[1] + ".py" if mutant.count(".") >= 2 else ""
 
     def order(item: pytest.Item) -> tuple[bool, float]:
-        return (not Path(item.path).stem.startswith(own), durations.get(item.nodeid, 1.0))
+        return (Path(item.path).name != own, durations.get(item.nodeid, 1.0))
 
     items.sort(key=order)
 

@@ -8,12 +8,11 @@ import respx
 
 from cds.evaluate import Evaluator
 from cds.models import Card
-from cds.record import PatientRecord, RecordBuilder
+from cds.record import PatientRecord
 from cds.service import Service
 from cds.settings import Settings
 from tests.builders import (
     FHIR_BASE,
-    PATIENT_ID,
     RXNORM,
     bundle,
     full_prefetch,
@@ -22,6 +21,7 @@ from tests.builders import (
     tacrolimus,
 )
 from tests.cds.test_evaluate import service
+from tests.cds.test_record import build
 from tests.conftest import NOW, NamedDrugFamily
 
 MEDICATION = {"resourceType": "Medication", "id": "m-tac", "code": {"text": "Tacrolimus 0.5 MG Oral Capsule"}}
@@ -104,13 +104,6 @@ async def test_references_to_other_servers_are_not_fetched(settings: Settings) -
         assert len(mock.calls) == 0
 
 
-def read(*resources: object, drafts: list[object] | None = None) -> PatientRecord:
-    builder = RecordBuilder(hook="order-sign", now=NOW, patient_id=PATIENT_ID)
-    builder.add(drafts or [], where="draftOrders", draft=True)
-    builder.add(list(resources), where="prefetch test")
-    return builder.build()
-
-
 def test_a_dstu2_medication_keeps_its_form_and_ingredients_under_product() -> None:
     # DSTU2 Medication.product holds the form and the ingredients (R4 moved them to the top); a
     # compounded product named only by its ingredient is still tacrolimus
@@ -137,7 +130,7 @@ def test_a_dstu2_medication_keeps_its_form_and_ingredients_under_product() -> No
         ],
         "medicationReference": {"reference": "#compound"},
     }
-    [med] = read(order).medications
+    [med] = build(order).medications
     assert med.form.text == "Oral suspension"
     assert med.names == ("Compounded oral suspension", "tacrolimus")
     assert [c.code for c in med.codings] == ["42316"]
@@ -151,7 +144,7 @@ def test_a_statements_route_is_read_from_its_dosage() -> None:
         resource_type="MedicationStatement",
         dosage=[{"route": {"text": "Intravenous"}}],
     )
-    [med] = read(statement).medications
+    [med] = build(statement).medications
     assert med.origin == "statement"
     assert med.route.text == "Intravenous"
 
@@ -162,7 +155,7 @@ def test_the_intent_is_read_and_a_missing_status_is_draft_only_for_a_draft() -> 
     del unsaid["status"]
     draft = medication_request("draft", "Tacrolimus 1 MG Oral Capsule", intent="order")
     del draft["status"]
-    record = read(plan, unsaid, drafts=[draft])
+    record = build(plan, unsaid, drafts=[draft])
     assert [(m.ref, m.status, m.intent) for m in record.medications] == [
         ("MedicationRequest/draft", "draft", "order"),  # an order still being written
         ("MedicationRequest/plan", "active", "plan"),
@@ -196,7 +189,7 @@ def test_an_ingredient_named_by_a_reference_is_read_by_its_display() -> None:
             ],
         },
     )
-    medications = {m.ref: m for m in read(dstu2, r4).medications}
+    medications = {m.ref: m for m in build(dstu2, r4).medications}
     assert medications["MedicationOrder/medicationorder"].names == ("Tacrolimus",)
     assert medications["MedicationRequest/medicationrequest"].names == (
         "Compounded suspension",
